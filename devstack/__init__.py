@@ -1,0 +1,1 @@
+"""Embedded development servers and the `make run` supervisor (no Docker needed)."""

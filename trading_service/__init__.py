@@ -1,0 +1,1 @@
+"""Order entry, portfolio and prices API, and the matching engine."""
