@@ -1,0 +1,1 @@
+"""The matching engine: a pure core (`core/`) and the Kafka + Postgres adapter around it."""

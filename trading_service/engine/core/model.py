@@ -1,0 +1,119 @@
+"""Orders going into the core and the events coming out of it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+@dataclass(slots=True)
+class Order:
+    """An order as the core sees it. `limit`, `stop`, `protection` are in ticks."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    symbol: str
+    side: Side
+    type: OrderType
+    tif: TimeInForce
+    qty: int
+    limit: int | None = None
+    stop: int | None = None
+    # Worst price a market order (or a triggered stop) may trade at: a buy never pays more,
+    # a sell never receives less. Market buys always carry one so cash cannot go negative.
+    protection: int | None = None
+    filled: int = 0
+    # Time priority: lower is earlier. Assigned by the engine on acceptance; kept on restore.
+    priority: int = 0
+    # A stop / stop-limit order whose stop price has been crossed (it now acts as market / limit).
+    triggered: bool = False
+
+    @property
+    def remaining(self) -> int:
+        return self.qty - self.filled
+
+
+# --- events: what the core did, in the order it did it ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The order entered the engine (it may fill, rest, or wait for its stop)."""
+
+    order_id: uuid.UUID
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One execution. A `None` order id means the house took that side."""
+
+    symbol: str
+    price: int
+    qty: int
+    aggressor: Side
+    buy_order_id: uuid.UUID | None
+    sell_order_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class Triggered:
+    """A stop or stop-limit order's stop price was crossed; it is now live."""
+
+    order_id: uuid.UUID
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class Canceled:
+    """The rest of an order is gone: by request, IOC/FOK remainder, protection price, replace."""
+
+    order_id: uuid.UUID
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A DAY order reached the end of the trading day."""
+
+    order_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    order_id: uuid.UUID
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """An order's qty / limit / stop changed; `priority` is new when time priority was lost."""
+
+    order_id: uuid.UUID
+    qty: int
+    limit: int | None
+    stop: int | None
+    priority: int
+
+
+Event = Accepted | Trade | Triggered | Canceled | Expired | Rejected | Replaced
