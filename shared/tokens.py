@@ -1,0 +1,142 @@
+"""Verifying the user service's access tokens with its public keys (JWKS); only it signs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+
+from shared.errors import Unauthorized
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "EdDSA"
+REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud"]
+# Tolerated clock skew between the signing and the verifying host.
+LEEWAY_S = 10
+
+
+@dataclass(frozen=True)
+class Claims:
+    sub: uuid.UUID
+    iat: int
+    exp: int
+
+
+class TokenVerifier:
+    """Accepts only EdDSA tokens signed by a key of the JWKS, for our issuer and audience."""
+
+    def __init__(self, jwks: dict[str, Any], issuer: str, audience: str) -> None:
+        self._issuer = issuer
+        self._audience = audience
+        self._keys: dict[str, jwt.PyJWK] = {}
+        for jwk in jwks.get("keys", []):
+            # Only Ed25519 keys with an id: a kid-less or foreign key can never be selected safely.
+            if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not jwk.get("kid"):
+                continue
+            if jwk.get("alg", ALGORITHM) != ALGORITHM or jwk.get("use", "sig") != "sig":
+                continue
+            self._keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=ALGORITHM)
+        if not self._keys:
+            raise ValueError("the JWKS holds no Ed25519 signing key with a kid")
+
+    def verify(self, token: str) -> Claims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("malformed token") from None
+        alg = header.get("alg")
+        if alg != ALGORITHM:
+            raise Unauthorized(f"token algorithm {alg!r} is not accepted (only {ALGORITHM})")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or kid not in self._keys:
+            raise Unauthorized("token signed by an unknown key")
+        try:
+            payload = jwt.decode(
+                token,
+                self._keys[kid],
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": REQUIRED_CLAIMS},
+                leeway=LEEWAY_S,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthorized("token not yet valid") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"token lacks the {exc.claim!r} claim") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthorized("token issued by an unexpected issuer") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthorized("token meant for another audience") from None
+        except jwt.exceptions.InvalidSubjectError:
+            raise Unauthorized("token subject is not a user id") from None
+        except jwt.InvalidSignatureError:
+            raise Unauthorized("token signature is invalid") from None
+        except jwt.DecodeError:
+            raise Unauthorized("malformed token") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from None
+        try:
+            sub = uuid.UUID(payload["sub"])
+        except (ValueError, TypeError, AttributeError):
+            raise Unauthorized("token subject is not a user id") from None
+        return Claims(sub=sub, iat=int(payload["iat"]), exp=int(payload["exp"]))
+
+
+def read_bearer(authorization_header: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header."""
+    if not authorization_header:
+        raise Unauthorized("missing Authorization header")
+    scheme, _, token = authorization_header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise Unauthorized("Authorization header must be 'Bearer <token>'")
+    return token
+
+
+async def load_jwks(
+    url: str | None = None, path: Path | None = None, timeout_s: float = 30
+) -> dict[str, Any]:
+    """The JWKS from `path` when that file exists, else from `url`, retrying until `timeout_s`.
+
+    Retries because the user service may start after its consumers and write or serve it later.
+    """
+    if url is None and path is None:
+        raise ValueError("load_jwks needs a url or a path")
+    deadline = time.monotonic() + timeout_s
+    delay = 0.1
+    last_error = "nothing tried yet"
+    async with httpx.AsyncClient(timeout=min(5.0, timeout_s)) as client:
+        while True:
+            try:
+                if path is not None and await asyncio.to_thread(path.exists):
+                    return _checked(json.loads(await asyncio.to_thread(path.read_text)))
+                if url is not None:
+                    response = await client.get(url)
+                    response.raise_for_status()
+                    return _checked(response.json())
+                last_error = f"{path} does not exist"
+            except (OSError, httpx.HTTPError, ValueError) as exc:
+                last_error = str(exc) or type(exc).__name__
+            if time.monotonic() + delay > deadline:
+                raise TimeoutError(f"no JWKS after {timeout_s} s: {last_error}")
+            log.info("waiting for the JWKS", extra={"url": url, "path": str(path)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _checked(jwks: Any) -> dict[str, Any]:
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise ValueError("not a JWKS: expected an object with a 'keys' list")
+    return jwks

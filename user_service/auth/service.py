@@ -1,0 +1,74 @@
+"""Logging in (password check, token signing) and resolving a bearer token to its user."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.errors import Unauthorized
+from shared.tokens import ALGORITHM, TokenVerifier
+from user_service.keys import SigningKey
+from user_service.passwords import PasswordHasher
+from user_service.users.repository import UserRecord, UserRepository
+
+log = logging.getLogger(__name__)
+
+# One answer for an unknown email and a wrong password, so the response tells nothing apart.
+BAD_CREDENTIALS = "incorrect email or password"
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class TokenSigner:
+    key: SigningKey
+    issuer: str
+    audience: str
+    lifetime_s: int
+
+    def sign(self, user_id: uuid.UUID) -> AccessToken:
+        now = int(time.time())
+        claims = {
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + self.lifetime_s,
+            "iss": self.issuer,
+            "aud": self.audience,
+        }
+        token = jwt.encode(
+            claims, self.key.private_key, algorithm=ALGORITHM, headers={"kid": self.key.kid}
+        )
+        return AccessToken(token=token, expires_in=self.lifetime_s)
+
+
+async def login(
+    conn: AsyncConnection, hasher: PasswordHasher, signer: TokenSigner, email: str, password: str
+) -> AccessToken:
+    repository = UserRepository(conn)
+    user = await repository.get_by_email(email)
+    if user is None:
+        await hasher.spend_verify_time(password)
+        raise Unauthorized(BAD_CREDENTIALS)
+    if not await hasher.verify(password, user.password_hash):
+        raise Unauthorized(BAD_CREDENTIALS)
+    if hasher.needs_update(user.password_hash):
+        await repository.set_password_hash(user.id, await hasher.hash(password))
+        log.info("password rehashed", extra={"user_id": str(user.id)})
+    return signer.sign(user.id)
+
+
+async def user_from_token(conn: AsyncConnection, verifier: TokenVerifier, token: str) -> UserRecord:
+    claims = verifier.verify(token)
+    user = await UserRepository(conn).get(claims.sub)
+    if user is None:
+        raise Unauthorized("the token's user no longer exists")
+    return user

@@ -1,0 +1,35 @@
+"""The user service's settings: the shared connections plus its own `USER_`-prefixed fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.config import CommonSettings
+
+
+class UserSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="USER_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, ge=1, le=65535)
+    # PEM file of the Ed25519 signing key; in development one is generated under data_dir/keys.
+    jwt_private_key_path: Path | None = None
+    jwt_issuer: str = "stocksim-user-service"
+    jwt_audience: str = "stocksim"
+    jwt_lifetime_s: int = Field(default=3600, ge=1)
+
+    @model_validator(mode="after")
+    def _key_outside_development(self) -> UserSettings:
+        # A generated key would change per machine and lives next to the data: fine only for dev.
+        if self.jwt_private_key_path is None and not self.is_development:
+            raise ValueError(
+                "USER_JWT_PRIVATE_KEY_PATH must point to an Ed25519 PEM key outside development"
+            )
+        return self
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
