@@ -1,7 +1,8 @@
 """Test session: real PostgreSQL, Redis and a Kafka-protocol broker, started here unless configured.
 
-Set DATABASE_URL / REDIS_URL / KAFKA_BOOTSTRAP_SERVERS to test against servers you run yourself
-(CI does this to run the Kafka tests again against Apache Kafka).
+Set DATABASE_URL / REDIS_URL / KAFKA_BOOTSTRAP_SERVERS to test against servers you run yourself.
+STOCKSIM_KAFKA=apache starts Apache Kafka instead of the embedded Tansu broker (CI runs the
+`kafka`-marked tests again that way: `make test-kafka`).
 """
 
 from __future__ import annotations
@@ -18,17 +19,27 @@ from devstack.stack import Stack, start_stack
 from shared import migrate
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: starts real processes; seconds, not milliseconds")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="stocksim-test-"))
+    path.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the tests run as root
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def stack(data_dir: Path) -> Iterator[Stack]:
-    # fsync off: tests restart nothing uncleanly except where a test says so, and it halves suite time
-    running = start_stack(data_dir / "servers", postgres_settings={"fsync": "off"})
+    # fsync off: tests restart nothing uncleanly except where a test says so,
+    # and it halves suite time
+    running = start_stack(
+        data_dir / "servers",
+        postgres_settings={"fsync": "off"},
+        kafka_broker=os.environ.get("STOCKSIM_KAFKA") or "tansu",
+    )
     saved = {k: os.environ.get(k) for k in running.env()}
     os.environ.update(running.env())
     os.environ["STOCKSIM_DATA_DIR"] = str(data_dir)

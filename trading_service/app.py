@@ -1,0 +1,94 @@
+"""The trading API: order entry, portfolio, prices. `uvicorn trading_service.app:app`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from shared.db import create_db_engine
+from shared.errors import ServiceUnavailable, install_error_handlers
+from shared.logging import configure_logging
+from shared.tokens import TokenVerifier, load_jwks
+from trading_service.config import TradingSettings
+from trading_service.deps import Resources, ResourcesDep
+from trading_service.orders.endpoints import router as orders_router
+from trading_service.orders.executions import ExecutionWaiter
+from trading_service.orders.handoff import OrderHandoff, build_producer, run_outbox_sweep
+from trading_service.portfolio.endpoints import router as portfolio_router
+from trading_service.prices.cache import PriceCache
+from trading_service.prices.consumer import run_price_consumer
+from trading_service.prices.endpoints import router as prices_router
+
+DESCRIPTION = """
+Order entry, portfolio and market data of the stocksim paper-trading exchange.
+
+Authenticate with the `access_token` from the user service's `POST /login`
+(`Authorization: Bearer ...`). Money and prices are decimal strings in responses and may be
+sent as strings or numbers. Every error is `{"error": ..., "detail": ...}`.
+"""
+
+
+def create_app(settings: TradingSettings | None = None) -> FastAPI:
+    settings = settings or TradingSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging("trading_service", settings.log_level, settings.log_json)
+        jwks = await load_jwks(settings.jwks_url, settings.jwks_file)
+        db = create_db_engine(settings.database_url, settings.db_pool_size)
+        redis = Redis.from_url(settings.redis_url)
+        producer = build_producer(settings.kafka_bootstrap_servers)
+        await producer.start()
+        prices = PriceCache(redis)
+        handoff = OrderHandoff(producer)
+        executions = ExecutionWaiter(redis)
+        app.state.resources = Resources(
+            settings=settings, db=db, redis=redis, prices=prices, handoff=handoff,
+            executions=executions,
+            verifier=TokenVerifier(jwks, settings.jwt_issuer, settings.jwt_audience),
+        )
+        tasks = [
+            asyncio.create_task(run_price_consumer(settings.kafka_bootstrap_servers, prices)),
+            asyncio.create_task(executions.run()),
+            asyncio.create_task(run_outbox_sweep(db, handoff, settings.republish_after_s)),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await producer.stop()
+            await redis.aclose()
+            await db.dispose()
+
+    app = FastAPI(
+        title="stocksim trading service",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(orders_router)
+    app.include_router(portfolio_router)
+    app.include_router(prices_router)
+
+    @app.get("/health", tags=["health"], summary="PostgreSQL and Redis reachable")
+    async def health(resources: ResourcesDep) -> dict[str, str]:
+        try:
+            async with resources.db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            await resources.redis.ping()
+        except Exception as exc:
+            raise ServiceUnavailable(f"dependency unavailable: {type(exc).__name__}") from exc
+        return {"status": "ok"}
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,43 @@
+"""Settings of the trading API and of the matching engine."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.config import CommonSettings
+
+
+class TradingSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="TRADING_", env_file=".env", extra="ignore")
+
+    port: int = 8002
+    # The public key only: this service can verify tokens, never mint them.
+    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
+    jwks_file: Path | None = None
+    jwt_issuer: str = "stocksim-user-service"
+    jwt_audience: str = "stocksim"
+    starting_cash: Decimal = Field(default=Decimal("100000.00"), gt=0)
+    # Market buys reserve cash at last price x (1 + collar): the engine never fills above it.
+    market_collar_bps: int = Field(default=500, ge=1, le=5000)
+    # A market order needs a reference price younger than this.
+    max_price_age_s: float = Field(default=30.0, gt=0)
+    # How long /trade/buy and ?wait=true wait for the engine before answering with the order as is.
+    order_wait_s: float = Field(default=5.0, ge=0, le=30)
+    # Orders the engine has not accepted after this long are handed to Kafka again (outbox sweep).
+    republish_after_s: float = Field(default=2.0, gt=0)
+    db_pool_size: int = 20
+
+
+class EngineSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="ENGINE_", env_file=".env", extra="ignore")
+
+    group_id: str = "matching-engine"
+    spread_bps: int = Field(default=10, ge=0, le=10_000)
+    house_size: int | None = Field(default=None, ge=1)
+    max_batch: int = Field(default=500, ge=1)
+    # Kafka group session timeout: how fast a dead engine's symbols move to another one.
+    session_timeout_ms: int = Field(default=6000, ge=1000)

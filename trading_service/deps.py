@@ -1,0 +1,63 @@
+"""The I/O clients built in the lifespan, and the dependencies that hand them to endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.errors import Unauthorized
+from shared.tokens import TokenVerifier
+from trading_service.config import TradingSettings
+from trading_service.orders import repository
+from trading_service.orders.executions import ExecutionWaiter
+from trading_service.orders.handoff import OrderHandoff
+from trading_service.prices.cache import PriceCache
+
+
+@dataclass
+class Resources:
+    settings: TradingSettings
+    db: AsyncEngine
+    redis: Redis
+    prices: PriceCache
+    handoff: OrderHandoff
+    executions: ExecutionWaiter
+    verifier: TokenVerifier
+    # Accounts this process has already made sure exist (saves an INSERT per request).
+    known_accounts: set[uuid.UUID] = field(default_factory=set)
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="The access_token from the user service's /login")
+
+
+async def current_account(
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> uuid.UUID:
+    """The caller's account id (= user id), created with the starting cash on first use."""
+    if credentials is None:
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
+    claims = resources.verifier.verify(credentials.credentials)
+    account_id = claims.sub
+    if account_id not in resources.known_accounts:
+        async with resources.db.begin() as conn:
+            await repository.ensure_account(conn, account_id, resources.settings.starting_cash)
+        resources.known_accounts.add(account_id)
+    return account_id
+
+
+CurrentAccount = Annotated[uuid.UUID, Depends(current_account)]

@@ -1,0 +1,57 @@
+"""`python -m trading_service.engine`: one matching-engine instance of the consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiokafka import AIOKafkaConsumer
+from redis.asyncio import Redis
+
+from shared.db import create_db_engine
+from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC, ensure_topics
+from shared.logging import configure_logging
+from trading_service.config import EngineSettings
+from trading_service.engine.runner import EngineRunner
+
+log = logging.getLogger("trading_service.engine")
+
+
+async def main(settings: EngineSettings | None = None) -> None:
+    settings = settings or EngineSettings()
+    configure_logging("engine", settings.log_level, settings.log_json)
+    await ensure_topics(settings.kafka_bootstrap_servers, settings.kafka_partitions)
+    db = create_db_engine(settings.database_url, pool_size=4)
+    redis = Redis.from_url(settings.redis_url)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=max(settings.session_timeout_ms // 6, 300),
+        max_poll_interval_ms=60_000,
+    )
+    runner = EngineRunner(settings, db, redis, consumer)
+    consumer.subscribe([PRICES_TOPIC, ORDERS_TOPIC], listener=runner.listener())
+    await consumer.start()
+    log.info("engine started", extra={"group": settings.group_id})
+    task = asyncio.create_task(runner.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        # A clean stop leaves the group at once, so another engine takes the symbols over now.
+        await consumer.stop()
+        await redis.aclose()
+        await db.dispose()
+        log.info("engine stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,117 @@
+"""What travels on the `orders` topic and on the Redis `executions` channel.
+
+The API writes an order to Postgres first and then hands it to the engine here; every message
+may arrive twice (outbox re-publish), so the engine decides on the database's state, never on
+the message alone.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from shared.money import to_ticks
+from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
+
+EXECUTIONS_CHANNEL = "executions"
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    order: Order
+
+    def encode(self) -> bytes:
+        o = self.order
+        return json.dumps(
+            {
+                "kind": "new",
+                "id": str(o.id),
+                "account_id": str(o.account_id),
+                "symbol": o.symbol,
+                "side": o.side.value,
+                "type": o.type.value,
+                "tif": o.tif.value,
+                "qty": o.qty,
+                "limit": o.limit,
+                "stop": o.stop,
+                "protection": o.protection,
+            }
+        ).encode()
+
+@dataclass(frozen=True, slots=True)
+class CancelRequest:
+    order_id: uuid.UUID
+    account_id: uuid.UUID
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {"kind": "cancel", "id": str(self.order_id), "account_id": str(self.account_id)}
+        ).encode()
+
+@dataclass(frozen=True, slots=True)
+class ReplaceRequest:
+    order_id: uuid.UUID
+    account_id: uuid.UUID
+    qty: int | None
+    limit: int | None
+    stop: int | None
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "kind": "replace",
+                "id": str(self.order_id),
+                "account_id": str(self.account_id),
+                "qty": self.qty,
+                "limit": self.limit,
+                "stop": self.stop,
+            }
+        ).encode()
+
+OrderMessage = NewOrder | CancelRequest | ReplaceRequest
+
+def decode_order_message(raw: bytes) -> OrderMessage:
+    """Raises ValueError (or KeyError) on a malformed message; the engine skips those."""
+    data: dict[str, Any] = json.loads(raw)
+    kind = data["kind"]
+    order_id = uuid.UUID(data["id"])
+    account_id = uuid.UUID(data["account_id"])
+    if kind == "new":
+        return NewOrder(
+            Order(
+                id=order_id,
+                account_id=account_id,
+                symbol=str(data["symbol"]),
+                side=Side(data["side"]),
+                type=OrderType(data["type"]),
+                tif=TimeInForce(data["tif"]),
+                qty=int(data["qty"]),
+                limit=data.get("limit"),
+                stop=data.get("stop"),
+                protection=data.get("protection"),
+            )
+        )
+    if kind == "cancel":
+        return CancelRequest(order_id, account_id)
+    if kind == "replace":
+        return ReplaceRequest(order_id, account_id, data.get("qty"), data.get("limit"), data.get("stop"))
+    raise ValueError(f"unknown order message kind {kind!r}")
+
+@dataclass(frozen=True, slots=True)
+class PriceTick:
+    symbol: str
+    price: Decimal
+    ts: str
+    seq: int
+
+    @classmethod
+    def decode(cls, raw: bytes) -> PriceTick:
+        data = json.loads(raw)
+        price = Decimal(str(data["price"]))
+        to_ticks(price)  # rejects off-tick prices
+        return cls(str(data["symbol"]), price, str(data["ts"]), int(data["seq"]))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"symbol": self.symbol, "price": f"{self.price:.2f}", "ts": self.ts, "seq": self.seq}

@@ -1,0 +1,1 @@
+"""Order entry and order history."""

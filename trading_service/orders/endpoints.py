@@ -1,0 +1,164 @@
+"""HTTP for order entry and order history."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from shared.errors import error_body
+from trading_service.deps import CurrentAccount, Resources, ResourcesDep
+from trading_service.engine.core.model import OrderType, Side
+from trading_service.messages import NewOrder
+from trading_service.orders import repository, service
+from trading_service.orders.schemas import OrderOut, OrderRequest, TradeOut, TradeRequest
+
+router = APIRouter(tags=["orders"])
+
+_ERRORS = {
+    401: {"description": "Missing, expired or invalid token", "content": {"application/json": {
+        "example": error_body("unauthorized", "token expired")}}},
+    409: {"description": "Not enough buying power or shares", "content": {"application/json": {
+        "example": error_body("insufficient_funds", "buying power is 120.00")}}},
+    422: {"description": "Malformed request or unknown symbol"},
+    503: {"description": "No fresh reference price for the symbol"},
+}
+
+
+async def _submit(
+    resources: Resources, account_id: uuid.UUID, request: OrderRequest, wait: bool,
+    response: Response,
+) -> OrderOut:
+    """Reserve and store in one transaction, then hand to the engine, then (maybe) wait for it."""
+    settings = resources.settings
+    last = service.check_price(
+        request.symbol, await resources.prices.get(request.symbol), settings.max_price_age_s
+    )
+    async with resources.db.begin() as conn:
+        row, created = await service.place_order(
+            conn, account_id, request, last, settings.market_collar_bps
+        )
+    if not created:
+        response.status_code = status.HTTP_200_OK  # same client_order_id: the existing order
+    else:
+        async with resources.executions.expect(row.id) as processed:
+            await resources.handoff.send(row.symbol, NewOrder(service.to_core_order(row)))
+            if wait:
+                # Bounded: past the timeout the order is answered as it stands (still `new`).
+                try:
+                    await asyncio.wait_for(asyncio.shield(processed), settings.order_wait_s)
+                except TimeoutError:
+                    pass
+    async with resources.db.connect() as conn:
+        return await service.get_order(conn, account_id, row.id)
+
+
+@router.post(
+    "/trade/buy",
+    status_code=status.HTTP_201_CREATED,
+    summary="Buy at market (the seed's endpoint)",
+    description="Places a market buy and waits (a few seconds at most) for the matching engine, "
+    "then returns the order in its final state with its fill price and quantity. Cash is "
+    "reserved at a protection price above the last price, so the fill can never overspend.",
+    responses=_ERRORS,
+)
+async def buy(body: TradeRequest, account_id: CurrentAccount, resources: ResourcesDep,
+              response: Response) -> OrderOut:
+    request = OrderRequest(symbol=body.stock_symbol, qty=body.quantity, side=Side.BUY,
+                           type=OrderType.MARKET)
+    return await _submit(resources, account_id, request, wait=True, response=response)
+
+
+@router.post(
+    "/trade/sell",
+    status_code=status.HTTP_201_CREATED,
+    summary="Sell at market (the seed's endpoint)",
+    description="Places a market sell of shares you hold and waits for the engine, like /trade/buy.",
+    responses=_ERRORS,
+)
+async def sell(body: TradeRequest, account_id: CurrentAccount, resources: ResourcesDep,
+               response: Response) -> OrderOut:
+    request = OrderRequest(symbol=body.stock_symbol, qty=body.quantity, side=Side.SELL,
+                           type=OrderType.MARKET)
+    return await _submit(resources, account_id, request, wait=True, response=response)
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    summary="Place an order",
+    description="Market, limit, stop or stop-limit, with time in force day, gtc, ioc or fok. "
+    "Returns at once with the order as stored (status `new`); with `?wait=true` waits (bounded) "
+    "until the engine has processed it. A repeated `client_order_id` returns the existing order "
+    "with 200 and creates nothing.",
+    responses=_ERRORS,
+)
+async def place_order(
+    body: OrderRequest, account_id: CurrentAccount, resources: ResourcesDep, response: Response,
+    wait: Annotated[bool, Query(description="Wait for the engine before answering.")] = False,
+) -> OrderOut:
+    return await _submit(resources, account_id, body, wait=wait, response=response)
+
+
+@router.get("/orders", summary="Your orders, newest first")
+async def list_orders(
+    account_id: CurrentAccount,
+    resources: ResourcesDep,
+    status_filter: Annotated[
+        Literal["open", "closed", "all"], Query(alias="status", description="open, closed or all")
+    ] = "all",
+    symbol: Annotated[str | None, Query(max_length=10, description="Only this symbol")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[OrderOut]:
+    statuses = {"open": repository.OPEN_STATUSES, "closed": repository.CLOSED_STATUSES,
+                "all": None}[status_filter]
+    async with resources.db.connect() as conn:
+        rows = await repository.list_orders(
+            conn, account_id, statuses, symbol.upper() if symbol else None, limit
+        )
+        return await service.render_orders(conn, rows)
+
+
+@router.get(
+    "/orders/by-client-id/{client_order_id}",
+    summary="One of your orders, by your client_order_id",
+    responses={404: {"description": "No such order of yours"}},
+)
+async def get_order_by_client_id(
+    client_order_id: Annotated[str, Path(max_length=64)],
+    account_id: CurrentAccount,
+    resources: ResourcesDep,
+) -> OrderOut:
+    async with resources.db.connect() as conn:
+        row = await repository.get_order_by_client_id(conn, account_id, client_order_id)
+        if row is None:
+            raise service.OrderNotFound()
+        return (await service.render_orders(conn, [row]))[0]
+
+
+@router.get(
+    "/orders/{order_id}",
+    summary="One of your orders with its fills",
+    responses={404: {"description": "No such order of yours (another user's order is 404 too)"}},
+)
+async def get_order(order_id: uuid.UUID, account_id: CurrentAccount,
+                    resources: ResourcesDep) -> OrderOut:
+    async with resources.db.connect() as conn:
+        return await service.get_order(conn, account_id, order_id)
+
+
+@router.get("/trades", summary="Your fills, newest first")
+async def list_trades(
+    account_id: CurrentAccount,
+    resources: ResourcesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[TradeOut]:
+    async with resources.db.connect() as conn:
+        rows = await repository.list_fills(conn, account_id, limit)
+    return [
+        TradeOut(id=r.id, order_id=r.order_id, symbol=r.symbol, side=Side(r.side), price=r.price,
+                 qty=r.qty, liquidity=r.liquidity, ts=r.ts)
+        for r in rows
+    ]

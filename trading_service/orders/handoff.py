@@ -1,0 +1,65 @@
+"""Hands committed orders to the engine over Kafka, and re-publishes those it has not accepted.
+
+The order row is its own outbox entry: `accepted_at IS NULL` means the engine has not seen it.
+A crash between commit and publish loses nothing; the sweep sends it again, and the engine
+ignores a copy of an order it has already accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.kafka import ORDERS_TOPIC
+from trading_service.messages import NewOrder, OrderMessage
+from trading_service.orders import repository
+from trading_service.orders.service import to_core_order
+
+log = logging.getLogger(__name__)
+
+
+def build_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+    # No idempotent producer: the embedded broker rejects it, and the engine dedupes anyway.
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=1,
+        request_timeout_ms=5000,
+    )
+
+
+class OrderHandoff:
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+
+    async def send(self, symbol: str, message: OrderMessage) -> bool:
+        """Publish; False (logged) when Kafka is unavailable — the sweep will retry."""
+        try:
+            await self.producer.send_and_wait(ORDERS_TOPIC, message.encode(), key=symbol.encode())
+        except Exception:
+            log.warning("order hand-off to Kafka failed; the outbox sweep will retry", exc_info=True)
+            return False
+        return True
+
+
+async def run_outbox_sweep(db: AsyncEngine, handoff: OrderHandoff, after_s: float) -> None:
+    """Forever: re-publish orders the engine has not accepted within `after_s`."""
+    while True:
+        await asyncio.sleep(after_s / 2)
+        try:
+            cutoff = datetime.now(UTC) - timedelta(seconds=after_s)
+            async with db.begin() as conn:
+                stale = await repository.claim_unaccepted(conn, cutoff)
+            for row in stale:
+                await handoff.send(row.symbol, NewOrder(to_core_order(row)))
+            if stale:
+                log.info("re-published unaccepted orders", extra={"count": len(stale)})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("outbox sweep failed; retrying", exc_info=True)

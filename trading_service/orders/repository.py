@@ -1,0 +1,170 @@
+"""All SQL of order entry and order history (SQLAlchemy Core on the request's connection)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from trading_service.tables import accounts, fills, orders, positions
+
+OPEN_STATUSES = ("new", "partially_filled")
+CLOSED_STATUSES = ("filled", "canceled", "expired", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    cash: Decimal
+    reserved_cash: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    qty: int
+    reserved_qty: int
+
+
+async def ensure_account(conn: AsyncConnection, account_id: uuid.UUID, grant: Decimal) -> None:
+    await conn.execute(
+        pg_insert(accounts)
+        .values(id=account_id, cash=grant, granted_cash=grant)
+        .on_conflict_do_nothing(index_elements=[accounts.c.id])
+    )
+
+
+async def lock_balance(conn: AsyncConnection, account_id: uuid.UUID) -> Balance:
+    # NO KEY UPDATE: does not block the FK key-share lock that inserting an order takes.
+    row = (
+        await conn.execute(
+            select(accounts.c.cash, accounts.c.reserved_cash)
+            .where(accounts.c.id == account_id)
+            .with_for_update(key_share=True)
+        )
+    ).one()
+    return Balance(row.cash, row.reserved_cash)
+
+
+async def reserve_cash(conn: AsyncConnection, account_id: uuid.UUID, amount: Decimal) -> None:
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(reserved_cash=accounts.c.reserved_cash + amount, updated_at=func.now())
+    )
+
+
+async def lock_holding(conn: AsyncConnection, account_id: uuid.UUID, symbol: str) -> Holding:
+    row = (
+        await conn.execute(
+            select(positions.c.qty, positions.c.reserved_qty)
+            .where(and_(positions.c.account_id == account_id, positions.c.symbol == symbol))
+            .with_for_update(key_share=True)
+        )
+    ).one_or_none()
+    return Holding(0, 0) if row is None else Holding(row.qty, row.reserved_qty)
+
+
+async def reserve_shares(conn: AsyncConnection, account_id: uuid.UUID, symbol: str, qty: int) -> None:
+    await conn.execute(
+        update(positions)
+        .where(and_(positions.c.account_id == account_id, positions.c.symbol == symbol))
+        .values(reserved_qty=positions.c.reserved_qty + qty, updated_at=func.now())
+    )
+
+
+async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
+    return (await conn.execute(orders.insert().values(**values).returning(*orders.c))).one()
+
+
+async def get_order(
+    conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid.UUID
+) -> Row[Any] | None:
+    return (
+        await conn.execute(
+            select(orders).where(and_(orders.c.id == order_id, orders.c.account_id == account_id))
+        )
+    ).one_or_none()
+
+
+async def get_order_by_client_id(
+    conn: AsyncConnection, account_id: uuid.UUID, client_order_id: str
+) -> Row[Any] | None:
+    return (
+        await conn.execute(
+            select(orders).where(
+                and_(orders.c.account_id == account_id, orders.c.client_order_id == client_order_id)
+            )
+        )
+    ).one_or_none()
+
+
+async def list_orders(
+    conn: AsyncConnection,
+    account_id: uuid.UUID,
+    statuses: tuple[str, ...] | None,
+    symbol: str | None,
+    limit: int,
+) -> list[Row[Any]]:
+    query = select(orders).where(orders.c.account_id == account_id)
+    if statuses is not None:
+        query = query.where(orders.c.status.in_(statuses))
+    if symbol is not None:
+        query = query.where(orders.c.symbol == symbol)
+    query = query.order_by(orders.c.created_at.desc(), orders.c.id).limit(limit)
+    return list((await conn.execute(query)).all())
+
+
+async def fills_by_order(
+    conn: AsyncConnection, order_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[Row[Any]]]:
+    grouped: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
+    if order_ids:
+        rows = await conn.execute(
+            select(fills.c.order_id, fills.c.price, fills.c.qty, fills.c.ts)
+            .where(fills.c.order_id.in_(order_ids))
+            .order_by(fills.c.id)
+        )
+        for row in rows:
+            grouped[row.order_id].append(row)
+    return grouped
+
+
+async def list_fills(conn: AsyncConnection, account_id: uuid.UUID, limit: int) -> list[Row[Any]]:
+    rows = await conn.execute(
+        select(fills).where(fills.c.account_id == account_id).order_by(fills.c.id.desc()).limit(limit)
+    )
+    return list(rows.all())
+
+
+async def claim_unaccepted(
+    conn: AsyncConnection, older_than: datetime, limit: int = 500
+) -> list[Row[Any]]:
+    """Orders the engine has not accepted in time; marks them re-published (outbox sweep)."""
+    stale = (
+        select(orders.c.id)
+        .where(
+            and_(
+                orders.c.accepted_at.is_(None),
+                orders.c.status == "new",
+                orders.c.created_at < older_than,
+                (orders.c.published_at.is_(None)) | (orders.c.published_at < older_than),
+            )
+        )
+        .order_by(orders.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        update(orders)
+        .where(orders.c.id.in_(stale))
+        .values(published_at=func.now())
+        .returning(*orders.c)
+    )
+    return sorted(rows.all(), key=lambda r: r.created_at)

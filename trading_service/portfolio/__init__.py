@@ -1,0 +1,1 @@
+"""Cash, positions and P&L of the caller's account."""

@@ -1,0 +1,1 @@
+"""Latest reference prices: Kafka `stock-prices` → Redis, read by the API."""

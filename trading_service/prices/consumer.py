@@ -1,0 +1,50 @@
+"""Consumes `stock-prices` into the Redis price cache (runs inside each API process)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.kafka import PRICES_TOPIC
+from trading_service.messages import PriceTick
+from trading_service.prices.cache import PriceCache
+
+log = logging.getLogger(__name__)
+
+
+async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
+    """Forever: follow every partition of `stock-prices` and keep the newest tick per symbol.
+
+    No consumer group: every replica reads everything, and the seq check in Redis makes the
+    duplicate writes harmless. Each (re)start reads from the end, so an old record is at worst
+    re-read, never a gap left for longer than one tick.
+    """
+    while True:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None,
+            auto_offset_reset="latest",
+        )
+        try:
+            await consumer.start()
+            partitions = consumer.partitions_for_topic(PRICES_TOPIC)
+            while not partitions:
+                await asyncio.sleep(0.5)
+                await consumer.topics()  # refreshes metadata until the topic exists
+                partitions = consumer.partitions_for_topic(PRICES_TOPIC)
+            consumer.assign([TopicPartition(PRICES_TOPIC, p) for p in sorted(partitions)])
+            async for record in consumer:
+                try:
+                    tick = PriceTick.decode(record.value)
+                except (ValueError, KeyError, TypeError):
+                    log.warning("skipping malformed price record", extra={"offset": record.offset})
+                    continue
+                await cache.store(tick)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("price consumer failed; restarting in 1 s")
+            await asyncio.sleep(1)
+        finally:
+            await consumer.stop()
