@@ -55,7 +55,7 @@ def error_body(error: str, detail: Any) -> dict[str, Any]:
 
 
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
-    # Drop pydantic's echo of the input ("input", "ctx" objects): it may hold secrets or unserialisable values.
+    # Drop pydantic's echo of the input: it may hold secrets or values JSON cannot carry.
     return [
         {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type")}
         for err in exc.errors()
@@ -64,7 +64,9 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return JSONResponse(error_body(exc.error, exc.detail), status_code=exc.status, headers=exc.headers)
+    return JSONResponse(
+        error_body(exc.error, exc.detail), status_code=exc.status, headers=exc.headers
+    )
 
 
 async def _validation_handler(_: Request, exc: Exception) -> JSONResponse:

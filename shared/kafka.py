@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -30,10 +31,9 @@ async def ensure_topics(bootstrap_servers: str, partitions: int, timeout_s: floa
                 if name not in existing
             ]
             if missing:
-                try:
+                # Another process may win the race to create them: fine.
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(missing)
-                except TopicAlreadyExistsError:
-                    pass  # another process won the race: fine
                 log.info("created topics", extra={"topics": [t.name for t in missing]})
             return
         except KafkaConnectionError:

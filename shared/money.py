@@ -62,7 +62,7 @@ def _parse_price(value: Any) -> Decimal:
         raise ValueError("must be greater than 0")
     if price > MAX_PRICE:
         raise ValueError(f"must be at most {MAX_PRICE}")
-    if price != price.quantize(TICK, rounding=ROUND_HALF_EVEN) or price.as_tuple().exponent < -20:
+    if price != price.quantize(TICK, rounding=ROUND_HALF_EVEN):
         raise ValueError(f"must be a multiple of the tick {TICK}")
     return price.quantize(TICK)
 
@@ -72,8 +72,10 @@ Price = Annotated[
     Decimal,
     BeforeValidator(_parse_price),
     WithJsonSchema(
-        {"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}, {"type": "number"}],
-         "examples": ["187.25"]},
+        {
+            "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}, {"type": "number"}],
+            "examples": ["187.25"],
+        },
         mode="validation",
     ),
 ]
@@ -82,6 +84,8 @@ Price = Annotated[
 Money = Annotated[
     Decimal,
     PlainSerializer(fmt, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1234.50"]},
-                   mode="serialization"),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1234.50"]},
+        mode="serialization",
+    ),
 ]

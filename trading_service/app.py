@@ -48,7 +48,11 @@ def create_app(settings: TradingSettings | None = None) -> FastAPI:
         handoff = OrderHandoff(producer)
         executions = ExecutionWaiter(redis)
         app.state.resources = Resources(
-            settings=settings, db=db, redis=redis, prices=prices, handoff=handoff,
+            settings=settings,
+            db=db,
+            redis=redis,
+            prices=prices,
+            handoff=handoff,
             executions=executions,
             verifier=TokenVerifier(jwks, settings.jwt_issuer, settings.jwt_audience),
         )

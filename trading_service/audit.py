@@ -68,7 +68,9 @@ CHECKS: dict[str, str] = {
 
 async def audit(conn: AsyncConnection) -> dict[str, list[str]]:
     """Invariant name → violations (empty when it holds)."""
-    return {name: [str(r[0]) for r in await conn.execute(text(sql))] for name, sql in CHECKS.items()}
+    return {
+        name: [str(r[0]) for r in await conn.execute(text(sql))] for name, sql in CHECKS.items()
+    }
 
 
 async def _main() -> int:

@@ -41,7 +41,9 @@ def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-_bearer = HTTPBearer(auto_error=False, description="The access_token from the user service's /login")
+_bearer = HTTPBearer(
+    auto_error=False, description="The access_token from the user service's /login"
+)
 
 
 async def current_account(

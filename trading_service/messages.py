@@ -18,6 +18,7 @@ from trading_service.engine.core.model import Order, OrderType, Side, TimeInForc
 
 EXECUTIONS_CHANNEL = "executions"
 
+
 @dataclass(frozen=True, slots=True)
 class NewOrder:
     order: Order
@@ -40,6 +41,7 @@ class NewOrder:
             }
         ).encode()
 
+
 @dataclass(frozen=True, slots=True)
 class CancelRequest:
     order_id: uuid.UUID
@@ -49,6 +51,7 @@ class CancelRequest:
         return json.dumps(
             {"kind": "cancel", "id": str(self.order_id), "account_id": str(self.account_id)}
         ).encode()
+
 
 @dataclass(frozen=True, slots=True)
 class ReplaceRequest:
@@ -70,7 +73,9 @@ class ReplaceRequest:
             }
         ).encode()
 
+
 OrderMessage = NewOrder | CancelRequest | ReplaceRequest
+
 
 def decode_order_message(raw: bytes) -> OrderMessage:
     """Raises ValueError (or KeyError) on a malformed message; the engine skips those."""
@@ -96,8 +101,11 @@ def decode_order_message(raw: bytes) -> OrderMessage:
     if kind == "cancel":
         return CancelRequest(order_id, account_id)
     if kind == "replace":
-        return ReplaceRequest(order_id, account_id, data.get("qty"), data.get("limit"), data.get("stop"))
+        return ReplaceRequest(
+            order_id, account_id, data.get("qty"), data.get("limit"), data.get("stop")
+        )
     raise ValueError(f"unknown order message kind {kind!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class PriceTick:

@@ -31,7 +31,8 @@ Money = Numeric(20, 2)
 accounts = Table(
     "accounts",
     metadata,
-    Column("id", Uuid, primary_key=True),  # = the user's id (JWT `sub`); HOUSE_ACCOUNT_ID for the house
+    # the user's id (JWT `sub`), or HOUSE_ACCOUNT_ID for the house
+    Column("id", Uuid, primary_key=True),
     Column("house", Boolean, nullable=False, server_default="false"),
     # cash includes reserved_cash; buying power = cash - reserved_cash
     Column("cash", Money, nullable=False),

@@ -46,8 +46,13 @@ class SigningKey:
 
     def token(self, sub: uuid.UUID | str, **overrides: Any) -> str:
         now = int(time.time())
-        claims: dict[str, Any] = {"sub": str(sub), "iat": now, "exp": now + 3600, "iss": ISSUER,
-                                  "aud": AUDIENCE}
+        claims: dict[str, Any] = {
+            "sub": str(sub),
+            "iat": now,
+            "exp": now + 3600,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+        }
         claims.update(overrides)
         return jwt.encode(claims, self.private, algorithm="EdDSA", headers={"kid": self.kid})
 
@@ -76,14 +81,20 @@ async def topics(stack: Stack) -> None:
 
 @pytest.fixture(scope="session")
 def trading_settings(stack: Stack, data_dir: Path, signing_key: SigningKey) -> TradingSettings:
-    return TradingSettings(jwks_file=data_dir / "trading-jwks.json", order_wait_s=10,
-                           republish_after_s=1.0, max_price_age_s=3600, log_json=False)
+    return TradingSettings(
+        jwks_file=data_dir / "trading-jwks.json",
+        order_wait_s=10,
+        republish_after_s=1.0,
+        max_price_age_s=3600,
+        log_json=False,
+    )
 
 
 @pytest.fixture(scope="session")
 async def engine(stack: Stack, topics: None) -> AsyncIterator[asyncio.Task[None]]:
-    settings = EngineSettings(group_id=f"engine-{uuid.uuid4().hex[:8]}", session_timeout_ms=2000,
-                              log_json=False)
+    settings = EngineSettings(
+        group_id=f"engine-{uuid.uuid4().hex[:8]}", session_timeout_ms=2000, log_json=False
+    )
     task = asyncio.create_task(engine_main(settings))
     yield task
     task.cancel()
@@ -105,7 +116,7 @@ async def api(trading_app: FastAPI, engine: asyncio.Task[None]) -> AsyncIterator
 
 
 class Market:
-    """Publishes reference prices like the stock service and waits until API and engine have them."""
+    """Publishes prices like the stock service; waits until the API and the engine have them."""
 
     _seq = itertools.count(int(time.time() * 1000))
 
@@ -114,19 +125,26 @@ class Market:
 
     async def set(self, symbol: str, price: str) -> int:
         seq = next(self._seq)
-        value = {"symbol": symbol, "price": price, "seq": seq,
-                 "ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
-        await self.producer.send_and_wait(PRICES_TOPIC, json.dumps(value).encode(),
-                                          key=symbol.encode())
+        value = {
+            "symbol": symbol,
+            "price": price,
+            "seq": seq,
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        }
+        await self.producer.send_and_wait(
+            PRICES_TOPIC, json.dumps(value).encode(), key=symbol.encode()
+        )
         await until(lambda: self._engine_has(symbol, seq), what=f"engine sees {symbol} seq {seq}")
         await until(lambda: self._api_has(symbol, seq), what=f"API sees {symbol} seq {seq}")
         return seq
 
     async def _engine_has(self, symbol: str, seq: int) -> bool:
         async with self.db.connect() as conn:
-            stored = (await conn.execute(
-                select(reference_prices.c.seq).where(reference_prices.c.symbol == symbol)
-            )).scalar_one_or_none()
+            stored = (
+                await conn.execute(
+                    select(reference_prices.c.seq).where(reference_prices.c.symbol == symbol)
+                )
+            ).scalar_one_or_none()
         return stored is not None and stored >= seq
 
     async def _api_has(self, symbol: str, seq: int) -> bool:
@@ -143,10 +161,12 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: floa
 
 
 @pytest.fixture(scope="session")
-async def market(stack: Stack, topics: None, db: AsyncEngine,
-                 api: httpx.AsyncClient) -> AsyncIterator[Market]:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers,
-                                enable_idempotence=False)
+async def market(
+    stack: Stack, topics: None, db: AsyncEngine, api: httpx.AsyncClient
+) -> AsyncIterator[Market]:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False
+    )
     await producer.start()
     yield Market(producer, db, api)
     await producer.stop()
@@ -182,9 +202,9 @@ async def settle(db: AsyncEngine, timeout_s: float = 30) -> None:
 
     async def idle() -> bool:
         async with db.connect() as conn:
-            pending = (await conn.execute(
-                text("SELECT count(*) FROM orders WHERE accepted_at IS NULL")
-            )).scalar_one()
+            pending = (
+                await conn.execute(text("SELECT count(*) FROM orders WHERE accepted_at IS NULL"))
+            ).scalar_one()
         return pending == 0
 
     await until(idle, "every order is processed", timeout_s)

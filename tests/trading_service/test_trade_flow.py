@@ -26,8 +26,9 @@ async def test_buy_then_sell_fills_against_the_house_quote(
 ) -> None:
     await market.set("AAPL", "100.00")  # house quote: bid 99.95, ask 100.05 (10 bps spread)
 
-    bought = await api.post("/trade/buy", json={"stock_symbol": "AAPL", "quantity": 10},
-                            headers=trader.headers)
+    bought = await api.post(
+        "/trade/buy", json={"stock_symbol": "AAPL", "quantity": 10}, headers=trader.headers
+    )
     assert bought.status_code == 201, bought.text
     order = bought.json()
     assert order["status"] == "filled"
@@ -39,13 +40,20 @@ async def test_buy_then_sell_fills_against_the_house_quote(
     after_buy = await portfolio(api, trader)
     assert Decimal(after_buy["cash"]) == START - Decimal("1000.50")
     assert after_buy["reserved_cash"] == "0.00"  # the collar reservation was released
-    assert after_buy["positions"] == [{
-        "symbol": "AAPL", "qty": 10, "avg_cost": "100.05", "last_price": "100.00",
-        "market_value": "1000.00", "unrealized_pnl": "-0.50",
-    }]
+    assert after_buy["positions"] == [
+        {
+            "symbol": "AAPL",
+            "qty": 10,
+            "avg_cost": "100.05",
+            "last_price": "100.00",
+            "market_value": "1000.00",
+            "unrealized_pnl": "-0.50",
+        }
+    ]
 
-    sold = await api.post("/trade/sell", json={"stock_symbol": "aapl", "quantity": 5},
-                          headers=trader.headers)
+    sold = await api.post(
+        "/trade/sell", json={"stock_symbol": "aapl", "quantity": 5}, headers=trader.headers
+    )
     assert sold.status_code == 201, sold.text
     assert sold.json()["status"] == "filled"
     assert sold.json()["filled_avg_price"] == "99.95"
@@ -59,7 +67,9 @@ async def test_buy_then_sell_fills_against_the_house_quote(
 
     trades = (await api.get("/trades", headers=trader.headers)).json()
     assert [(t["side"], t["qty"], t["price"], t["liquidity"]) for t in trades] == [
-        ("sell", 5, "99.95", "taker"), ("buy", 10, "100.05", "taker")]
+        ("sell", 5, "99.95", "taker"),
+        ("buy", 10, "100.05", "taker"),
+    ]
     history = (await api.get("/orders", headers=trader.headers)).json()
     assert [o["side"] for o in history] == ["sell", "buy"]
     await settle(db)
@@ -70,9 +80,15 @@ async def test_portfolio_of_a_new_account_is_the_starting_grant(
     api: httpx.AsyncClient, trader: Trader
 ) -> None:
     p = await portfolio(api, trader)
-    assert p == {"cash": "100000.00", "reserved_cash": "0.00", "buying_power": "100000.00",
-                 "equity": "100000.00", "realized_pnl": "0.00", "unrealized_pnl": "0.00",
-                 "positions": []}
+    assert p == {
+        "cash": "100000.00",
+        "reserved_cash": "0.00",
+        "buying_power": "100000.00",
+        "equity": "100000.00",
+        "realized_pnl": "0.00",
+        "unrealized_pnl": "0.00",
+        "positions": [],
+    }
 
 
 async def test_concurrent_buys_never_overspend(
@@ -80,11 +96,14 @@ async def test_concurrent_buys_never_overspend(
 ) -> None:
     await market.set("NVDA", "1000.00")
     # Each buy of 10 reserves 10 x 1050.00 (the 5% collar): 9 fit in 100,000, the 41 others don't.
-    responses = await asyncio.gather(*(
-        api.post("/trade/buy", json={"stock_symbol": "NVDA", "quantity": 10},
-                 headers=trader.headers)
-        for _ in range(50)
-    ))
+    responses = await asyncio.gather(
+        *(
+            api.post(
+                "/trade/buy", json={"stock_symbol": "NVDA", "quantity": 10}, headers=trader.headers
+            )
+            for _ in range(50)
+        )
+    )
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] * 9 + [409] * 41
     assert all(r.json()["error"] == "insufficient_funds" for r in responses if r.status_code == 409)
@@ -112,10 +131,18 @@ async def test_refusals_change_nothing(
         ({"stock_symbol": "MSFT", "quantity": "2"}, "/trade/buy", 422, "validation_error"),
         ({"stock_symbol": "MSFT", "quantity": True}, "/trade/buy", 422, "validation_error"),
         ({"stock_symbol": "MSFT"}, "/trade/buy", 422, "validation_error"),
-        ({"stock_symbol": "MSFT; DROP TABLE orders", "quantity": 1}, "/trade/buy", 422,
-         "validation_error"),
-        ({"stock_symbol": "MSFT", "quantity": 1, "price": "1.00"}, "/trade/buy", 422,
-         "validation_error"),
+        (
+            {"stock_symbol": "MSFT; DROP TABLE orders", "quantity": 1},
+            "/trade/buy",
+            422,
+            "validation_error",
+        ),
+        (
+            {"stock_symbol": "MSFT", "quantity": 1, "price": "1.00"},
+            "/trade/buy",
+            422,
+            "validation_error",
+        ),
     ]
     for body, path, status, error in cases:
         response = await api.post(path, json=body, headers=trader.headers)
@@ -123,15 +150,20 @@ async def test_refusals_change_nothing(
         assert response.json()["error"] == error, (body, response.json())
         assert "detail" in response.json()
 
-    malformed = await api.post("/trade/buy", content=b'{"stock_symbol": "MSFT", "quan',
-                               headers={**trader.headers, "Content-Type": "application/json"})
+    malformed = await api.post(
+        "/trade/buy",
+        content=b'{"stock_symbol": "MSFT", "quan',
+        headers={**trader.headers, "Content-Type": "application/json"},
+    )
     assert malformed.status_code == 422
     assert malformed.json()["error"] == "validation_error"
 
     async with db.connect() as conn:
-        count = (await conn.execute(
-            select(func.count()).select_from(orders).where(orders.c.account_id == trader.id)
-        )).scalar_one()
+        count = (
+            await conn.execute(
+                select(func.count()).select_from(orders).where(orders.c.account_id == trader.id)
+            )
+        ).scalar_one()
     assert count == 0
     assert (await portfolio(api, trader))["cash"] == "100000.00"
 
@@ -144,8 +176,9 @@ async def test_a_stale_price_refuses_market_orders_with_503(
     saved = settings.max_price_age_s
     settings.max_price_age_s = 0.000001
     try:
-        response = await api.post("/trade/buy", json={"stock_symbol": "TSLA", "quantity": 1},
-                                   headers=trader.headers)
+        response = await api.post(
+            "/trade/buy", json={"stock_symbol": "TSLA", "quantity": 1}, headers=trader.headers
+        )
     finally:
         settings.max_price_age_s = saved
     assert response.status_code == 503
@@ -157,8 +190,9 @@ async def test_users_see_only_their_own_orders(
 ) -> None:
     alice, bob = new_trader(), new_trader()
     await market.set("AMZN", "180.00")
-    placed = await api.post("/trade/buy", json={"stock_symbol": "AMZN", "quantity": 1},
-                            headers=alice.headers)
+    placed = await api.post(
+        "/trade/buy", json={"stock_symbol": "AMZN", "quantity": 1}, headers=alice.headers
+    )
     order_id = placed.json()["id"]
     assert (await api.get(f"/orders/{order_id}", headers=alice.headers)).status_code == 200
     theirs = await api.get(f"/orders/{order_id}", headers=bob.headers)

@@ -83,7 +83,9 @@ async def apply_events(
     order_rows = {
         r.id: dict(r._mapping)
         for r in await conn.execute(
-            select(orders).where(orders.c.id.in_(_order_ids(events))).with_for_update(key_share=True)
+            select(orders)
+            .where(orders.c.id.in_(_order_ids(events)))
+            .with_for_update(key_share=True)
         )
     }
     # Who is touched: every order's account, the house when it traded, their symbols.
@@ -151,33 +153,66 @@ async def apply_events(
             trade_id = trade_ids.pop()
             price = from_ticks(e.price)
             notional = price * e.qty
-            trade_rows.append({
-                "id": trade_id, "symbol": e.symbol, "price": price, "qty": e.qty,
-                "aggressor_side": e.aggressor.value, "buy_order_id": e.buy_order_id,
-                "sell_order_id": e.sell_order_id, "ts": now,
-            })
+            trade_rows.append(
+                {
+                    "id": trade_id,
+                    "symbol": e.symbol,
+                    "price": price,
+                    "qty": e.qty,
+                    "aggressor_side": e.aggressor.value,
+                    "buy_order_id": e.buy_order_id,
+                    "sell_order_id": e.sell_order_id,
+                    "ts": now,
+                }
+            )
             for side, order_id in (("buy", e.buy_order_id), ("sell", e.sell_order_id)):
                 if order_id is None:
-                    _house_side(acct[HOUSE_ACCOUNT_ID], position(HOUSE_ACCOUNT_ID, e.symbol),
-                                side, e.qty, notional)
+                    _house_side(
+                        acct[HOUSE_ACCOUNT_ID],
+                        position(HOUSE_ACCOUNT_ID, e.symbol),
+                        side,
+                        e.qty,
+                        notional,
+                    )
                     continue
                 order = order_rows[order_id]
                 touched.add(order_id)
-                _fill_order(order, acct[order["account_id"]],
-                            position(order["account_id"], e.symbol), e.qty, price)
-                fill_rows.append({
-                    "trade_id": trade_id, "order_id": order_id, "account_id": order["account_id"],
-                    "symbol": e.symbol, "side": side, "price": price, "qty": e.qty,
-                    "liquidity": "taker" if side == e.aggressor.value else "maker", "ts": now,
-                })
+                _fill_order(
+                    order,
+                    acct[order["account_id"]],
+                    position(order["account_id"], e.symbol),
+                    e.qty,
+                    price,
+                )
+                fill_rows.append(
+                    {
+                        "trade_id": trade_id,
+                        "order_id": order_id,
+                        "account_id": order["account_id"],
+                        "symbol": e.symbol,
+                        "side": side,
+                        "price": price,
+                        "qty": e.qty,
+                        "liquidity": "taker" if side == e.aggressor.value else "maker",
+                        "ts": now,
+                    }
+                )
                 if order["filled_qty"] == order["qty"]:
                     finish(order, "filled", None)
-            result.trades.append({"symbol": e.symbol, "price": f"{price:.2f}", "qty": e.qty,
-                                  "aggressor_side": e.aggressor.value, "ts": now.isoformat()})
+            result.trades.append(
+                {
+                    "symbol": e.symbol,
+                    "price": f"{price:.2f}",
+                    "qty": e.qty,
+                    "aggressor_side": e.aggressor.value,
+                    "ts": now.isoformat(),
+                }
+            )
             continue
-        order = order_rows.get(e.order_id)
-        if order is None:
+        found = order_rows.get(e.order_id)
+        if found is None:
             continue  # an order the API never committed; nothing to account for
+        order = found
         touched.add(e.order_id)
         if isinstance(e, Accepted):
             order["accepted_at"] = order["accepted_at"] or now
@@ -202,8 +237,13 @@ async def apply_events(
     await _write_accounts(conn, acct, now)
     await _write_positions(conn, pos, now)
     result.orders = [
-        {"id": str(o["id"]), "account_id": str(o["account_id"]), "symbol": o["symbol"],
-         "status": o["status"], "filled_qty": o["filled_qty"]}
+        {
+            "id": str(o["id"]),
+            "account_id": str(o["account_id"]),
+            "symbol": o["symbol"],
+            "status": o["status"],
+            "filled_qty": o["filled_qty"],
+        }
         for o in (order_rows[i] for i in sorted(touched))
     ]
     return result
@@ -278,23 +318,47 @@ async def _write_orders(conn: AsyncConnection, rows: list[dict[str, Any]], now: 
         update(orders)
         .where(orders.c.id == bindparam("b_id"))
         .values(
-            status=bindparam("b_status"), filled_qty=bindparam("b_filled_qty"),
+            status=bindparam("b_status"),
+            filled_qty=bindparam("b_filled_qty"),
             filled_notional=bindparam("b_filled_notional"),
-            reserved_cash=bindparam("b_reserved_cash"), reserved_qty=bindparam("b_reserved_qty"),
-            reject_reason=bindparam("b_reject_reason"), priority=bindparam("b_priority"),
-            accepted_at=bindparam("b_accepted_at"), triggered_at=bindparam("b_triggered_at"),
-            qty=bindparam("b_qty"), limit_price=bindparam("b_limit_price"),
-            stop_price=bindparam("b_stop_price"), updated_at=now,
+            reserved_cash=bindparam("b_reserved_cash"),
+            reserved_qty=bindparam("b_reserved_qty"),
+            reject_reason=bindparam("b_reject_reason"),
+            priority=bindparam("b_priority"),
+            accepted_at=bindparam("b_accepted_at"),
+            triggered_at=bindparam("b_triggered_at"),
+            qty=bindparam("b_qty"),
+            limit_price=bindparam("b_limit_price"),
+            stop_price=bindparam("b_stop_price"),
+            updated_at=now,
         ),
-        [{f"b_{k}": o[k] for k in (
-            "id", "status", "filled_qty", "filled_notional", "reserved_cash", "reserved_qty",
-            "reject_reason", "priority", "accepted_at", "triggered_at", "qty", "limit_price",
-            "stop_price")} for o in rows],
+        [
+            {
+                f"b_{k}": o[k]
+                for k in (
+                    "id",
+                    "status",
+                    "filled_qty",
+                    "filled_notional",
+                    "reserved_cash",
+                    "reserved_qty",
+                    "reject_reason",
+                    "priority",
+                    "accepted_at",
+                    "triggered_at",
+                    "qty",
+                    "limit_price",
+                    "stop_price",
+                )
+            }
+            for o in rows
+        ],
     )
 
 
-async def _write_accounts(conn: AsyncConnection, acct: dict[uuid.UUID, _Account],
-                          now: datetime) -> None:
+async def _write_accounts(
+    conn: AsyncConnection, acct: dict[uuid.UUID, _Account], now: datetime
+) -> None:
     if not acct:
         return
     await conn.execute(
@@ -305,8 +369,9 @@ async def _write_accounts(conn: AsyncConnection, acct: dict[uuid.UUID, _Account]
     )
 
 
-async def _write_positions(conn: AsyncConnection, pos: dict[tuple[uuid.UUID, str], _Position],
-                           now: datetime) -> None:
+async def _write_positions(
+    conn: AsyncConnection, pos: dict[tuple[uuid.UUID, str], _Position], now: datetime
+) -> None:
     if not pos:
         return
     stmt = pg_insert(positions)
@@ -314,15 +379,24 @@ async def _write_positions(conn: AsyncConnection, pos: dict[tuple[uuid.UUID, str
         stmt.on_conflict_do_update(
             index_elements=[positions.c.account_id, positions.c.symbol],
             set_={
-                "qty": stmt.excluded.qty, "reserved_qty": stmt.excluded.reserved_qty,
+                "qty": stmt.excluded.qty,
+                "reserved_qty": stmt.excluded.reserved_qty,
                 "cost_basis": stmt.excluded.cost_basis,
-                "realized_pnl": stmt.excluded.realized_pnl, "updated_at": func.now(),
+                "realized_pnl": stmt.excluded.realized_pnl,
+                "updated_at": func.now(),
             },
         ),
         [
-            {"account_id": k[0], "symbol": k[1], "house": p.house, "qty": p.qty,
-             "reserved_qty": p.reserved_qty, "cost_basis": p.cost_basis,
-             "realized_pnl": p.realized_pnl, "updated_at": now}
+            {
+                "account_id": k[0],
+                "symbol": k[1],
+                "house": p.house,
+                "qty": p.qty,
+                "reserved_qty": p.reserved_qty,
+                "cost_basis": p.cost_basis,
+                "realized_pnl": p.realized_pnl,
+                "updated_at": now,
+            }
             for k, p in sorted(pos.items())
         ],
     )

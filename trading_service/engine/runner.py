@@ -59,8 +59,9 @@ class FencedOut(Exception):
 
 
 class EngineRunner:
-    def __init__(self, settings: EngineSettings, db: AsyncEngine, redis: Redis,
-                 consumer: AIOKafkaConsumer) -> None:
+    def __init__(
+        self, settings: EngineSettings, db: AsyncEngine, redis: Redis, consumer: AIOKafkaConsumer
+    ) -> None:
         self.settings = settings
         self.db = db
         self.redis = redis
@@ -91,9 +92,14 @@ class EngineRunner:
 
     async def rebuild(self, partitions: set[int]) -> None:
         """Load the books, reference prices and offsets of `partitions` from Postgres; seek."""
-        count = len(self.consumer.partitions_for_topic(ORDERS_TOPIC) or ()) or \
-            self.settings.kafka_partitions
-        mine = lambda symbol: partition_of(symbol, count) in partitions  # noqa: E731
+        count = (
+            len(self.consumer.partitions_for_topic(ORDERS_TOPIC) or ())
+            or self.settings.kafka_partitions
+        )
+
+        def mine(symbol: str) -> bool:
+            return partition_of(symbol, count) in partitions
+
         core = MatchingEngine(self.settings.spread_bps, self.settings.house_size)
         tps = [TopicPartition(t, p) for t in (PRICES_TOPIC, ORDERS_TOPIC) for p in partitions]
         async with self.db.begin() as conn:
@@ -101,8 +107,12 @@ class EngineRunner:
             if tps:
                 await conn.execute(
                     pg_insert(engine_offsets)
-                    .values([{"topic": tp.topic, "partition": tp.partition, "next_offset": 0}
-                             for tp in tps])
+                    .values(
+                        [
+                            {"topic": tp.topic, "partition": tp.partition, "next_offset": 0}
+                            for tp in tps
+                        ]
+                    )
                     .on_conflict_do_nothing()
                 )
             stored = {
@@ -111,7 +121,8 @@ class EngineRunner:
             }
             refs = [r for r in await conn.execute(select(reference_prices)) if mine(r.symbol)]
             resting = [
-                r for r in await conn.execute(
+                r
+                for r in await conn.execute(
                     select(orders)
                     .where(orders.c.status.in_(OPEN), orders.c.accepted_at.is_not(None))
                     .order_by(orders.c.priority)
@@ -132,8 +143,10 @@ class EngineRunner:
         self.expected = {tp: stored[tp] for tp in tps}
         for tp in tps:
             self.consumer.seek(tp, stored[tp])
-        log.info("partitions assigned; books rebuilt from Postgres",
-                 extra={"partitions": sorted(partitions), "resting_orders": len(resting)})
+        log.info(
+            "partitions assigned; books rebuilt from Postgres",
+            extra={"partitions": sorted(partitions), "resting_orders": len(resting)},
+        )
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -166,7 +179,8 @@ class EngineRunner:
         # Keep only what we own and have not applied yet (a re-delivery after a seek is normal).
         fresh_batch = {
             tp: [r for r in records if r.offset >= self.expected[tp]]
-            for tp, records in batch.items() if tp in self.expected
+            for tp, records in batch.items()
+            if tp in self.expected
         }
         fresh_batch = {tp: recs for tp, recs in fresh_batch.items() if recs}
         if not fresh_batch:
@@ -185,8 +199,10 @@ class EngineRunner:
                         new_ids.append(message.order.id)
                     decoded.append((record, message))
             except (ValueError, KeyError, TypeError):
-                log.warning("skipping malformed record",
-                            extra={"topic": record.topic, "offset": record.offset})
+                log.warning(
+                    "skipping malformed record",
+                    extra={"topic": record.topic, "offset": record.offset},
+                )
 
         now = datetime.now(UTC)
         async with self.db.begin() as conn:
@@ -206,50 +222,69 @@ class EngineRunner:
                         events += self.core.submit(message.order)
                 elif isinstance(message, CancelRequest):
                     found = self.core.cancel(message.order_id)
-                    if not found and message.order_id in await _unaccepted(conn, [message.order_id]):
+                    if not found and message.order_id in await _unaccepted(
+                        conn, [message.order_id]
+                    ):
                         # Canceled before the engine saw it: it must never be accepted later.
                         found = [Canceled(message.order_id, "canceled by user")]
                     events += found
                 elif isinstance(message, ReplaceRequest):
-                    events += self.core.replace(message.order_id, message.qty, message.limit,
-                                                message.stop)
+                    events += self.core.replace(
+                        message.order_id, message.qty, message.limit, message.stop
+                    )
             result = await apply_events(conn, events, now)
             if new_refs:
                 stmt = pg_insert(reference_prices)
                 await conn.execute(
                     stmt.on_conflict_do_update(
                         index_elements=[reference_prices.c.symbol],
-                        set_={"price": stmt.excluded.price, "seq": stmt.excluded.seq,
-                              "ts": stmt.excluded.ts},
+                        set_={
+                            "price": stmt.excluded.price,
+                            "seq": stmt.excluded.seq,
+                            "ts": stmt.excluded.ts,
+                        },
                     ),
-                    [{"symbol": t.symbol, "price": t.price, "seq": t.seq,
-                      "ts": datetime.fromisoformat(t.ts)} for t in new_refs.values()],
+                    [
+                        {
+                            "symbol": t.symbol,
+                            "price": t.price,
+                            "seq": t.seq,
+                            "ts": datetime.fromisoformat(t.ts),
+                        }
+                        for t in new_refs.values()
+                    ],
                 )
             next_offsets = {tp: recs[-1].offset + 1 for tp, recs in fresh_batch.items()}
             await conn.execute(
-                text("UPDATE engine_offsets SET next_offset = :n, updated_at = now() "
-                     "WHERE topic = :t AND partition = :p"),
+                text(
+                    "UPDATE engine_offsets SET next_offset = :n, updated_at = now() "
+                    "WHERE topic = :t AND partition = :p"
+                ),
                 [{"n": n, "t": tp.topic, "p": tp.partition} for tp, n in next_offsets.items()],
             )
         self.expected.update(next_offsets)
         if result.orders or result.trades:
             await self._notify({"orders": result.orders, "trades": result.trades})
 
-    async def _fence(self, conn: AsyncConnection,
-                     batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+    async def _fence(
+        self, conn: AsyncConnection, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
+    ) -> None:
         keys = sorted((tp.topic, tp.partition) for tp in batch)
         rows = await conn.execute(
-            text("SELECT topic, partition, next_offset FROM engine_offsets "
-                 "WHERE (topic, partition) IN "
-                 "(SELECT * FROM unnest(CAST(:topics AS text[]), CAST(:parts AS int[]))) "
-                 "ORDER BY topic, partition FOR UPDATE"),
+            text(
+                "SELECT topic, partition, next_offset FROM engine_offsets "
+                "WHERE (topic, partition) IN "
+                "(SELECT * FROM unnest(CAST(:topics AS text[]), CAST(:parts AS int[]))) "
+                "ORDER BY topic, partition FOR UPDATE"
+            ),
             {"topics": [k[0] for k in keys], "parts": [k[1] for k in keys]},
         )
         stored = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows}
         for tp in batch:
             if stored.get(tp) != self.expected[tp]:
-                raise FencedOut(f"{tp} is at {stored.get(tp)} in Postgres, expected "
-                                f"{self.expected[tp]}")
+                raise FencedOut(
+                    f"{tp} is at {stored.get(tp)} in Postgres, expected {self.expected[tp]}"
+                )
 
     async def _notify(self, payload: dict[str, Any]) -> None:
         """After commit only; a lost notification costs a waiter its timeout, nothing else."""
@@ -263,7 +298,8 @@ async def _unaccepted(conn: AsyncConnection, order_ids: list[uuid.UUID]) -> set[
     if not order_ids:
         return set()
     rows = await conn.execute(
-        select(orders.c.id).where(orders.c.id.in_(order_ids), orders.c.accepted_at.is_(None),
-                                  orders.c.status == "new")
+        select(orders.c.id).where(
+            orders.c.id.in_(order_ids), orders.c.accepted_at.is_(None), orders.c.status == "new"
+        )
     )
     return {r.id for r in rows}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
 
@@ -17,18 +18,29 @@ from trading_service.orders.schemas import OrderOut, OrderRequest, TradeOut, Tra
 
 router = APIRouter(tags=["orders"])
 
-_ERRORS = {
-    401: {"description": "Missing, expired or invalid token", "content": {"application/json": {
-        "example": error_body("unauthorized", "token expired")}}},
-    409: {"description": "Not enough buying power or shares", "content": {"application/json": {
-        "example": error_body("insufficient_funds", "buying power is 120.00")}}},
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {
+        "description": "Missing, expired or invalid token",
+        "content": {"application/json": {"example": error_body("unauthorized", "token expired")}},
+    },
+    409: {
+        "description": "Not enough buying power or shares",
+        "content": {
+            "application/json": {
+                "example": error_body("insufficient_funds", "buying power is 120.00")
+            }
+        },
+    },
     422: {"description": "Malformed request or unknown symbol"},
     503: {"description": "No fresh reference price for the symbol"},
 }
 
 
 async def _submit(
-    resources: Resources, account_id: uuid.UUID, request: OrderRequest, wait: bool,
+    resources: Resources,
+    account_id: uuid.UUID,
+    request: OrderRequest,
+    wait: bool,
     response: Response,
 ) -> OrderOut:
     """Reserve and store in one transaction, then hand to the engine, then (maybe) wait for it."""
@@ -47,10 +59,8 @@ async def _submit(
             await resources.handoff.send(row.symbol, NewOrder(service.to_core_order(row)))
             if wait:
                 # Bounded: past the timeout the order is answered as it stands (still `new`).
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(processed), settings.order_wait_s)
-                except TimeoutError:
-                    pass
     async with resources.db.connect() as conn:
         return await service.get_order(conn, account_id, row.id)
 
@@ -64,10 +74,12 @@ async def _submit(
     "reserved at a protection price above the last price, so the fill can never overspend.",
     responses=_ERRORS,
 )
-async def buy(body: TradeRequest, account_id: CurrentAccount, resources: ResourcesDep,
-              response: Response) -> OrderOut:
-    request = OrderRequest(symbol=body.stock_symbol, qty=body.quantity, side=Side.BUY,
-                           type=OrderType.MARKET)
+async def buy(
+    body: TradeRequest, account_id: CurrentAccount, resources: ResourcesDep, response: Response
+) -> OrderOut:
+    request = OrderRequest(
+        symbol=body.stock_symbol, qty=body.quantity, side=Side.BUY, type=OrderType.MARKET
+    )
     return await _submit(resources, account_id, request, wait=True, response=response)
 
 
@@ -75,13 +87,16 @@ async def buy(body: TradeRequest, account_id: CurrentAccount, resources: Resourc
     "/trade/sell",
     status_code=status.HTTP_201_CREATED,
     summary="Sell at market (the seed's endpoint)",
-    description="Places a market sell of shares you hold and waits for the engine, like /trade/buy.",
+    description="Places a market sell of shares you hold and waits for the engine, like "
+    "/trade/buy.",
     responses=_ERRORS,
 )
-async def sell(body: TradeRequest, account_id: CurrentAccount, resources: ResourcesDep,
-               response: Response) -> OrderOut:
-    request = OrderRequest(symbol=body.stock_symbol, qty=body.quantity, side=Side.SELL,
-                           type=OrderType.MARKET)
+async def sell(
+    body: TradeRequest, account_id: CurrentAccount, resources: ResourcesDep, response: Response
+) -> OrderOut:
+    request = OrderRequest(
+        symbol=body.stock_symbol, qty=body.quantity, side=Side.SELL, type=OrderType.MARKET
+    )
     return await _submit(resources, account_id, request, wait=True, response=response)
 
 
@@ -96,7 +111,10 @@ async def sell(body: TradeRequest, account_id: CurrentAccount, resources: Resour
     responses=_ERRORS,
 )
 async def place_order(
-    body: OrderRequest, account_id: CurrentAccount, resources: ResourcesDep, response: Response,
+    body: OrderRequest,
+    account_id: CurrentAccount,
+    resources: ResourcesDep,
+    response: Response,
     wait: Annotated[bool, Query(description="Wait for the engine before answering.")] = False,
 ) -> OrderOut:
     return await _submit(resources, account_id, body, wait=wait, response=response)
@@ -112,8 +130,11 @@ async def list_orders(
     symbol: Annotated[str | None, Query(max_length=10, description="Only this symbol")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[OrderOut]:
-    statuses = {"open": repository.OPEN_STATUSES, "closed": repository.CLOSED_STATUSES,
-                "all": None}[status_filter]
+    statuses = {
+        "open": repository.OPEN_STATUSES,
+        "closed": repository.CLOSED_STATUSES,
+        "all": None,
+    }[status_filter]
     async with resources.db.connect() as conn:
         rows = await repository.list_orders(
             conn, account_id, statuses, symbol.upper() if symbol else None, limit
@@ -143,8 +164,9 @@ async def get_order_by_client_id(
     summary="One of your orders with its fills",
     responses={404: {"description": "No such order of yours (another user's order is 404 too)"}},
 )
-async def get_order(order_id: uuid.UUID, account_id: CurrentAccount,
-                    resources: ResourcesDep) -> OrderOut:
+async def get_order(
+    order_id: uuid.UUID, account_id: CurrentAccount, resources: ResourcesDep
+) -> OrderOut:
     async with resources.db.connect() as conn:
         return await service.get_order(conn, account_id, order_id)
 
@@ -158,7 +180,15 @@ async def list_trades(
     async with resources.db.connect() as conn:
         rows = await repository.list_fills(conn, account_id, limit)
     return [
-        TradeOut(id=r.id, order_id=r.order_id, symbol=r.symbol, side=Side(r.side), price=r.price,
-                 qty=r.qty, liquidity=r.liquidity, ts=r.ts)
+        TradeOut(
+            id=r.id,
+            order_id=r.order_id,
+            symbol=r.symbol,
+            side=Side(r.side),
+            price=r.price,
+            qty=r.qty,
+            liquidity=r.liquidity,
+            ts=r.ts,
+        )
         for r in rows
     ]

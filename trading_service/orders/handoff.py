@@ -42,7 +42,9 @@ class OrderHandoff:
         try:
             await self.producer.send_and_wait(ORDERS_TOPIC, message.encode(), key=symbol.encode())
         except Exception:
-            log.warning("order hand-off to Kafka failed; the outbox sweep will retry", exc_info=True)
+            log.warning(
+                "order hand-off to Kafka failed; the outbox sweep will retry", exc_info=True
+            )
             return False
         return True
 

@@ -70,7 +70,9 @@ async def lock_holding(conn: AsyncConnection, account_id: uuid.UUID, symbol: str
     return Holding(0, 0) if row is None else Holding(row.qty, row.reserved_qty)
 
 
-async def reserve_shares(conn: AsyncConnection, account_id: uuid.UUID, symbol: str, qty: int) -> None:
+async def reserve_shares(
+    conn: AsyncConnection, account_id: uuid.UUID, symbol: str, qty: int
+) -> None:
     await conn.execute(
         update(positions)
         .where(and_(positions.c.account_id == account_id, positions.c.symbol == symbol))
@@ -122,8 +124,8 @@ async def list_orders(
 
 async def fills_by_order(
     conn: AsyncConnection, order_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[Row[Any]]]:
-    grouped: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
+) -> dict[uuid.UUID, list[Any]]:
+    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
     if order_ids:
         rows = await conn.execute(
             select(fills.c.order_id, fills.c.price, fills.c.qty, fills.c.ts)
@@ -137,7 +139,10 @@ async def fills_by_order(
 
 async def list_fills(conn: AsyncConnection, account_id: uuid.UUID, limit: int) -> list[Row[Any]]:
     rows = await conn.execute(
-        select(fills).where(fills.c.account_id == account_id).order_by(fills.c.id.desc()).limit(limit)
+        select(fills)
+        .where(fills.c.account_id == account_id)
+        .order_by(fills.c.id.desc())
+        .limit(limit)
     )
     return list(rows.all())
 

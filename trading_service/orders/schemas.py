@@ -47,10 +47,22 @@ class OrderRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {"symbol": "AAPL", "qty": 10, "side": "buy", "type": "market"},
-                {"symbol": "AAPL", "qty": 5, "side": "buy", "type": "limit",
-                 "time_in_force": "gtc", "limit_price": "180.50", "client_order_id": "my-1"},
-                {"symbol": "MSFT", "qty": 3, "side": "sell", "type": "stop",
-                 "stop_price": "400.00"},
+                {
+                    "symbol": "AAPL",
+                    "qty": 5,
+                    "side": "buy",
+                    "type": "limit",
+                    "time_in_force": "gtc",
+                    "limit_price": "180.50",
+                    "client_order_id": "my-1",
+                },
+                {
+                    "symbol": "MSFT",
+                    "qty": 3,
+                    "side": "sell",
+                    "type": "stop",
+                    "stop_price": "400.00",
+                },
             ]
         },
     )
@@ -80,7 +92,8 @@ class OrderRequest(BaseModel):
 
 
 class ReplaceOrderRequest(BaseModel):
-    """`PATCH /orders/{id}`: new qty and/or prices; a price change or a larger qty loses priority."""
+    """`PATCH /orders/{id}`: a new qty and/or prices. A price change or a larger qty loses
+    time priority."""
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"qty": 8, "limit_price": "181.00"}]}

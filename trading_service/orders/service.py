@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
 from shared.money import from_ticks, round_money, ticks_up, to_ticks
 from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
+from trading_service.messages import PriceTick
 from trading_service.orders import repository
 from trading_service.orders.schemas import FillOut, OrderOut, OrderRequest, avg_price
 from trading_service.prices.cache import age_seconds
-from trading_service.messages import PriceTick
 
 
 class InsufficientFunds(Conflict):
@@ -181,5 +181,3 @@ async def get_order(conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid
     if row is None:
         raise OrderNotFound()
     return (await render_orders(conn, [row]))[0]
-
-

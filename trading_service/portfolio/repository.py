@@ -20,5 +20,3 @@ async def get_positions(conn: AsyncConnection, account_id: uuid.UUID) -> list[Ro
         select(positions).where(positions.c.account_id == account_id).order_by(positions.c.symbol)
     )
     return list(rows.all())
-
-

@@ -13,7 +13,9 @@ from trading_service.portfolio.schemas import PortfolioOut, PositionOut
 from trading_service.prices.cache import PriceCache
 
 
-async def portfolio(conn: AsyncConnection, prices: PriceCache, account_id: uuid.UUID) -> PortfolioOut:
+async def portfolio(
+    conn: AsyncConnection, prices: PriceCache, account_id: uuid.UUID
+) -> PortfolioOut:
     account = await repository.get_account(conn, account_id)
     rows = await repository.get_positions(conn, account_id)
     held = [r for r in rows if r.qty != 0]
@@ -28,16 +30,31 @@ async def portfolio(conn: AsyncConnection, prices: PriceCache, account_id: uuid.
         if tick is None:
             # Without a price the position counts at cost, so equity does not jump to zero.
             market_value_total += r.cost_basis
-            out.append(PositionOut(symbol=r.symbol, qty=r.qty, avg_cost=avg_cost, last_price=None,
-                                   market_value=None, unrealized_pnl=None))
+            out.append(
+                PositionOut(
+                    symbol=r.symbol,
+                    qty=r.qty,
+                    avg_cost=avg_cost,
+                    last_price=None,
+                    market_value=None,
+                    unrealized_pnl=None,
+                )
+            )
             continue
         value = tick.price * r.qty
         unrealized = value - r.cost_basis
         market_value_total += value
         unrealized_total += unrealized
-        out.append(PositionOut(symbol=r.symbol, qty=r.qty, avg_cost=avg_cost,
-                               last_price=tick.price, market_value=value,
-                               unrealized_pnl=unrealized))
+        out.append(
+            PositionOut(
+                symbol=r.symbol,
+                qty=r.qty,
+                avg_cost=avg_cost,
+                last_price=tick.price,
+                market_value=value,
+                unrealized_pnl=unrealized,
+            )
+        )
     return PortfolioOut(
         cash=account.cash,
         reserved_cash=account.reserved_cash,

@@ -23,7 +23,9 @@ async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
     """
     while True:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None,
+            bootstrap_servers=bootstrap_servers,
+            enable_auto_commit=False,
+            group_id=None,
             auto_offset_reset="latest",
         )
         try:
