@@ -4,9 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt install clean
+.PHONY: run test test-kafka lint fmt install clean
 
 $(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' \
+		|| { echo "stocksim needs Python 3.11+: make PYTHON=python3.11 ..." >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
@@ -14,11 +16,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# STOCKSIM_KAFKA=apache make run: the same on Apache Kafka instead of the embedded Tansu broker.
 run: $(STAMP)
 	$(BIN)/python -m devstack.run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The Kafka-marked tests again, against Apache Kafka (fetched with mvn on first use; needs java 17+).
+# Exit 5 (no such tests selected) is no failure here: the main suite is the one that must run.
+test-kafka: $(STAMP)
+	STOCKSIM_KAFKA=apache $(BIN)/python -m pytest -m kafka $(PYTEST_ARGS) || test $$? -eq 5
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,12 +19,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from devstack.prepare import prepare
 from devstack.settings import DevStackSettings
 from devstack.stack import Stack, start_stack
 from devstack.supervisor import ChildFailed, ServiceProcess, Supervisor
-from shared import migrate
 from shared.db import create_db_engine
-from shared.kafka import ensure_topics
 from shared.logging import configure_logging
 
 log = logging.getLogger("devstack")
@@ -35,6 +34,8 @@ STATE_FILE = "run.json"
 def _check_ports_free(host: str, ports: dict[str, int]) -> None:
     for name, port in ports.items():
         with socket.socket() as s:
+            # as servers do: a port left in TIME_WAIT by the last run is free to listen on
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host, port))
             except OSError as exc:
@@ -44,14 +45,11 @@ def _check_ports_free(host: str, ports: dict[str, int]) -> None:
                 ) from exc
 
 
-async def _prepare_kafka(stack: Stack, partitions: int, broker_forgets: bool) -> None:
-    await ensure_topics(stack.kafka_bootstrap_servers, partitions)
-    if not broker_forgets:
-        return
+async def _forget_engine_offsets(database_url: str) -> None:
     # The engine's stored positions point into a log this fresh broker never had; it would seek
     # past the end and skip new orders. Nothing is lost: acknowledged orders are in PostgreSQL and
     # the trading service re-publishes the ones the engine has not processed.
-    engine = create_db_engine(stack.database_url, pool_size=1)
+    engine = create_db_engine(database_url, pool_size=1)
     try:
         async with engine.begin() as conn:
             result = await conn.execute(text("DELETE FROM engine_offsets"))
@@ -173,9 +171,9 @@ def run(settings: DevStackSettings) -> int:
         if supervisor.stopping.is_set():
             return 0
         log.info("servers ready in %.1f s; applying migrations", time.monotonic() - started_at)
-        migrate.upgrade(stack.database_url)
-        broker_forgets = any(s.name == "kafka" and not s.keeps_data for s in stack.servers)
-        asyncio.run(_prepare_kafka(stack, settings.kafka_partitions, broker_forgets))
+        prepare(stack.database_url, stack.kafka_bootstrap_servers, settings.kafka_partitions)
+        if any(s.name == "kafka" and not s.keeps_data for s in stack.servers):
+            asyncio.run(_forget_engine_offsets(stack.database_url))
 
         env = _child_env(settings, stack, data_dir)
         # The user service first: it creates the JWT signing key the trading service trusts.

@@ -190,6 +190,12 @@ class EmbeddedPostgres(Server):
         user = _unprivileged_user()
         uid, gid = (user.pw_uid, user.pw_gid) if user else (None, None)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if user and not _reachable_by(self.data_dir.parent, user):
+            raise RuntimeError(
+                f"PostgreSQL runs as '{user.pw_name}' when started by root, and that user cannot "
+                f"reach {self.data_dir}: choose a data dir it can reach (STOCKSIM_DATA_DIR, e.g. "
+                f"under /var/tmp), or run as an ordinary user"
+            )
         sockdir = self.data_dir / "pgsock"
         sockdir.mkdir(exist_ok=True)
         if user:
