@@ -34,7 +34,7 @@ def _bad_tokens(key: SigningKey) -> dict[str, str]:
     sub = uuid.uuid4()
     now = int(time.time())
     good = key.token(sub)
-    header, payload, signature = good.split(".")
+    header, _payload, signature = good.split(".")
     other_key = SigningKey(Ed25519PrivateKey.generate(), key.kid)
     claims = {
         "sub": str(sub),
