@@ -16,6 +16,7 @@ from shared.logging import configure_logging
 from shared.tokens import TokenVerifier, load_jwks
 from trading_service.config import TradingSettings
 from trading_service.deps import Resources, ResourcesDep
+from trading_service.market.endpoints import router as market_router
 from trading_service.orders.endpoints import router as orders_router
 from trading_service.orders.executions import ExecutionWaiter
 from trading_service.orders.handoff import OrderHandoff, build_producer, run_outbox_sweep
@@ -81,6 +82,7 @@ def create_app(settings: TradingSettings | None = None) -> FastAPI:
     app.include_router(orders_router)
     app.include_router(portfolio_router)
     app.include_router(prices_router)
+    app.include_router(market_router)
 
     @app.get("/health", tags=["health"], summary="PostgreSQL and Redis reachable")
     async def health(resources: ResourcesDep) -> dict[str, str]:

@@ -79,6 +79,7 @@ orders = Table(
     Column("accepted_at", DateTime(timezone=True)),  # NULL: the engine has not processed it yet
     Column("triggered_at", DateTime(timezone=True)),  # a stop order's stop price was crossed
     Column("published_at", DateTime(timezone=True)),  # last hand-off to Kafka (outbox sweep)
+    Column("cancel_requested_at", DateTime(timezone=True)),  # acknowledged cancel, not yet done
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

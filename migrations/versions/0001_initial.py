@@ -76,6 +76,7 @@ SCHEMA = """
             accepted_at      timestamptz,
             triggered_at     timestamptz,
             published_at     timestamptz,
+            cancel_requested_at timestamptz,
             created_at       timestamptz NOT NULL DEFAULT now(),
             updated_at       timestamptz NOT NULL DEFAULT now(),
             UNIQUE (account_id, client_order_id),

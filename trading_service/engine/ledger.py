@@ -227,7 +227,9 @@ async def apply_events(
         elif isinstance(e, Rejected):
             finish(order, "rejected", e.reason)
         elif isinstance(e, Replaced):
-            _replace(order, acct[order["account_id"]], e)
+            _replace(
+                order, acct[order["account_id"]], position(order["account_id"], order["symbol"]), e
+            )
 
     if trade_rows:
         await conn.execute(trades.insert(), trade_rows)
@@ -288,17 +290,21 @@ def _house_side(account: _Account, held: _Position, side: str, qty: int, notiona
         held.qty -= qty
 
 
-def _replace(order: dict[str, Any], account: _Account, e: Replaced) -> None:
+def _replace(order: dict[str, Any], account: _Account, held: _Position, e: Replaced) -> None:
     order["qty"] = e.qty
     order["limit_price"] = None if e.limit is None else from_ticks(e.limit)
     order["stop_price"] = None if e.stop is None else from_ticks(e.stop)
     order["priority"] = e.priority
     remaining = e.qty - order["filled_qty"]
+    # The API reserved any increase before sending the replace; here the reservation is set to
+    # exactly what the new qty and price need, giving back the rest.
     if order["side"] == "buy":
         wanted = _reserve_per_share(order) * remaining
         account.reserved_cash += wanted - order["reserved_cash"]
         order["reserved_cash"] = wanted
-    # sell-side share reservations are adjusted by the API before the engine sees the replace
+    else:
+        held.reserved_qty += remaining - order["reserved_qty"]
+        order["reserved_qty"] = remaining
 
 
 async def _next_trade_ids(conn: AsyncConnection, n: int) -> list[int]:

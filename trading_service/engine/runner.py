@@ -13,6 +13,7 @@ import asyncio
 import heapq
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -30,8 +31,9 @@ from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC
 from shared.money import to_ticks
 from trading_service.config import EngineSettings
 from trading_service.engine.core.matching import MatchingEngine
-from trading_service.engine.core.model import Canceled, Event
+from trading_service.engine.core.model import Canceled, Event, Expired, TimeInForce
 from trading_service.engine.ledger import apply_events
+from trading_service.market.snapshots import book_snapshot, publish_books
 from trading_service.messages import (
     EXECUTIONS_CHANNEL,
     CancelRequest,
@@ -70,6 +72,7 @@ class EngineRunner:
         self.assigned: set[int] = set()
         self.expected: dict[TopicPartition, int] = {}  # next offset to process per partition
         self.ref_seq: dict[str, int] = {}
+        self.trading_day = self._current_day()
         # Rebalance callbacks and batches take turns: a partition is never dropped mid-batch.
         self.lock = asyncio.Lock()
 
@@ -129,6 +132,13 @@ class EngineRunner:
                 )
                 if mine(r.symbol)
             ]
+        day_start = datetime.fromtimestamp(self._current_day() * self.settings.trading_day_s, UTC)
+        stale_day = [
+            r.id
+            for r in resting
+            if r.time_in_force == TimeInForce.DAY and r.accepted_at < day_start
+        ]
+        resting = [r for r in resting if r.id not in set(stale_day)]
         self.ref_seq = {}
         for r in refs:
             core.set_reference(r.symbol, to_ticks(r.price))  # empty books: nothing can trade
@@ -143,6 +153,9 @@ class EngineRunner:
         self.expected = {tp: stored[tp] for tp in tps}
         for tp in tps:
             self.consumer.seek(tp, stored[tp])
+        if stale_day:
+            # DAY orders from a day that ended while no engine owned them.
+            await self._apply_alone([Expired(order_id) for order_id in stale_day])
         log.info(
             "partitions assigned; books rebuilt from Postgres",
             extra={"partitions": sorted(partitions), "resting_orders": len(resting)},
@@ -150,15 +163,29 @@ class EngineRunner:
 
     # --- the loop ---------------------------------------------------------------------------
 
+    def _current_day(self) -> int:
+        return int(time.time() // self.settings.trading_day_s)
+
+    async def _apply_alone(self, events: list[Event]) -> None:
+        """Events no Kafka record caused (end of day), in a transaction of their own."""
+        async with self.db.begin() as conn:
+            result = await apply_events(conn, events, datetime.now(UTC))
+        await self._notify({"orders": result.orders, "trades": result.trades})
+
     async def run(self) -> None:
         backoff = 0.5
         while True:
             batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
-            if not batch:
-                continue
             async with self.lock:
                 try:
-                    await self.process(batch)
+                    if self._current_day() != self.trading_day:
+                        expired = self.core.expire_day_orders()
+                        self.trading_day = self._current_day()
+                        if expired:
+                            await self._apply_alone(expired)
+                            await self._publish_books(set(self.ref_seq))
+                    if batch:
+                        await self.process(batch)
                     backoff = 0.5
                 except asyncio.CancelledError:
                     raise
@@ -265,6 +292,26 @@ class EngineRunner:
         self.expected.update(next_offsets)
         if result.orders or result.trades:
             await self._notify({"orders": result.orders, "trades": result.trades})
+        touched = {o["symbol"] for o in result.orders} | {
+            m.symbol if isinstance(m, PriceTick) else m.order.symbol
+            for _, m in decoded
+            if isinstance(m, PriceTick | NewOrder)
+        }
+        await self._publish_books(touched)
+
+    async def _publish_books(self, symbols: set[str]) -> None:
+        """Depth snapshots of what this batch touched, for the API and the WebSocket stream."""
+        try:
+            await publish_books(
+                self.redis,
+                [
+                    book_snapshot(self.core, s)
+                    for s in sorted(symbols)
+                    if self.core.reference(s) is not None
+                ],
+            )
+        except Exception:
+            log.warning("could not publish order books to Redis", exc_info=True)
 
     async def _fence(
         self, conn: AsyncConnection, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]

@@ -12,9 +12,15 @@ from fastapi import APIRouter, Path, Query, Response, status
 from shared.errors import error_body
 from trading_service.deps import CurrentAccount, Resources, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
-from trading_service.messages import NewOrder
+from trading_service.messages import CancelRequest, NewOrder, OrderMessage
 from trading_service.orders import repository, service
-from trading_service.orders.schemas import OrderOut, OrderRequest, TradeOut, TradeRequest
+from trading_service.orders.schemas import (
+    OrderOut,
+    OrderRequest,
+    ReplaceOrderRequest,
+    TradeOut,
+    TradeRequest,
+)
 
 router = APIRouter(tags=["orders"])
 
@@ -36,6 +42,31 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def _hand_off_and_wait(
+    resources: Resources,
+    account_id: uuid.UUID,
+    handoffs: list[tuple[str, OrderMessage]],
+    order_ids: list[uuid.UUID],
+    wait: bool,
+) -> list[OrderOut]:
+    """Send to the engine after the commit; optionally wait (bounded) until it has acted."""
+    async with contextlib.AsyncExitStack() as stack:
+        processed = [
+            await stack.enter_async_context(resources.executions.expect(order_id))
+            for order_id in order_ids
+        ]
+        for symbol, message in handoffs:
+            await resources.handoff.send(symbol, message)
+        if wait and processed:
+            # Bounded: past the timeout the orders are answered as they stand.
+            await asyncio.wait(
+                [asyncio.shield(p) for p in processed], timeout=resources.settings.order_wait_s
+            )
+    async with resources.db.connect() as conn:
+        rows = [await repository.get_order(conn, account_id, i) for i in order_ids]
+        return await service.render_orders(conn, [r for r in rows if r is not None])
+
+
 async def _submit(
     resources: Resources,
     account_id: uuid.UUID,
@@ -54,15 +85,11 @@ async def _submit(
         )
     if not created:
         response.status_code = status.HTTP_200_OK  # same client_order_id: the existing order
-    else:
-        async with resources.executions.expect(row.id) as processed:
-            await resources.handoff.send(row.symbol, NewOrder(service.to_core_order(row)))
-            if wait:
-                # Bounded: past the timeout the order is answered as it stands (still `new`).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(processed), settings.order_wait_s)
-    async with resources.db.connect() as conn:
-        return await service.get_order(conn, account_id, row.id)
+        async with resources.db.connect() as conn:
+            return (await service.render_orders(conn, [row]))[0]
+    handoff: list[tuple[str, OrderMessage]] = [(row.symbol, NewOrder(service.to_core_order(row)))]
+    (order,) = await _hand_off_and_wait(resources, account_id, handoff, [row.id], wait)
+    return order
 
 
 @router.post(
@@ -192,3 +219,66 @@ async def list_trades(
         )
         for r in rows
     ]
+
+
+@router.delete(
+    "/orders/{order_id}",
+    summary="Cancel an open order",
+    description="Records the cancel (it survives a crash) and waits, bounded, for the engine; "
+    "returns the order as it then stands — `canceled`, or `filled` if it filled first.",
+    responses={
+        404: {"description": "No such order of yours"},
+        409: {"description": "The order is no longer open"},
+    },
+)
+async def cancel_order(
+    order_id: uuid.UUID, account_id: CurrentAccount, resources: ResourcesDep
+) -> OrderOut:
+    async with resources.db.begin() as conn:
+        row = await service.request_cancel(conn, account_id, order_id)
+    (order,) = await _hand_off_and_wait(
+        resources, account_id, [(row.symbol, CancelRequest(row.id, account_id))], [row.id], True
+    )
+    return order
+
+
+@router.delete(
+    "/orders",
+    summary="Cancel all your open orders",
+    description="Returns the orders that were open, as they stand after the engine acted.",
+)
+async def cancel_all_orders(account_id: CurrentAccount, resources: ResourcesDep) -> list[OrderOut]:
+    async with resources.db.begin() as conn:
+        rows = await repository.mark_cancel_requested(conn, account_id)
+    return await _hand_off_and_wait(
+        resources,
+        account_id,
+        [(r.symbol, CancelRequest(r.id, account_id)) for r in rows],
+        [r.id for r in rows],
+        True,
+    )
+
+
+@router.patch(
+    "/orders/{order_id}",
+    summary="Replace an open order's qty, limit or stop price",
+    description="A price change or a larger qty loses time priority; a smaller qty keeps it. "
+    "Buying power (or shares) for any increase is reserved now. Waits, bounded, for the engine.",
+    responses={
+        404: {"description": "No such order of yours"},
+        409: {"description": "Not open any more, or not enough buying power"},
+        422: {"description": "Field not valid for this order type, or qty <= filled"},
+    },
+)
+async def replace_order(
+    order_id: uuid.UUID,
+    body: ReplaceOrderRequest,
+    account_id: CurrentAccount,
+    resources: ResourcesDep,
+) -> OrderOut:
+    async with resources.db.begin() as conn:
+        row, message = await service.request_replace(conn, account_id, order_id, body)
+    (order,) = await _hand_off_and_wait(
+        resources, account_id, [(row.symbol, message)], [row.id], True
+    )
+    return order

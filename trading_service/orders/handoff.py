@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.kafka import ORDERS_TOPIC
-from trading_service.messages import NewOrder, OrderMessage
+from trading_service.messages import CancelRequest, NewOrder, OrderMessage
 from trading_service.orders import repository
 from trading_service.orders.service import to_core_order
 
@@ -50,17 +50,23 @@ class OrderHandoff:
 
 
 async def run_outbox_sweep(db: AsyncEngine, handoff: OrderHandoff, after_s: float) -> None:
-    """Forever: re-publish orders the engine has not accepted within `after_s`."""
+    """Forever: re-publish orders (and cancels) the engine has not acted on within `after_s`."""
     while True:
         await asyncio.sleep(after_s / 2)
         try:
             cutoff = datetime.now(UTC) - timedelta(seconds=after_s)
             async with db.begin() as conn:
                 stale = await repository.claim_unaccepted(conn, cutoff)
+                cancels = await repository.claim_unprocessed_cancels(conn, cutoff)
             for row in stale:
                 await handoff.send(row.symbol, NewOrder(to_core_order(row)))
-            if stale:
-                log.info("re-published unaccepted orders", extra={"count": len(stale)})
+            for row in cancels:
+                await handoff.send(row.symbol, CancelRequest(row.id, row.account_id))
+            if stale or cancels:
+                log.info(
+                    "re-published to the engine",
+                    extra={"orders": len(stale), "cancels": len(cancels)},
+                )
         except asyncio.CancelledError:
             raise
         except Exception:

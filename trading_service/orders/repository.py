@@ -156,6 +156,7 @@ async def claim_unaccepted(
         .where(
             and_(
                 orders.c.accepted_at.is_(None),
+                orders.c.cancel_requested_at.is_(None),
                 orders.c.status == "new",
                 orders.c.created_at < older_than,
                 (orders.c.published_at.is_(None)) | (orders.c.published_at < older_than),
@@ -173,3 +174,68 @@ async def claim_unaccepted(
         .returning(*orders.c)
     )
     return sorted(rows.all(), key=lambda r: r.created_at)
+
+
+async def lock_order(
+    conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid.UUID
+) -> Row[Any] | None:
+    return (
+        await conn.execute(
+            select(orders)
+            .where(and_(orders.c.id == order_id, orders.c.account_id == account_id))
+            .with_for_update(key_share=True)
+        )
+    ).one_or_none()
+
+
+async def mark_cancel_requested(
+    conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid.UUID | None = None
+) -> list[Row[Any]]:
+    """Record the cancel request (the sweep re-sends it until the engine acts); one or all open."""
+    query = update(orders).where(
+        and_(orders.c.account_id == account_id, orders.c.status.in_(OPEN_STATUSES))
+    )
+    if order_id is not None:
+        query = query.where(orders.c.id == order_id)
+    rows = await conn.execute(
+        query.values(cancel_requested_at=func.now(), published_at=func.now()).returning(*orders.c)
+    )
+    return list(rows.all())
+
+
+async def add_order_reservation(
+    conn: AsyncConnection, order_id: uuid.UUID, cash: Decimal, qty: int
+) -> None:
+    await conn.execute(
+        update(orders)
+        .where(orders.c.id == order_id)
+        .values(
+            reserved_cash=orders.c.reserved_cash + cash, reserved_qty=orders.c.reserved_qty + qty
+        )
+    )
+
+
+async def claim_unprocessed_cancels(
+    conn: AsyncConnection, older_than: datetime, limit: int = 500
+) -> list[Row[Any]]:
+    """Acknowledged cancels of still-open orders, due to be sent to the engine again."""
+    stale = (
+        select(orders.c.id)
+        .where(
+            and_(
+                orders.c.cancel_requested_at.is_not(None),
+                orders.c.status.in_(OPEN_STATUSES),
+                orders.c.published_at < older_than,
+            )
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        update(orders)
+        .where(orders.c.id.in_(stale))
+        .values(published_at=func.now())
+        .returning(*orders.c)
+    )
+    return list(rows.all())

@@ -16,9 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
 from shared.money import from_ticks, round_money, ticks_up, to_ticks
 from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
-from trading_service.messages import PriceTick
+from trading_service.messages import PriceTick, ReplaceRequest
 from trading_service.orders import repository
-from trading_service.orders.schemas import FillOut, OrderOut, OrderRequest, avg_price
+from trading_service.orders.schemas import (
+    FillOut,
+    OrderOut,
+    OrderRequest,
+    ReplaceOrderRequest,
+    avg_price,
+)
 from trading_service.prices.cache import age_seconds
 
 
@@ -181,3 +187,74 @@ async def get_order(conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid
     if row is None:
         raise OrderNotFound()
     return (await render_orders(conn, [row]))[0]
+
+
+async def request_cancel(
+    conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid.UUID
+) -> Row[Any]:
+    """Record the cancel of an open order; the engine carries it out."""
+    order = await repository.lock_order(conn, account_id, order_id)
+    if order is None:
+        raise OrderNotFound()
+    if order.status not in repository.OPEN_STATUSES:
+        raise OrderNotOpen(f"order is {order.status}; only open orders can be canceled")
+    (row,) = await repository.mark_cancel_requested(conn, account_id, order_id)
+    return row
+
+
+async def request_replace(
+    conn: AsyncConnection,
+    account_id: uuid.UUID,
+    order_id: uuid.UUID,
+    change: ReplaceOrderRequest,
+) -> tuple[Row[Any], ReplaceRequest]:
+    """Validate a replace and reserve any increase it needs now; the engine applies it."""
+    order = await repository.lock_order(conn, account_id, order_id)
+    if order is None:
+        raise OrderNotFound()
+    if order.status not in repository.OPEN_STATUSES or order.cancel_requested_at is not None:
+        raise OrderNotOpen(f"order is {order.status}; only open orders can be replaced")
+    kind = OrderType(order.type)
+    if change.limit_price is not None and kind not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        raise UnprocessableEntity(f"a {kind} order has no limit_price to change")
+    if change.stop_price is not None:
+        if kind not in (OrderType.STOP, OrderType.STOP_LIMIT):
+            raise UnprocessableEntity(f"a {kind} order has no stop_price to change")
+        if order.triggered_at is not None:
+            raise OrderNotOpen("the stop has already triggered; its stop_price is final")
+    qty = change.qty if change.qty is not None else order.qty
+    if qty <= order.filled_qty:
+        raise UnprocessableEntity(f"qty must be above the {order.filled_qty} shares already filled")
+    remaining = qty - order.filled_qty
+    if order.side == Side.BUY.value:
+        per_share = change.limit_price or order.limit_price or order.protection_price
+        extra = round_money(per_share * remaining) - order.reserved_cash
+        if extra > 0:
+            balance = await repository.lock_balance(conn, account_id)
+            available = balance.cash - balance.reserved_cash
+            if extra > available:
+                raise InsufficientFunds(
+                    f"the change needs {extra:.2f} more; buying power is {available:.2f}"
+                )
+            await repository.reserve_cash(conn, account_id, extra)
+            await repository.add_order_reservation(conn, order.id, extra, 0)
+    else:
+        extra_qty = remaining - order.reserved_qty
+        if extra_qty > 0:
+            await repository.lock_balance(conn, account_id)  # accounts before positions, always
+            holding = await repository.lock_holding(conn, account_id, order.symbol)
+            if extra_qty > holding.qty - holding.reserved_qty:
+                raise InsufficientShares(
+                    f"the change needs {extra_qty} more {order.symbol}; "
+                    f"{holding.qty - holding.reserved_qty} are available"
+                )
+            await repository.reserve_shares(conn, account_id, order.symbol, extra_qty)
+            await repository.add_order_reservation(conn, order.id, Decimal("0"), extra_qty)
+    message = ReplaceRequest(
+        order.id,
+        account_id,
+        change.qty,
+        None if change.limit_price is None else to_ticks(change.limit_price),
+        None if change.stop_price is None else to_ticks(change.stop_price),
+    )
+    return order, message

@@ -1,0 +1,1 @@
+"""Public market data: order book depth, best quotes, the trade tape."""
