@@ -11,6 +11,8 @@ from trading_service.engine.core.model import Order, Side
 # (price, total remaining qty, number of orders), best price first
 DepthLevel = tuple[int, int, int]
 
+_BUY = Side.BUY  # enum attribute lookups are slow; the hot path compares against a constant
+
 
 class Level:
     """All resting orders at one price, oldest first.
@@ -39,7 +41,7 @@ class BookSide:
     __slots__ = ("keys", "levels", "sign")
 
     def __init__(self, side: Side) -> None:
-        self.sign = 1 if side is Side.BUY else -1
+        self.sign = 1 if side is _BUY else -1
         self.keys: list[int] = []
         self.levels: dict[int, Level] = {}
 
@@ -79,17 +81,15 @@ class OrderBook:
         self.symbol = symbol
         self.bids = BookSide(Side.BUY)
         self.asks = BookSide(Side.SELL)
-        # The live resting orders; an order queued in a level but absent here was canceled.
-        self.orders: dict[uuid.UUID, Order] = {}
+        # The live resting orders by `order.id.int` (a UUID hashes in Python code, its int in C).
+        # An order queued in a level but absent here was canceled.
+        self.orders: dict[int, Order] = {}
 
-    def __len__(self) -> int:
-        return len(self.orders)
-
-    def __contains__(self, order_id: object) -> bool:
-        return order_id in self.orders
+    def __contains__(self, order_id: uuid.UUID) -> bool:
+        return order_id.int in self.orders
 
     def side(self, side: Side) -> BookSide:
-        return self.bids if side is Side.BUY else self.asks
+        return self.bids if side is _BUY else self.asks
 
     def best_bid(self) -> int | None:
         level = self.bids.best()
@@ -102,7 +102,7 @@ class OrderBook:
     def add(self, order: Order) -> None:
         """Rest `order` at its limit price behind the orders already there."""
         assert order.limit is not None
-        level = (self.bids if order.side is Side.BUY else self.asks).level_for(order.limit)
+        level = (self.bids if order.side is _BUY else self.asks).level_for(order.limit)
         queue = level.orders
         if queue and queue[-1].priority > order.priority:
             # Only a restore after a restart arrives out of time order: keep the FIFO sorted.
@@ -112,12 +112,12 @@ class OrderBook:
             queue.append(order)
         level.qty += order.qty - order.filled
         level.count += 1
-        self.orders[order.id] = order
+        self.orders[order.id.int] = order
 
     def remove(self, order: Order) -> None:
         """Take a live resting order out of the book (it stays queued as a dead entry)."""
-        del self.orders[order.id]
-        side = self.bids if order.side is Side.BUY else self.asks
+        del self.orders[order.id.int]
+        side = self.bids if order.side is _BUY else self.asks
         assert order.limit is not None
         level = side.levels[order.limit]
         level.qty -= order.qty - order.filled
@@ -127,27 +127,29 @@ class OrderBook:
         elif len(level.orders) > 2 * level.count + 16:
             # Many canceled orders piled up behind the front: compact so memory stays bounded.
             orders = self.orders
-            level.orders = deque(o for o in level.orders if orders.get(o.id) is o)
+            level.orders = deque(o for o in level.orders if orders.get(o.id.int) is o)
 
     def head(self, level: Level) -> Order:
         """The oldest live order of a non-empty level (dead entries in front are discarded)."""
         queue, orders = level.orders, self.orders
         order = queue[0]
-        while orders.get(order.id) is not order:
+        while orders.get(order.id.int) is not order:
             queue.popleft()
             order = queue[0]
         return order
 
-    def fill_head(self, level: Level, order: Order, qty: int) -> None:
-        """`order` (the level's head) traded `qty`; it leaves the book once nothing remains."""
+    def fill_head(self, level: Level, order: Order, qty: int) -> bool:
+        """`order` (the level's head) traded `qty`; True when it is done and left the book."""
         order.filled += qty
         level.qty -= qty
-        if order.filled == order.qty:
-            level.orders.popleft()
-            del self.orders[order.id]
-            level.count -= 1
-            if level.count == 0:
-                (self.bids if order.side is Side.BUY else self.asks).drop(level)
+        if order.filled < order.qty:
+            return False
+        level.orders.popleft()
+        del self.orders[order.id.int]
+        level.count -= 1
+        if level.count == 0:
+            (self.bids if order.side is _BUY else self.asks).drop(level)
+        return True
 
     def resize(self, order: Order, qty: int) -> None:
         """Change a resting order's qty in place (it keeps its time priority)."""
@@ -159,7 +161,7 @@ class OrderBook:
         """Live orders of one side in matching order: best price first, then oldest first."""
         orders = self.orders
         levels = self.side(side).best_first()
-        return [o for level in levels for o in level.orders if orders.get(o.id) is o]
+        return [o for level in levels for o in level.orders if orders.get(o.id.int) is o]
 
     def depth(self, n: int) -> tuple[list[DepthLevel], list[DepthLevel]]:
         """The best `n` levels per side as (price, qty, order count), best first."""

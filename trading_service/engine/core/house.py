@@ -8,6 +8,7 @@ from trading_service.engine.core.model import Side
 
 # Half the spread applied on each side: ref x (1 -/+ s/2) with s in basis points = s / 20_000.
 _HALF_SPREAD_DENOMINATOR = 20_000
+_BUY = Side.BUY
 
 
 @dataclass(slots=True)
@@ -33,17 +34,17 @@ class HouseQuote:
 
     def price_for(self, side: Side) -> int | None:
         """The price at which the house trades with a user on `side`; None when it has no size."""
-        if side is Side.BUY:
+        if side is _BUY:
             return None if self.ask_size == 0 else self.ask
         return None if self.bid_size == 0 else self.bid
 
     def size_for(self, side: Side) -> int | None:
         """Shares the house still trades with a user on `side` (None: unlimited)."""
-        return self.ask_size if side is Side.BUY else self.bid_size
+        return self.ask_size if side is _BUY else self.bid_size
 
     def take(self, side: Side, qty: int) -> int:
         """Trade up to `qty` with a user on `side`; returns the shares the house actually trades."""
-        if side is Side.BUY:
+        if side is _BUY:
             if self.ask_size is None:
                 return qty
             qty = min(qty, self.ask_size)

@@ -86,14 +86,15 @@ class MatchingEngine:
         self._books: dict[str, OrderBook] = {}
         self._stops: dict[str, StopBook] = {}
         self._houses: dict[str, HouseQuote] = {}
-        # Every live order of every symbol: resting in a book or waiting for its stop.
-        self._orders: dict[uuid.UUID, Order] = {}
+        # Every live order of every symbol, resting or waiting for its stop, by `order.id.int`.
+        self._orders: dict[int, Order] = {}
         self._last_priority = 0
 
     # --- read-only views -------------------------------------------------------------------
 
     def book(self, symbol: str) -> OrderBook:
-        return self._books.get(symbol) or OrderBook(symbol)
+        book = self._books.get(symbol)
+        return OrderBook(symbol) if book is None else book
 
     def pending_stops(self, symbol: str) -> list[Order]:
         """Untriggered stop orders of `symbol`, oldest first."""
@@ -102,7 +103,7 @@ class MatchingEngine:
 
     def order(self, order_id: uuid.UUID) -> Order | None:
         """A live (resting or pending) order; None once it is filled, canceled or expired."""
-        return self._orders.get(order_id)
+        return self._orders.get(order_id.int)
 
     def reference(self, symbol: str) -> int | None:
         house = self._houses.get(symbol)
@@ -133,10 +134,9 @@ class MatchingEngine:
         reason = self._invalid(order)
         if reason is not None:
             return [Rejected(order.id, reason)]
-        if order.id in self._orders:
+        if order.id.int in self._orders:
             return []
-        self._last_priority += 1
-        order.priority = self._last_priority
+        self._last_priority = order.priority = self._last_priority + 1
         events: list[Event] = [Accepted(order.id, order.priority)]
         if order.type is _LIMIT or order.type is _MARKET:
             self._execute(order, events)
@@ -146,7 +146,7 @@ class MatchingEngine:
 
     def cancel(self, order_id: uuid.UUID, reason: str = CANCELED_BY_USER) -> list[Event]:
         """Remove a live order; an unknown or finished order gives []."""
-        order = self._orders.pop(order_id, None)
+        order = self._orders.pop(order_id.int, None)
         if order is None:
             return []
         self._unlink(order)
@@ -168,7 +168,7 @@ class MatchingEngine:
         it, or a non-positive price. The caller validates beforehand; [] covers the race where
         the order filled or finished in between.
         """
-        order = self._orders.get(order_id)
+        order = self._orders.get(order_id.int)
         if order is None:
             return []
         pending = _is_pending_stop(order)
@@ -189,7 +189,7 @@ class MatchingEngine:
             return [Replaced(order.id, order.qty, order.limit, order.stop, order.priority)]
 
         # Loses its place: a fresh copy re-enters; the old object stays queued as a dead entry.
-        del self._orders[order_id]
+        del self._orders[order_id.int]
         self._unlink(order)
         self._last_priority += 1
         order = dataclasses.replace(
@@ -216,7 +216,7 @@ class MatchingEngine:
         stops = self._stops.get(symbol)
         if stops:
             for order in stops.pop_triggered(price):
-                del self._orders[order.id]
+                del self._orders[order.id.int]
                 self._trigger(order, events)
         return events
 
@@ -225,7 +225,7 @@ class MatchingEngine:
         day = sorted((o for o in self._orders.values() if o.tif is _DAY), key=lambda o: o.priority)
         events: list[Event] = []
         for order in day:
-            del self._orders[order.id]
+            del self._orders[order.id.int]
             self._unlink(order)
             events.append(Expired(order.id))
         return events
@@ -234,7 +234,7 @@ class MatchingEngine:
         """Put back an order accepted before a restart exactly as stored (priority, filled,
         triggered), without matching: a resting limit / triggered stop-limit, or a pending stop.
         Later priorities are handed out above every restored one."""
-        if order.id in self._orders:
+        if order.id.int in self._orders:
             raise ValueError(f"order {order.id} is already live")
         if order.filled >= order.qty:
             raise ValueError(f"order {order.id} has nothing left to rest")
@@ -244,7 +244,7 @@ class MatchingEngine:
             self._book_for(order.symbol).add(order)
         else:
             raise ValueError(f"order {order.id} ({order.type}, {order.tif}) cannot rest")
-        self._orders[order.id] = order
+        self._orders[order.id.int] = order
         self.advance_priority(order.priority)
 
     def advance_priority(self, past: int) -> None:
@@ -258,75 +258,79 @@ class MatchingEngine:
         other remainder."""
         is_limit = order.type is _LIMIT or order.type is _STOP_LIMIT
         bound = order.limit if is_limit else order.protection
-        if order.tif is _FOK and self._available(order, bound) < order.qty - order.filled:
+        book = self._books.get(order.symbol)
+        if book is None:
+            book = self._books[order.symbol] = OrderBook(order.symbol)
+        tif = order.tif
+        if tif is _FOK and self._available(order, book, bound) < order.qty - order.filled:
             events.append(Canceled(order.id, FOK_NOT_FILLABLE))
             return
-        stopped_at_bound = self._match(order, bound, events)
+        stopped_at_bound = self._match(order, book, bound, events)
         if order.filled == order.qty:
             return
-        if is_limit and (order.tif is _DAY or order.tif is _GTC):
-            self._book_for(order.symbol).add(order)
-            self._orders[order.id] = order
+        if is_limit and (tif is _DAY or tif is _GTC):
+            book.add(order)
+            self._orders[order.id.int] = order
         elif is_limit:
             events.append(Canceled(order.id, IOC_REST))
         else:
             reason = PROTECTION_REACHED if stopped_at_bound else NO_LIQUIDITY
             events.append(Canceled(order.id, reason))
 
-    def _match(self, order: Order, bound: int | None, events: list[Event]) -> bool:
+    def _match(self, order: Order, book: OrderBook, bound: int | None, events: list[Event]) -> bool:
         """Trade `order` with the other side, best price first, each trade at the resting price.
 
         Returns True when it stopped because the next available price was beyond `bound`.
         """
-        symbol, side = order.symbol, order.side
-        book = self._book_for(symbol)
+        symbol, side, taker = order.symbol, order.side, order.id
         buy = side is _BUY
         resting = book.asks if buy else book.bids
         # Prices compare as keys (sign * price): a higher key is a better price for `order`.
-        sign = resting.sign
+        sign, keys, levels = resting.sign, resting.keys, resting.levels
         worst = None if bound is None else sign * bound
         house = self._houses.get(symbol)
         house_price = None if house is None else house.price_for(side)
-        while order.filled < order.qty:
-            level = resting.best()
-            if level is not None and (
-                house_price is None or sign * level.price >= sign * house_price
-            ):
-                price = level.price
-                if worst is not None and sign * price < worst:
-                    return True
+        left = order.qty - order.filled
+        at_bound = False
+        while left:
+            if keys and (house_price is None or keys[-1] >= sign * house_price):
+                # the best resting user order: as good as the house or better
+                if worst is not None and keys[-1] < worst:
+                    at_bound = True
+                    break
+                level = levels[sign * keys[-1]]
                 maker = book.head(level)
-                qty = min(order.qty - order.filled, maker.qty - maker.filled)
-                book.fill_head(level, maker, qty)
-                if maker.filled == maker.qty:
-                    del self._orders[maker.id]
-                order.filled += qty
+                qty = min(left, maker.qty - maker.filled)
+                left -= qty
+                if book.fill_head(level, maker, qty):
+                    del self._orders[maker.id.int]
                 if buy:
-                    events.append(Trade(symbol, price, qty, side, order.id, maker.id))
+                    events.append(Trade(symbol, level.price, qty, side, taker, maker.id))
                 else:
-                    events.append(Trade(symbol, price, qty, side, maker.id, order.id))
+                    events.append(Trade(symbol, level.price, qty, side, maker.id, taker))
             elif house_price is not None:
                 assert house is not None
                 if worst is not None and sign * house_price < worst:
-                    return True
-                qty = house.take(side, order.qty - order.filled)
-                order.filled += qty
+                    at_bound = True
+                    break
+                qty = house.take(side, left)
+                left -= qty
                 if buy:
-                    events.append(Trade(symbol, house_price, qty, side, order.id, None))
+                    events.append(Trade(symbol, house_price, qty, side, taker, None))
                 else:
-                    events.append(Trade(symbol, house_price, qty, side, None, order.id))
+                    events.append(Trade(symbol, house_price, qty, side, None, taker))
                 house_price = house.price_for(side)
             else:
-                return False
-        return False
+                break
+        order.filled = order.qty - left
+        return at_bound
 
     def _fill_crossed(self, book: OrderBook, house: HouseQuote, events: list[Event]) -> None:
-        """The house quote moved through resting limits: each trades with the house at its own limit
-        price, best price then oldest first, as far as the house's size goes. The house moved, so it
-        is the aggressor."""
-        for resting, side in ((book.bids, _BUY), (book.asks, _SELL)):
+        """The house quote moved through resting limits: each trades with the house at its own
+        limit price, best price then oldest first, as far as the house's size goes. The house
+        moved, so it is the aggressor."""
+        for resting, side, house_side in ((book.bids, _BUY, _SELL), (book.asks, _SELL, _BUY)):
             sign = resting.sign
-            house_side = _SELL if side is _BUY else _BUY
             while True:
                 level = resting.best()
                 house_price = house.price_for(side)
@@ -334,18 +338,16 @@ class MatchingEngine:
                     break
                 maker = book.head(level)
                 qty = house.take(side, maker.qty - maker.filled)
-                book.fill_head(level, maker, qty)
-                if maker.filled == maker.qty:
-                    del self._orders[maker.id]
+                if book.fill_head(level, maker, qty):
+                    del self._orders[maker.id.int]
                 if side is _BUY:
                     events.append(Trade(book.symbol, level.price, qty, house_side, maker.id, None))
                 else:
                     events.append(Trade(book.symbol, level.price, qty, house_side, None, maker.id))
 
-    def _available(self, order: Order, bound: int | None) -> int:
+    def _available(self, order: Order, book: OrderBook, bound: int | None) -> int:
         """Shares `order` could trade right now within `bound` (capped at what it needs)."""
         need = order.qty - order.filled
-        book = self._book_for(order.symbol)
         resting = book.asks if order.side is _BUY else book.bids
         sign = resting.sign
         total = 0
@@ -361,7 +363,8 @@ class MatchingEngine:
                 return need
             total += size
         for price, level in resting.levels.items():
-            total += level.qty
+            if bound is None or sign * price >= sign * bound:
+                total += level.qty
         return min(total, need)
 
     def _wait_for_stop(self, order: Order, events: list[Event]) -> None:
@@ -370,7 +373,7 @@ class MatchingEngine:
             self._trigger(order, events)
         else:
             self._stops_for(order.symbol).add(order)
-            self._orders[order.id] = order
+            self._orders[order.id.int] = order
 
     def _trigger(self, order: Order, events: list[Event]) -> None:
         """The stop was crossed: the order goes live with a new priority."""

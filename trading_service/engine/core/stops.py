@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from heapq import heapify, heappop, heappush
 
 from trading_service.engine.core.model import Order, Side
+
+_BUY = Side.BUY
 
 
 def stop_crossed(order: Order, reference: int) -> bool:
     """A buy stop triggers when the reference rises to its stop, a sell stop when it falls to it."""
     assert order.stop is not None
-    return reference >= order.stop if order.side is Side.BUY else reference <= order.stop
+    return reference >= order.stop if order.side is _BUY else reference <= order.stop
 
 
 class StopBook:
@@ -24,24 +25,24 @@ class StopBook:
         # (stop, priority, order): lowest buy stop first; sells keyed by -stop: highest first
         self._buys: list[tuple[int, int, Order]] = []
         self._sells: list[tuple[int, int, Order]] = []
-        self.orders: dict[uuid.UUID, Order] = {}
+        self.orders: dict[int, Order] = {}  # by order.id.int, as in OrderBook
 
     def __len__(self) -> int:
         return len(self.orders)
 
     def add(self, order: Order) -> None:
         assert order.stop is not None
-        if order.side is Side.BUY:
+        if order.side is _BUY:
             heappush(self._buys, (order.stop, order.priority, order))
         else:
             heappush(self._sells, (-order.stop, order.priority, order))
-        self.orders[order.id] = order
+        self.orders[order.id.int] = order
 
     def remove(self, order: Order) -> None:
-        del self.orders[order.id]
+        del self.orders[order.id.int]
         for heap in (self._buys, self._sells):
             if len(heap) > 2 * len(self.orders) + 16:
-                heap[:] = [entry for entry in heap if self.orders.get(entry[2].id) is entry[2]]
+                heap[:] = [entry for entry in heap if self.orders.get(entry[2].id.int) is entry[2]]
                 heapify(heap)
 
     def pop_triggered(self, reference: int) -> list[Order]:
@@ -51,13 +52,13 @@ class StopBook:
         buys, sells = self._buys, self._sells
         while buys and buys[0][0] <= reference:
             order = heappop(buys)[2]
-            if orders.get(order.id) is order:
+            if orders.get(order.id.int) is order:
                 fired.append(order)
         while sells and -sells[0][0] >= reference:
             order = heappop(sells)[2]
-            if orders.get(order.id) is order:
+            if orders.get(order.id.int) is order:
                 fired.append(order)
         for order in fired:
-            del orders[order.id]
+            del orders[order.id.int]
         fired.sort(key=lambda o: o.priority)
         return fired

@@ -1,0 +1,112 @@
+"""OrderBook and HouseQuote alone: levels, FIFO queues, O(1) cancel, depth; quote rounding."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from trading_service.engine.core.book import OrderBook
+from trading_service.engine.core.house import HouseQuote
+from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
+
+
+def limit(n: int, side: Side, qty: int, price: int, priority: int | None = None) -> Order:
+    return Order(
+        uuid.UUID(int=n), uuid.UUID(int=0), "ACME", side, OrderType.LIMIT, TimeInForce.GTC,
+        qty, price, priority=n if priority is None else priority,
+    )  # fmt: skip
+
+
+def test_depth_aggregates_levels_best_first() -> None:
+    book = OrderBook("ACME")
+    for n, (side, qty, price) in enumerate(
+        [(Side.BUY, 5, 990), (Side.BUY, 3, 995), (Side.BUY, 2, 990), (Side.SELL, 4, 1001),
+         (Side.SELL, 6, 1003), (Side.SELL, 1, 1002)], start=1,
+    ):  # fmt: skip
+        book.add(limit(n, side, qty, price))
+    assert book.depth(10) == (
+        [(995, 3, 1), (990, 7, 2)],
+        [(1001, 4, 1), (1002, 1, 1), (1003, 6, 1)],
+    )
+    assert book.depth(1) == ([(995, 3, 1)], [(1001, 4, 1)])
+    assert book.depth(0) == ([], [])
+    assert (book.best_bid(), book.best_ask()) == (995, 1001)
+
+
+def test_remove_updates_the_level_and_drops_it_when_empty() -> None:
+    book = OrderBook("ACME")
+    a, b = limit(1, Side.BUY, 5, 990), limit(2, Side.BUY, 2, 990)
+    book.add(a)
+    book.add(b)
+    book.remove(a)
+    assert book.depth(5) == ([(990, 2, 1)], [])
+    assert uuid.UUID(int=1) not in book and uuid.UUID(int=2) in book
+    assert book.queue(Side.BUY) == [b]
+    book.remove(b)
+    assert book.depth(5) == ([], []) and book.best_bid() is None
+
+
+def test_head_skips_canceled_orders_in_fifo_order() -> None:
+    book = OrderBook("ACME")
+    orders = [limit(n, Side.SELL, 1, 1000) for n in range(1, 5)]
+    for o in orders:
+        book.add(o)
+    book.remove(orders[0])
+    book.remove(orders[2])
+    level = book.asks.levels[1000]
+    assert book.head(level) is orders[1]
+    assert book.fill_head(level, orders[1], 1) is True
+    assert book.head(level) is orders[3]
+
+
+def test_many_cancels_compact_the_queue() -> None:
+    book = OrderBook("ACME")
+    keep = limit(10_000, Side.BUY, 1, 990, priority=0)
+    book.add(keep)
+    for n in range(1, 500):
+        o = limit(n, Side.BUY, 1, 990)
+        book.add(o)
+        book.remove(o)
+    level = book.bids.levels[990]
+    assert len(level.orders) < 50
+    assert book.queue(Side.BUY) == [keep]
+
+
+def test_out_of_order_adds_keep_priority_order() -> None:
+    book = OrderBook("ACME")
+    book.add(limit(1, Side.SELL, 1, 1000, priority=9))
+    book.add(limit(2, Side.SELL, 1, 1000, priority=4))
+    book.add(limit(3, Side.SELL, 1, 1000, priority=6))
+    assert [o.priority for o in book.queue(Side.SELL)] == [4, 6, 9]
+
+
+@pytest.mark.parametrize(
+    ("reference", "spread_bps", "bid", "ask"),
+    [
+        (10_000, 10, 9_995, 10_005),
+        (10_001, 10, 9_995, 10_007),  # 9995.9995 down, 10006.0005 up
+        (10_000, 0, 10_000, 10_000),
+        (12_345, 25, 12_329, 12_361),  # 12329.57 down, 12360.43 up
+        (1, 10, 0, 2),
+    ],
+)
+def test_house_quote_rounding(reference: int, spread_bps: int, bid: int, ask: int) -> None:
+    quote = HouseQuote.around(reference, spread_bps)
+    assert (quote.bid, quote.ask) == (bid, ask)
+
+
+def test_house_never_bids_zero() -> None:
+    quote = HouseQuote.around(1, 10)
+    assert quote.price_for(Side.SELL) is None
+    assert quote.price_for(Side.BUY) == 2
+
+
+def test_house_size_is_used_up() -> None:
+    quote = HouseQuote.around(10_000, 10, size=10)
+    assert quote.take(Side.BUY, 7) == 7
+    assert quote.take(Side.BUY, 7) == 3
+    assert quote.price_for(Side.BUY) is None
+    assert quote.price_for(Side.SELL) == 9_995
+    unlimited = HouseQuote.around(10_000, 10)
+    assert unlimited.take(Side.SELL, 10**9) == 10**9 and unlimited.size_for(Side.SELL) is None
