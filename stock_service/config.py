@@ -1,0 +1,46 @@
+"""The stock service's settings: `STOCK_`-prefixed, on top of the shared connection settings."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.config import CommonSettings
+from stock_service.market.random_walk import trading_years
+
+
+class StockSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCK_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8003, ge=1, le=65535)
+    seed: int = Field(default=42, description="Same seed, same price paths.")
+    tick_interval: float = Field(default=1.0, gt=0, le=3600, description="Seconds between ticks.")
+    # Market seconds that pass per wall-clock second: 180 makes a 1 s tick three minutes of
+    # trading, so prices visibly move in a demo.
+    time_scale: float = Field(default=180.0, gt=0, le=1_000_000)
+    symbols: str | None = Field(
+        default=None, description='Universe override, e.g. "AAPL:190.00,MSFT:420.00".'
+    )
+    symbols_file: Path | None = Field(default=None, description="JSON list of listings.")
+    state_save_interval: float = Field(default=5.0, gt=0, le=3600)
+    publish_timeout: float = Field(default=5.0, gt=0)
+    reconnect_backoff: float = Field(default=2.0, ge=0)
+    # How long publishing may fail before /health answers 503.
+    health_grace: float = Field(default=10.0, gt=0)
+
+    @property
+    def state_path(self) -> Path:
+        return self.data_dir / "stock_service" / "state.json"
+
+    @property
+    def dt(self) -> float:
+        """One tick in trading years: the walk's time step."""
+        return trading_years(self.tick_interval * self.time_scale)
+
+    @property
+    def save_every_ticks(self) -> int:
+        return max(1, math.ceil(self.state_save_interval / self.tick_interval))

@@ -1,0 +1,135 @@
+"""The ticking loop: advance the market, hand each tick to Kafka, persist the walk state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stock_service.market.publisher import PricePublisher
+from stock_service.market.service import Market, Quote
+from stock_service.market.state import save_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeedHealth:
+    """What /health reports. Times are the event loop's clock (monotonic seconds)."""
+
+    started_at: float
+    grace: float  # seconds publishing may fail before the service reports itself unavailable
+    ticks: int = 0
+    published_ticks: int = 0
+    skipped_ticks: int = 0  # never sent: a newer tick replaced it while Kafka was busy
+    last_publish_ok: bool | None = None
+    last_published_at: datetime | None = None
+    last_error: str | None = None
+    # None while publishing works; a feed that never published counts as failing since start.
+    failing_since: float | None = None
+
+    def __post_init__(self) -> None:
+        self.failing_since = self.started_at
+
+    def failing_for(self, now: float) -> float:
+        return 0.0 if self.failing_since is None else now - self.failing_since
+
+
+class PriceFeed:
+    """Ticks every `tick_interval` seconds whether or not Kafka is reachable.
+
+    At most one tick is in flight to Kafka and one waits behind it: when the broker is slower
+    than the ticks, only the newest waiting tick is sent (consumers keep the newest seq anyway),
+    so a broker outage never stalls the prices this service serves.
+    """
+
+    def __init__(
+        self,
+        market: Market,
+        publisher: PricePublisher,
+        *,
+        state_path: Path,
+        tick_interval: float,
+        save_every_ticks: int,
+        publish_timeout: float,
+        health_grace: float,
+    ) -> None:
+        self.market = market
+        self._publisher = publisher
+        self._state_path = state_path
+        self._tick_interval = tick_interval
+        self._save_every = save_every_ticks
+        self._publish_timeout = publish_timeout
+        self._delivery: asyncio.Task[None] | None = None
+        self._waiting: Sequence[Quote] | None = None  # a tick that came while one was in flight
+        self.health = FeedHealth(started_at=asyncio.get_running_loop().time(), grace=health_grace)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        # Mark the state unclean before the first publish: a crash from here on skips ahead.
+        await self._persist(clean=False)
+        next_tick = loop.time()
+        while True:
+            quotes = self.market.tick(datetime.now(UTC))
+            self.health.ticks += 1
+            self._hand_off(quotes)
+            if self.health.ticks % self._save_every == 0:
+                await self._persist(clean=False)
+            next_tick += self._tick_interval
+            # After a stall, tick on from now instead of bursting to catch up.
+            next_tick = max(next_tick, loop.time())
+            await asyncio.sleep(next_tick - loop.time())
+
+    async def close(self) -> None:
+        """After `run` is cancelled: let the last tick reach Kafka, then save the exact state."""
+        if self._delivery is not None:
+            _, pending = await asyncio.wait([self._delivery], timeout=self._publish_timeout)
+            for task in pending:
+                task.cancel()
+        await self._persist(clean=True)
+        await self._publisher.close()
+
+    def _hand_off(self, quotes: Sequence[Quote]) -> None:
+        if self._delivery is not None and not self._delivery.done():
+            if self._waiting is not None:
+                self.health.skipped_ticks += 1
+            self._waiting = quotes  # only the newest waiting tick is worth sending
+            return
+        self._delivery = asyncio.create_task(self._deliver(quotes))
+
+    async def _deliver(self, quotes: Sequence[Quote] | None) -> None:
+        while quotes is not None:
+            await self._publish(quotes)
+            quotes, self._waiting = self._waiting, None
+
+    async def _publish(self, quotes: Sequence[Quote]) -> None:
+        health = self.health
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await self._publisher.publish(quotes)
+        except Exception as exc:  # the feed must outlive any broker failure
+            if health.last_publish_ok is not False:
+                log.warning("publishing prices failed; still ticking", extra={"error": repr(exc)})
+            health.last_publish_ok = False
+            health.last_error = repr(exc)
+            if health.failing_since is None:
+                health.failing_since = asyncio.get_running_loop().time()
+            return
+        if health.last_publish_ok is False:
+            log.info("publishing prices again")
+        health.last_publish_ok = True
+        health.last_error = None
+        health.failing_since = None
+        health.published_ticks += 1
+        health.last_published_at = quotes[0].ts if quotes else datetime.now(UTC)
+
+    async def _persist(self, *, clean: bool) -> None:
+        # `reserve` covers the ticks that may be published before the next save.
+        snapshot = self.market.snapshot(clean=clean, reserve=self._save_every)
+        try:
+            await asyncio.to_thread(save_state, self._state_path, snapshot)
+        except OSError:
+            log.exception("could not save the walk state", extra={"path": str(self._state_path)})

@@ -1,0 +1,108 @@
+"""The market: one walk per listing, the latest quote of each, and how ticks advance them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from shared.errors import NotFound
+from shared.money import TICK
+from stock_service.market.random_walk import GeometricBrownianMotion, WalkState
+from stock_service.market.state import SavedState
+from stock_service.market.universe import Listing
+
+log = logging.getLogger(__name__)
+
+
+def iso_millis(ts: datetime) -> str:
+    """ISO-8601 UTC with milliseconds: 2026-01-02T14:30:00.125Z."""
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A reference price: `seq` counts the walk's steps, so a higher seq is always newer."""
+
+    listing: Listing
+    price: Decimal
+    ts: datetime
+    seq: int
+
+    @property
+    def symbol(self) -> str:
+        return self.listing.symbol
+
+    @property
+    def change(self) -> Decimal:
+        return self.price - self.listing.start_price
+
+    @property
+    def change_pct(self) -> Decimal:
+        return (self.change * 100 / self.listing.start_price).quantize(TICK, ROUND_HALF_EVEN)
+
+
+class Market:
+    """Advances every walk one step per tick. No I/O: the feed publishes and persists."""
+
+    def __init__(
+        self,
+        listings: Iterable[Listing],
+        *,
+        seed: int,
+        dt: float,
+        now: datetime,
+        saved: SavedState | None = None,
+    ) -> None:
+        self.seed = seed
+        self._walks: dict[str, tuple[GeometricBrownianMotion, WalkState]] = {}
+        self._quotes: dict[str, Quote] = {}
+        listings = tuple(listings)
+        listed = {listing.symbol for listing in listings}
+        # Walks of symbols no longer listed are kept: if one is listed again, its seq resumes.
+        self._unlisted = {
+            s: w for s, w in (saved.walks.items() if saved else ()) if s not in listed
+        }
+        if saved is not None and saved.seed != seed:
+            # The seq must not go back, so the walks resume; only their future shocks change.
+            log.warning("resuming walks saved with seed %s under seed %s", saved.seed, seed)
+        for listing in listings:
+            walk = GeometricBrownianMotion(
+                seed, listing.symbol, listing.drift, listing.volatility, dt
+            )
+            state = saved.walks.get(listing.symbol) if saved is not None else None
+            if state is None:
+                state = walk.start(listing.start_price)
+            elif saved is not None and not saved.clean:
+                # Steps after the last save may have been published before a crash: skip past them
+                # along the same path so no seq is published twice.
+                state = walk.advance(state, saved.reserve)
+            self._walks[listing.symbol] = (walk, state)
+            self._quotes[listing.symbol] = Quote(listing, state.price, now, state.seq)
+
+    def tick(self, now: datetime) -> list[Quote]:
+        """Step every walk once; the new quotes, in listing order."""
+        quotes = []
+        for symbol, (walk, state) in self._walks.items():
+            state = walk.step(state)
+            self._walks[symbol] = (walk, state)
+            quote = Quote(self._quotes[symbol].listing, state.price, now, state.seq)
+            self._quotes[symbol] = quote
+            quotes.append(quote)
+        return quotes
+
+    def quotes(self) -> list[Quote]:
+        return list(self._quotes.values())
+
+    def quote(self, symbol: str) -> Quote:
+        quote = self._quotes.get(symbol.strip().upper())
+        if quote is None:
+            raise NotFound(f"no listed symbol {symbol!r}")
+        return quote
+
+    def snapshot(self, *, clean: bool, reserve: int) -> SavedState:
+        walks = dict(self._unlisted)
+        walks.update((symbol, state) for symbol, (_, state) in self._walks.items())
+        return SavedState(seed=self.seed, clean=clean, reserve=reserve, walks=walks)

@@ -1,0 +1,81 @@
+"""What reaches `stock-prices` on a real broker: keys, JSON shape, seq order, partitioning."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+from devstack.stack import Stack
+from shared.kafka import PRICES_TOPIC
+from tests.stock_service.conftest import make_settings, running, wait_until
+
+PRICE = re.compile(r"^\d+\.\d{2}$")
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+TICKS = 8
+
+
+@pytest.mark.kafka
+async def test_prices_reach_kafka_keyed_and_ordered(
+    stack: Stack, tmp_path: Path, symbols: list[str]
+) -> None:
+    settings = make_settings(tmp_path, symbols)
+    async with running(settings) as (app, _):
+
+        async def published() -> bool:
+            return bool(app.state.feed.health.published_ticks >= TICKS)
+
+        await wait_until(published, what=f"{TICKS} published ticks")
+    last_seq = app.state.feed.market.quote(symbols[0]).seq
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        group_id=None,  # manual assignment: no group to join or share
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        partitions = sorted(consumer.partitions_for_topic(PRICES_TOPIC) or ())
+        assert len(partitions) == settings.kafka_partitions
+        assigned = [TopicPartition(PRICES_TOPIC, p) for p in partitions]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+
+        records: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+
+        async def read_all() -> bool:
+            batches = await consumer.getmany(*assigned, timeout_ms=200)
+            for tp, messages in batches.items():
+                for message in messages:
+                    assert message.key is not None
+                    key = message.key.decode()
+                    if key in symbols:
+                        records[key].append((tp.partition, json.loads(message.value)))
+            # Filtered by our unique symbols: other tests share the topic.
+            return all(any(value["seq"] == last_seq for _, value in records[s]) for s in symbols)
+
+        await wait_until(read_all, what="every symbol's records up to its last seq")
+    finally:
+        await consumer.stop()
+
+    partitioner = DefaultPartitioner()
+    for symbol in symbols:
+        seen = records[symbol]
+        assert len(seen) >= TICKS
+        for _, value in seen:
+            assert set(value) == {"symbol", "price", "ts", "seq"}
+            assert value["symbol"] == symbol
+            assert isinstance(value["price"], str) and PRICE.match(value["price"])
+            assert TS.match(value["ts"])
+        seqs = [value["seq"] for _, value in seen]
+        assert seqs == sorted(set(seqs)), f"{symbol}: seq not strictly increasing: {seqs}"
+        # One partition per symbol, the one the default partitioner gives the `orders` records too.
+        assert {partition for partition, _ in seen} == {
+            partitioner(symbol.encode(), partitions, partitions)
+        }
