@@ -20,19 +20,15 @@ log = logging.getLogger(__name__)
 class FeedHealth:
     """What /health reports. Times are the event loop's clock (monotonic seconds)."""
 
-    started_at: float
     grace: float  # seconds publishing may fail before the service reports itself unavailable
+    # None while publishing works; a feed that never published counts as failing since start.
+    failing_since: float | None
     ticks: int = 0
     published_ticks: int = 0
     skipped_ticks: int = 0  # never sent: a newer tick replaced it while Kafka was busy
     last_publish_ok: bool | None = None
     last_published_at: datetime | None = None
     last_error: str | None = None
-    # None while publishing works; a feed that never published counts as failing since start.
-    failing_since: float | None = None
-
-    def __post_init__(self) -> None:
-        self.failing_since = self.started_at
 
     def failing_for(self, now: float) -> float:
         return 0.0 if self.failing_since is None else now - self.failing_since
@@ -65,7 +61,9 @@ class PriceFeed:
         self._publish_timeout = publish_timeout
         self._delivery: asyncio.Task[None] | None = None
         self._waiting: Sequence[Quote] | None = None  # a tick that came while one was in flight
-        self.health = FeedHealth(started_at=asyncio.get_running_loop().time(), grace=health_grace)
+        self.health = FeedHealth(
+            grace=health_grace, failing_since=asyncio.get_running_loop().time()
+        )
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
