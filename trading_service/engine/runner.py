@@ -170,7 +170,9 @@ class EngineRunner:
         """Events no Kafka record caused (end of day), in a transaction of their own."""
         async with self.db.begin() as conn:
             result = await apply_events(conn, events, datetime.now(UTC))
-        await self._notify({"orders": result.orders, "trades": result.trades})
+        await self._notify(
+            {"orders": result.orders, "trades": result.trades, "fills": result.fills}
+        )
 
     async def run(self) -> None:
         backoff = 0.5
@@ -291,7 +293,9 @@ class EngineRunner:
             )
         self.expected.update(next_offsets)
         if result.orders or result.trades:
-            await self._notify({"orders": result.orders, "trades": result.trades})
+            await self._notify(
+                {"orders": result.orders, "trades": result.trades, "fills": result.fills}
+            )
         touched = {o["symbol"] for o in result.orders} | {
             m.symbol if isinstance(m, PriceTick) else m.order.symbol
             for _, m in decoded

@@ -13,13 +13,16 @@ from trading_service.prices.cache import PriceCache
 
 log = logging.getLogger(__name__)
 
+# Records re-read per partition on start: several ticks of every symbol at the default rate.
+REPLAY = 1000
+
 
 async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
     """Forever: follow every partition of `stock-prices` and keep the newest tick per symbol.
 
     No consumer group: every replica reads everything, and the seq check in Redis makes the
-    duplicate writes harmless. Each (re)start reads from the end, so an old record is at worst
-    re-read, never a gap left for longer than one tick.
+    duplicate writes harmless. Each (re)start re-reads the last REPLAY records of every partition,
+    so the cache holds every symbol's latest price at once, not only after its next tick.
     """
     while True:
         consumer = AIOKafkaConsumer(
@@ -35,7 +38,10 @@ async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
                 await asyncio.sleep(0.5)
                 await consumer.topics()  # refreshes metadata until the topic exists
                 partitions = consumer.partitions_for_topic(PRICES_TOPIC)
-            consumer.assign([TopicPartition(PRICES_TOPIC, p) for p in sorted(partitions)])
+            tps = [TopicPartition(PRICES_TOPIC, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            for tp, end in (await consumer.end_offsets(tps)).items():
+                consumer.seek(tp, max(0, end - REPLAY))
             async for record in consumer:
                 try:
                     tick = PriceTick.decode(record.value)
