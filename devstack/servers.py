@@ -43,14 +43,21 @@ def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | N
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s}s")
 
 
-def _child_setup(uid: int | None = None, gid: int | None = None) -> Callable[[], None]:
+def _child_setup(
+    uid: int | None = None, gid: int | None = None, death_signal: int = signal.SIGTERM
+) -> Callable[[], None]:
+    parent = os.getpid()
+
     def setup() -> None:
-        if sys.platform.startswith("linux"):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if gid is not None:
             os.setgid(gid)
         if uid is not None:
             os.setuid(uid)
+        # After setuid: changing credentials clears the parent-death signal.
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, death_signal)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
 
     return setup
 
@@ -84,7 +91,8 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_child_setup(uid, gid),
+                # the signal that stops it cleanly is also the one it gets if we die
+                preexec_fn=_child_setup(uid, gid, self._stop_signal()),
                 cwd=cwd,
                 env=env,
                 # Own process group: a terminal's Ctrl-C reaches only the supervisor, which

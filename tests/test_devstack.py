@@ -319,6 +319,18 @@ def test_supervisor_stops_everything_when_a_child_dies(running: Start) -> None:
     assert "engine exited with code -9" in run.output.read_text()
 
 
+@pytest.mark.slow
+def test_nothing_survives_a_killed_supervisor(running: Start) -> None:
+    run = running()
+    state = run.wait_banner()
+    run.proc.kill()  # no chance to clean up: the parent-death signal must do it
+    run.proc.wait()
+    deadline = time.monotonic() + 20
+    while not all(_gone(pid) for pid in run.all_pids(state)):
+        assert time.monotonic() < deadline, [p for p in run.all_pids(state) if not _gone(p)]
+        time.sleep(0.1)
+
+
 def test_supervisor_refuses_a_taken_port(running: Start, run_ports: dict[str, int]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", run_ports["STOCK_PORT"]))
