@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 # The embedded development stack's defaults; real deployments set the variables.
 DEV_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:54329/stocksim"
@@ -29,6 +31,20 @@ class CommonSettings(BaseSettings):
     kafka_partitions: int = Field(default=4, validation_alias="KAFKA_PARTITIONS", ge=1)
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     log_json: bool = Field(default=True, validation_alias="LOG_JSON")
+
+    @model_validator(mode="after")
+    def _real_database_credentials_outside_development(self) -> CommonSettings:
+        # The embedded default has no password; anywhere else that means an open database.
+        if not self.is_development:
+            if self.database_url == DEV_DATABASE_URL:
+                raise ValueError("DATABASE_URL must be set outside development")
+            try:
+                password = make_url(self.database_url).password
+            except ArgumentError:
+                raise ValueError("DATABASE_URL is not a database URL") from None
+            if not password:
+                raise ValueError("DATABASE_URL must carry a password outside development")
+        return self
 
     @property
     def is_development(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -47,11 +48,17 @@ def fmt(amount: Decimal) -> str:
     return f"{q:.2f}"
 
 
+_DECIMAL_LITERAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def _parse_price(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError("must be a decimal number or a string holding one")
     # A float has already lost exactness; its shortest repr is what the client wrote.
     text = repr(value) if isinstance(value, float) else str(value).strip()
+    # Decimal() also takes "1_000", "Infinity" and "NaN": accept only plain decimal literals.
+    if not _DECIMAL_LITERAL.fullmatch(text):
+        raise ValueError(f"{text[:40]!r} is not a decimal number")
     try:
         price = Decimal(text)
     except InvalidOperation:

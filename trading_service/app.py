@@ -11,7 +11,9 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from shared.db import create_db_engine
+from shared.deleted_users import DeletedUsers
 from shared.errors import ServiceUnavailable, install_error_handlers
+from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
 from shared.tokens import TokenVerifier, load_jwks
 from trading_service.config import TradingSettings
@@ -56,6 +58,7 @@ def create_app(settings: TradingSettings | None = None) -> FastAPI:
             handoff=handoff,
             executions=executions,
             verifier=TokenVerifier(jwks, settings.jwt_issuer, settings.jwt_audience),
+            deleted_users=DeletedUsers(redis),
         )
         tasks = [
             asyncio.create_task(run_price_consumer(settings.kafka_bootstrap_servers, prices)),
@@ -79,6 +82,7 @@ def create_app(settings: TradingSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
     app.include_router(orders_router)
     app.include_router(portfolio_router)
     app.include_router(prices_router)

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.deleted_users import DeletedUsers
 from shared.errors import Unauthorized
 from shared.tokens import TokenVerifier
 from trading_service.config import TradingSettings
@@ -29,6 +30,7 @@ class Resources:
     handoff: OrderHandoff
     executions: ExecutionWaiter
     verifier: TokenVerifier
+    deleted_users: DeletedUsers
     # Accounts this process has already made sure exist (saves an INSERT per request).
     known_accounts: set[uuid.UUID] = field(default_factory=set)
 
@@ -55,6 +57,7 @@ async def current_account(
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
     claims = resources.verifier.verify(credentials.credentials)
     account_id = claims.sub
+    await resources.deleted_users.check(account_id)
     if account_id not in resources.known_accounts:
         async with resources.db.begin() as conn:
             await repository.ensure_account(conn, account_id, resources.settings.starting_cash)

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from shared.db import create_db_engine
 from shared.errors import install_error_handlers
+from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
 from shared.tokens import TokenVerifier
 from user_service import health
@@ -19,6 +21,7 @@ from user_service.config import UserSettings
 from user_service.deps import Resources
 from user_service.keys import load_signing_key, write_jwks
 from user_service.passwords import PasswordHasher
+from user_service.throttle import Throttle
 from user_service.users import endpoints as user_endpoints
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     signing_key = load_signing_key(settings)
     jwks_path = write_jwks(signing_key, settings.keys_dir)
     engine = create_db_engine(settings.database_url)
+    redis = Redis.from_url(settings.redis_url)
     app.state.resources = Resources(
         engine=engine,
         hasher=PasswordHasher(),
@@ -48,11 +52,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             lifetime_s=settings.jwt_lifetime_s,
         ),
         verifier=TokenVerifier(signing_key.jwks(), settings.jwt_issuer, settings.jwt_audience),
+        settings=settings,
+        redis=redis,
+        throttle=Throttle.from_settings(redis, settings),
     )
     log.info("user service started", extra={"kid": signing_key.kid, "jwks_file": str(jwks_path)})
     try:
         yield
     finally:
+        await redis.aclose()
         await engine.dispose()
 
 
@@ -65,6 +73,7 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings or UserSettings()
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
     app.include_router(user_endpoints.router)
     app.include_router(auth_endpoints.router)
     app.include_router(health.router)

@@ -20,6 +20,13 @@ class UserSettings(CommonSettings):
     jwt_issuer: str = "stocksim-user-service"
     jwt_audience: str = "stocksim"
     jwt_lifetime_s: int = Field(default=3600, ge=1)
+    # Failed-login limits per account and per client address, and sign-ups per client address.
+    login_max_per_email: int = Field(default=5, ge=1)
+    login_max_per_ip: int = Field(default=20, ge=1)
+    register_max_per_ip: int = Field(default=10, ge=1)
+    throttle_window_s: int = Field(default=60, ge=1)
+    # Only behind a proxy that sets X-Forwarded-For: otherwise any client could claim any address.
+    trust_forwarded_for: bool = False
 
     @model_validator(mode="after")
     def _key_outside_development(self) -> UserSettings:

@@ -8,14 +8,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.errors import ServiceUnavailable
 from shared.tokens import TokenVerifier, read_bearer
 from user_service.auth.service import TokenSigner, user_from_token
+from user_service.config import UserSettings
 from user_service.keys import SigningKey
 from user_service.passwords import PasswordHasher
+from user_service.throttle import Throttle
 from user_service.users.repository import UserRecord
 
 
@@ -26,6 +29,9 @@ class Resources:
     signing_key: SigningKey
     signer: TokenSigner
     verifier: TokenVerifier
+    settings: UserSettings
+    redis: Redis
+    throttle: Throttle
 
 
 def get_resources(request: Request) -> Resources:

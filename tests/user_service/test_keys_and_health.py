@@ -93,6 +93,7 @@ def test_refuses_to_start_outside_development_without_a_key(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("STOCKSIM_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://stocksim:s3cret@db:5432/stocksim")
     monkeypatch.delenv("USER_JWT_PRIVATE_KEY_PATH", raising=False)
     with pytest.raises(ValidationError, match="USER_JWT_PRIVATE_KEY_PATH"):
         UserSettings()

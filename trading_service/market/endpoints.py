@@ -12,9 +12,13 @@ from trading_service.engine.core.model import Side
 from trading_service.market import repository
 from trading_service.market.schemas import BookLevel, MarketTradeOut, OrderBookOut, QuoteOut
 from trading_service.market.snapshots import SNAPSHOT_DEPTH, read_book
+from trading_service.orders.schemas import SYMBOL_PATTERN
 
 router = APIRouter(tags=["market data"])
-SymbolPath = Annotated[str, Path(max_length=10, description="Ticker symbol", examples=["AAPL"])]
+SymbolPath = Annotated[
+    str,
+    Path(max_length=10, pattern=SYMBOL_PATTERN, description="Ticker symbol", examples=["AAPL"]),
+]
 
 
 async def _snapshot(resources: ResourcesDep, symbol: str) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from trading_service.engine.core.model import OrderType, Side
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
 from trading_service.orders import repository, service
 from trading_service.orders.schemas import (
+    CLIENT_ORDER_ID_PATTERN,
+    SYMBOL_PATTERN,
     OrderOut,
     OrderRequest,
     ReplaceOrderRequest,
@@ -154,7 +156,10 @@ async def list_orders(
     status_filter: Annotated[
         Literal["open", "closed", "all"], Query(alias="status", description="open, closed or all")
     ] = "all",
-    symbol: Annotated[str | None, Query(max_length=10, description="Only this symbol")] = None,
+    symbol: Annotated[
+        str | None,
+        Query(max_length=10, pattern=SYMBOL_PATTERN, description="Only this symbol"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[OrderOut]:
     statuses = {
@@ -175,7 +180,7 @@ async def list_orders(
     responses={404: {"description": "No such order of yours"}},
 )
 async def get_order_by_client_id(
-    client_order_id: Annotated[str, Path(max_length=64)],
+    client_order_id: Annotated[str, Path(max_length=64, pattern=CLIENT_ORDER_ID_PATTERN)],
     account_id: CurrentAccount,
     resources: ResourcesDep,
 ) -> OrderOut:

@@ -12,9 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from shared.money import MAX_QTY, Money, Price
 from trading_service.engine.core.model import OrderType, Side, TimeInForce
 
+# Patterns also guard path and query parameters: PostgreSQL refuses text holding a NUL (a 500).
+SYMBOL_PATTERN = r"^[A-Za-z][A-Za-z.]{0,9}$"
+CLIENT_ORDER_ID_PATTERN = r"^[\x21-\x7e]+$"
+
 Symbol = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z][A-Za-z.]{0,9}$"),
+    StringConstraints(strip_whitespace=True, to_upper=True, pattern=SYMBOL_PATTERN),
     Field(description="Ticker symbol, e.g. AAPL (case-insensitive).", examples=["AAPL"]),
 ]
 Quantity = Annotated[
@@ -22,7 +26,7 @@ Quantity = Annotated[
 ]
 ClientOrderId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$"),
+    StringConstraints(min_length=1, max_length=64, pattern=CLIENT_ORDER_ID_PATTERN),
     Field(description="Your own id for the order; sending it again returns the same order."),
 ]
 

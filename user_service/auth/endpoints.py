@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from shared.errors import error_body
 from user_service.auth import service
 from user_service.auth.schemas import AccessTokenOut, LoginRequest
 from user_service.deps import ConnectionDep, ResourcesDep
+from user_service.throttle import client_address
 
 router = APIRouter(tags=["auth"])
 
@@ -19,13 +21,36 @@ router = APIRouter(tags=["auth"])
     description=(
         "Checks the email and password and returns a JWT signed with EdDSA (Ed25519). "
         "Send it as `Authorization: Bearer <token>`; other services verify it with the keys "
-        "at `/.well-known/jwks.json`."
+        "at `/.well-known/jwks.json`. Failed attempts are limited per account and per client "
+        "address (429 with `Retry-After`)."
     ),
-    responses={401: {"description": "Incorrect email or password (one answer for both)"}},
+    responses={
+        401: {"description": "Incorrect email or password (one answer for both)"},
+        429: {
+            "description": "Too many failed logins for this account or from this address",
+            "headers": {"Retry-After": {"description": "Seconds until the next attempt counts"}},
+            "content": {
+                "application/json": {
+                    "example": error_body(
+                        "too_many_requests",
+                        "too many failed logins for this account; try again in 42 s",
+                    )
+                }
+            },
+        },
+    },
 )
-async def login(body: LoginRequest, conn: ConnectionDep, resources: ResourcesDep) -> AccessTokenOut:
+async def login(
+    body: LoginRequest, request: Request, conn: ConnectionDep, resources: ResourcesDep
+) -> AccessTokenOut:
     token = await service.login(
-        conn, resources.hasher, resources.signer, email=body.email, password=body.password
+        conn,
+        resources.hasher,
+        resources.signer,
+        resources.throttle,
+        email=body.email,
+        password=body.password,
+        client=client_address(request, resources.settings.trust_forwarded_for),
     )
     return AccessTokenOut(access_token=token.token, expires_in=token.expires_in)
 

@@ -14,7 +14,8 @@ class LoginRequest(BaseModel):
         }
     )
 
-    email: str = Field(min_length=1, max_length=320)
+    # No control characters: no address has them, and PostgreSQL refuses a NUL outright.
+    email: str = Field(min_length=1, max_length=320, pattern=r"^[^\x00-\x1f\x7f]+$")
     password: str = Field(min_length=1, max_length=128)
 
 

@@ -14,6 +14,7 @@ from shared.errors import Unauthorized
 from shared.tokens import ALGORITHM, TokenVerifier
 from user_service.keys import SigningKey
 from user_service.passwords import PasswordHasher
+from user_service.throttle import Throttle
 from user_service.users.repository import UserRecord, UserRepository
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,24 @@ class TokenSigner:
 
 
 async def login(
-    conn: AsyncConnection, hasher: PasswordHasher, signer: TokenSigner, email: str, password: str
+    conn: AsyncConnection,
+    hasher: PasswordHasher,
+    signer: TokenSigner,
+    throttle: Throttle,
+    email: str,
+    password: str,
+    client: str,
 ) -> AccessToken:
+    attempt = await throttle.login(email, client)
+    user = await check_password(conn, hasher, email, password)
+    await throttle.refund(attempt)
+    return signer.sign(user.id)
+
+
+async def check_password(
+    conn: AsyncConnection, hasher: PasswordHasher, email: str, password: str
+) -> UserRecord:
+    """The user with this email and password, else 401 (the same for an unknown email)."""
     repository = UserRepository(conn)
     user = await repository.get_by_email(email)
     if user is None:
@@ -63,7 +80,7 @@ async def login(
     if hasher.needs_update(user.password_hash):
         await repository.set_password_hash(user.id, await hasher.hash(password))
         log.info("password rehashed", extra={"user_id": str(user.id)})
-    return signer.sign(user.id)
+    return user
 
 
 async def user_from_token(conn: AsyncConnection, verifier: TokenVerifier, token: str) -> UserRecord:

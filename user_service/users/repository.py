@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -68,6 +68,9 @@ class UserRepository:
         await self._conn.execute(
             update(users).where(users.c.id == user_id).values(password_hash=password_hash)
         )
+
+    async def delete(self, user_id: uuid.UUID) -> None:
+        await self._conn.execute(delete(users).where(users.c.id == user_id))
 
 
 def _violated_field(exc: IntegrityError) -> str | None:

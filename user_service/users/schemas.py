@@ -35,6 +35,12 @@ class RegisterRequest(BaseModel):
     password: Password
 
 
+class DeleteUserRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"password": "securepassword"}]})
+
+    password: str = Field(min_length=1, max_length=128, description="Your current password")
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,

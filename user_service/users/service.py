@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.errors import Conflict
+from shared.deleted_users import mark_deleted
+from shared.errors import Conflict, ServiceUnavailable
+from user_service.auth.service import check_password
 from user_service.passwords import PasswordHasher
+from user_service.throttle import Throttle
 from user_service.users.repository import DuplicateUser, UserRecord, UserRepository
 from user_service.users.schemas import RegisterRequest
 
@@ -15,8 +20,13 @@ log = logging.getLogger(__name__)
 
 
 async def register(
-    conn: AsyncConnection, hasher: PasswordHasher, request: RegisterRequest
+    conn: AsyncConnection,
+    hasher: PasswordHasher,
+    throttle: Throttle,
+    request: RegisterRequest,
+    client: str,
 ) -> UserRecord:
+    await throttle.registration(client)
     password_hash = await hasher.hash(request.password)
     try:
         # No look-up first: the unique indexes decide, so two concurrent sign-ups cannot both win.
@@ -28,3 +38,26 @@ async def register(
         raise Conflict(f"{what} already registered") from None
     log.info("user registered", extra={"user_id": str(user.id)})
     return user
+
+
+async def delete(
+    conn: AsyncConnection,
+    hasher: PasswordHasher,
+    throttle: Throttle,
+    redis: Redis,
+    user: UserRecord,
+    password: str,
+    client: str,
+) -> None:
+    """Delete the user once the password is confirmed; their tokens stop working everywhere."""
+    attempt = await throttle.login(user.email, client)
+    await check_password(conn, hasher, user.email, password)
+    await throttle.refund(attempt)
+    await UserRepository(conn).delete(user.id)
+    try:
+        # Before the commit: if this fails the user stays, rather than vanishing here while
+        # their tokens keep working at the trading service.
+        await mark_deleted(redis, user.id)
+    except (RedisError, OSError):
+        raise ServiceUnavailable("cannot delete users right now") from None
+    log.info("user deleted", extra={"user_id": str(user.id)})

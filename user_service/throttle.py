@@ -1,0 +1,134 @@
+"""Attempt limits for login and registration: fixed windows counted in Redis.
+
+Counted in Redis (not in process memory) so every replica of the user service shares them.
+An attempt is counted before the password is checked, so parallel guesses cannot slip past the
+limit; a successful login gives its attempt back, so users who get in never use up the limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from fastapi import Request
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared.errors import DomainError, ServiceUnavailable
+from user_service.config import UserSettings
+
+KEY_PREFIX = "stocksim:throttle:"
+# Decrement only a live, positive counter: a refund landing after its window expired must not
+# create a key without expiry.
+_REFUND = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    error = "too_many_requests"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `attempts` per `window_s` seconds for one key (an account or a client address)."""
+
+    scope: str
+    attempts: int
+    window_s: int
+    what: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A counted attempt; `refund` gives it back (for a login that succeeded)."""
+
+    keys: tuple[str, ...]
+
+
+class Throttle:
+    def __init__(
+        self, redis: Redis, login_per_email: Limit, login_per_ip: Limit, register_per_ip: Limit
+    ) -> None:
+        self._redis = redis
+        self._refund_script = redis.register_script(_REFUND)
+        self._login_per_email = login_per_email
+        self._login_per_ip = login_per_ip
+        self._register_per_ip = register_per_ip
+
+    @classmethod
+    def from_settings(cls, redis: Redis, settings: UserSettings) -> Throttle:
+        window = settings.throttle_window_s
+        return cls(
+            redis,
+            login_per_email=Limit(
+                "login", settings.login_max_per_email, window, "failed logins for this account"
+            ),
+            login_per_ip=Limit(
+                "login-from", settings.login_max_per_ip, window, "failed logins from your address"
+            ),
+            register_per_ip=Limit(
+                "register-from", settings.register_max_per_ip, window, "sign-ups from your address"
+            ),
+        )
+
+    async def login(self, email: str, client: str) -> Attempt:
+        """A password check for `email` from `client`; refund it when the password was right."""
+        return await self.attempt((self._login_per_email, email), (self._login_per_ip, client))
+
+    async def registration(self, client: str) -> None:
+        # Counted whatever the outcome: a 409 is as slow and as limited as a 201.
+        await self.attempt((self._register_per_ip, client))
+
+    async def attempt(self, *checks: tuple[Limit, str]) -> Attempt:
+        """Count one attempt against each (limit, subject); 429 if any limit is exceeded."""
+        counted: list[str] = []
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for limit, subject in checks:
+                    key = _key(limit.scope, subject)
+                    counted.append(key)
+                    # SET NX EX starts the window with its expiry in one step; INCR keeps the TTL.
+                    pipe.set(key, 0, ex=limit.window_s, nx=True)
+                    pipe.incr(key)
+                    pipe.ttl(key)
+                results = await pipe.execute()
+        except (RedisError, OSError):
+            raise ServiceUnavailable("attempt counter unavailable") from None
+        for i, (limit, _) in enumerate(checks):
+            count, ttl = results[3 * i + 1], results[3 * i + 2]
+            if count > limit.attempts:
+                retry_after = ttl if ttl > 0 else limit.window_s
+                raise TooManyRequests(
+                    f"too many {limit.what}; try again in {retry_after} s", retry_after
+                )
+        return Attempt(tuple(counted))
+
+    async def refund(self, attempt: Attempt) -> None:
+        try:
+            for key in attempt.keys:
+                await self._refund_script(keys=[key])
+        except (RedisError, OSError):
+            pass  # a lost refund only makes the limit a little stricter for one window
+
+
+def client_address(request: Request, trust_forwarded_for: bool) -> str:
+    """The caller's address; behind a trusted proxy, the one the proxy saw (rightmost hop)."""
+    if trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return request.client.host if request.client else "unknown"
+
+
+def _key(scope: str, subject: str) -> str:
+    # Hashed: the keys hold no email addresses, and any subject gives a key of one size.
+    digest = hashlib.sha256(subject.lower().encode()).hexdigest()[:32]
+    return f"{KEY_PREFIX}{scope}:{digest}"
