@@ -33,6 +33,8 @@ async def main(settings: EngineSettings | None = None) -> None:
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=max(settings.session_timeout_ms // 6, 300),
         max_poll_interval_ms=60_000,
+        # Order-to-fill latency: never let the broker hold a fetch open waiting for more data.
+        fetch_max_wait_ms=5,
     )
     runner = EngineRunner(settings, db, redis, consumer)
     consumer.subscribe([PRICES_TOPIC, ORDERS_TOPIC], listener=runner.listener())

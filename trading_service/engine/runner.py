@@ -234,6 +234,7 @@ class EngineRunner:
                 )
 
         now = datetime.now(UTC)
+        started = time.perf_counter()
         async with self.db.begin() as conn:
             await self._fence(conn, fresh_batch)
             unaccepted = await _unaccepted(conn, new_ids)
@@ -292,6 +293,14 @@ class EngineRunner:
                 [{"n": n, "t": tp.topic, "p": tp.partition} for tp, n in next_offsets.items()],
             )
         self.expected.update(next_offsets)
+        log.debug(
+            "batch applied",
+            extra={
+                "records": len(records),
+                "events": len(events),
+                "ms": round(1000 * (time.perf_counter() - started), 1),
+            },
+        )
         if result.orders or result.trades:
             await self._notify(
                 {"orders": result.orders, "trades": result.trades, "fills": result.fills}

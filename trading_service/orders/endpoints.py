@@ -89,6 +89,10 @@ async def _submit(
         response.status_code = status.HTTP_200_OK  # same client_order_id: the existing order
         async with resources.db.connect() as conn:
             return (await service.render_orders(conn, [row]))[0]
+    if not wait:
+        # Nothing can have happened to it yet that the caller is waiting to see.
+        await resources.handoff.send(row.symbol, NewOrder(service.to_core_order(row)))
+        return service.order_out(row)
     handoff: list[tuple[str, OrderMessage]] = [(row.symbol, NewOrder(service.to_core_order(row)))]
     (order,) = await _hand_off_and_wait(resources, account_id, handoff, [row.id], wait)
     return order

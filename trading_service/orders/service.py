@@ -157,29 +157,30 @@ def to_core_order(row: Row[Any]) -> Order:
     )
 
 
+def order_out(r: Row[Any], fills: Sequence[Any] = ()) -> OrderOut:
+    return OrderOut(
+        id=r.id,
+        client_order_id=r.client_order_id,
+        symbol=r.symbol,
+        side=Side(r.side),
+        type=OrderType(r.type),
+        time_in_force=TimeInForce(r.time_in_force),
+        qty=r.qty,
+        limit_price=r.limit_price,
+        stop_price=r.stop_price,
+        status=r.status,
+        filled_qty=r.filled_qty,
+        filled_avg_price=avg_price(r.filled_notional, r.filled_qty),
+        reject_reason=r.reject_reason,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        fills=[FillOut(price=f.price, qty=f.qty, ts=f.ts) for f in fills],
+    )
+
+
 async def render_orders(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[OrderOut]:
     by_order = await repository.fills_by_order(conn, [r.id for r in rows])
-    return [
-        OrderOut(
-            id=r.id,
-            client_order_id=r.client_order_id,
-            symbol=r.symbol,
-            side=Side(r.side),
-            type=OrderType(r.type),
-            time_in_force=TimeInForce(r.time_in_force),
-            qty=r.qty,
-            limit_price=r.limit_price,
-            stop_price=r.stop_price,
-            status=r.status,
-            filled_qty=r.filled_qty,
-            filled_avg_price=avg_price(r.filled_notional, r.filled_qty),
-            reject_reason=r.reject_reason,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            fills=[FillOut(price=f.price, qty=f.qty, ts=f.ts) for f in by_order.get(r.id, [])],
-        )
-        for r in rows
-    ]
+    return [order_out(r, by_order.get(r.id, [])) for r in rows]
 
 
 async def get_order(conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid.UUID) -> OrderOut:

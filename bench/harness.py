@@ -1,0 +1,172 @@
+"""What the end-to-end benchmarks share: a fresh stack, signed tokens, service processes, wrk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import jwt
+from aiokafka import AIOKafkaProducer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from devstack.servers import free_port, wait_for_port
+from devstack.stack import Stack, start_stack
+from shared import migrate
+from shared.kafka import PRICES_TOPIC, ensure_topics
+
+
+def summary(values: Sequence[float], fmt: str = "{:,.0f}") -> str:
+    """Median with min–max: the machine is shared and noisy, one number would mislead."""
+    return (f"{fmt.format(statistics.median(values))} "
+            f"({fmt.format(min(values))}–{fmt.format(max(values))})")
+
+
+@contextmanager
+def fresh_stack() -> Iterator[tuple[Stack, Path]]:
+    root = Path(tempfile.mkdtemp(prefix="stocksim-bench-"))
+    root.chmod(0o755)
+    stack = start_stack(root / "servers", environ={})
+    try:
+        migrate.upgrade(stack.database_url)
+        asyncio.run(ensure_topics(stack.kafka_bootstrap_servers, 4))
+        yield stack, root
+    finally:
+        stack.stop()
+        if os.environ.get("BENCH_KEEP"):
+            print(f"logs kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+class Tokens:
+    """Tokens as the user service signs them, for many users, with the JWKS file to verify them."""
+
+    def __init__(self, root: Path, users: int) -> None:
+        key = Ed25519PrivateKey.generate()
+        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+        jwk.update({"kid": "bench", "alg": "EdDSA", "use": "sig"})
+        self.jwks_file = root / "jwks.json"
+        self.jwks_file.write_text(json.dumps({"keys": [jwk]}))
+        now = int(time.time())
+        self.users = [uuid.uuid4() for _ in range(users)]
+        self.tokens = [
+            jwt.encode({"sub": str(u), "iat": now, "exp": now + 86400,
+                        "iss": "stocksim-user-service", "aud": "stocksim"},
+                       key, algorithm="EdDSA", headers={"kid": "bench"})
+            for u in self.users
+        ]
+
+
+class Processes:
+    """The trading API (uvicorn, N workers) and the engine as real processes."""
+
+    def __init__(self, stack: Stack, root: Path, extra_env: dict[str, str]) -> None:
+        self.env = {**os.environ, **stack.env(), "STOCKSIM_DATA_DIR": str(root),
+                    "LOG_LEVEL": "WARNING", **extra_env}
+        self.engine_env = {"LOG_LEVEL": os.environ.get("BENCH_ENGINE_LOG_LEVEL", "WARNING")}
+        self.root = root
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: list[str], name: str,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(argv, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def api(self, workers: int) -> int:
+        port = free_port()
+        self.start([sys.executable, "-m", "uvicorn", "trading_service.app:app", "--port",
+                    str(port), "--workers", str(workers), "--no-access-log", "--loop", "uvloop",
+                    "--http", "httptools", "--log-level", "warning"], f"api-{port}")
+        wait_for_port(port, 30)
+        return port
+
+    def engine(self) -> subprocess.Popen[bytes]:
+        return self.start([sys.executable, "-m", "trading_service.engine"], "engine",
+                          self.engine_env)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.procs.clear()
+
+
+async def publish_price(stack: Stack, symbol: str, price: str, api_port: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers,
+                                enable_idempotence=False)
+    await producer.start()
+    seq = time.time_ns()
+    value = {"symbol": symbol, "price": price, "seq": seq,
+             "ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+    try:
+        await producer.send_and_wait(PRICES_TOPIC, json.dumps(value).encode(),
+                                     key=symbol.encode())
+    finally:
+        await producer.stop()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as client:
+        for _ in range(600):
+            r = await client.get(f"/prices/{symbol}")
+            if r.status_code == 200 and r.json()["seq"] >= seq:
+                return
+            await asyncio.sleep(0.05)
+    raise TimeoutError("the API never saw the price")
+
+
+WRK_SCRIPT = """
+local tokens = {%s}
+local counter = 0
+wrk.method = "POST"
+wrk.body = '%s'
+request = function()
+  counter = counter + 1
+  local token = tokens[(counter %% #tokens) + 1]
+  return wrk.format(nil, "%s", {["Content-Type"] = "application/json",
+                                ["Authorization"] = "Bearer " .. token})
+end
+"""
+
+
+def wrk(port: int, path: str, body: dict[str, object], tokens: Sequence[str],
+        connections: int, seconds: int, root: Path) -> dict[str, float]:
+    """Requests/s, p50/p99 latency (ms) and non-2xx count of a wrk run."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed for this benchmark: apt-get install wrk")
+    script = root / "post.lua"
+    script.write_text(WRK_SCRIPT % (", ".join(f'"{t}"' for t in tokens), json.dumps(body), path))
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+         f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True,
+    ).stdout
+
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert m, out
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    assert rps, out
+    return {"rps": float(rps.group(1)), "p50": latency("50"), "p99": latency("99"),
+            "non2xx": float(bad.group(1)) if bad else 0.0}
