@@ -36,6 +36,14 @@ from trading_service.engine.__main__ import main as engine_main
 from trading_service.tables import reference_prices
 
 ISSUER = "stocksim-user-service"
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every order here travels through Kafka: CI runs all of them again on Apache Kafka.
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.kafka)
 AUDIENCE = "stocksim"
 
 
