@@ -168,6 +168,8 @@ class ApacheKafka(Server):
             "transaction.state.log.replication.factor": "1",
             "transaction.state.log.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            # Tests fail engines over with session timeouts of a second or two (default min 6 s).
+            "group.min.session.timeout.ms": "500",
             "auto.create.topics.enable": "false",
         }
         return "".join(f"{key}={value}\n" for key, value in settings.items())
