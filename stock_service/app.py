@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from shared.errors import install_error_handlers
+from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
 from stock_service.config import StockSettings
 from stock_service.market.endpoints import router
@@ -66,6 +67,7 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
     app.include_router(router)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +27,7 @@ from tests.hostile.conftest import (
     user_service,
     user_settings,
 )
+from tests.stock_service.conftest import make_settings, running
 from trading_service.tables import orders
 from user_service.tables import users
 
@@ -265,7 +267,11 @@ async def test_hostile_strings_at_the_user_service(db: AsyncEngine) -> None:
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_oversized_bodies_are_413(
-    trading: httpx.AsyncClient, hostile_key: SigningKey, db: AsyncEngine, chunked: bool
+    trading: httpx.AsyncClient,
+    hostile_key: SigningKey,
+    db: AsyncEngine,
+    data_dir: Path,
+    chunked: bool,
 ) -> None:
     trader = new_trader(hostile_key)
     padding = "x" * (MAX_BODY_BYTES + 1)
@@ -284,8 +290,15 @@ async def test_oversized_bodies_are_413(
         return chunks()
 
     settings = user_settings(register_max_per_ip=10_000)
-    async with user_service(settings, fresh_address()) as (_, users_client):
+    stock_settings = make_settings(data_dir / "limits-stock", ["LIMSA"])
+    async with (
+        user_service(settings, fresh_address()) as (_, users_client),
+        running(stock_settings) as (_, stock_client),
+    ):
         responses = {
+            "stock /stocks": await stock_client.request(
+                "GET", "/stocks", content=body(), headers={"Content-Type": "application/json"}
+            ),
             "trading /orders": await trading.post(
                 "/orders",
                 content=body(),
