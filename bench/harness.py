@@ -31,8 +31,10 @@ from shared.kafka import PRICES_TOPIC, ensure_topics
 
 def summary(values: Sequence[float], fmt: str = "{:,.0f}") -> str:
     """Median with min–max: the machine is shared and noisy, one number would mislead."""
-    return (f"{fmt.format(statistics.median(values))} "
-            f"({fmt.format(min(values))}–{fmt.format(max(values))})")
+    return (
+        f"{fmt.format(statistics.median(values))} "
+        f"({fmt.format(min(values))}–{fmt.format(max(values))})"
+    )
 
 
 @contextmanager
@@ -64,9 +66,18 @@ class Tokens:
         now = int(time.time())
         self.users = [uuid.uuid4() for _ in range(users)]
         self.tokens = [
-            jwt.encode({"sub": str(u), "iat": now, "exp": now + 86400,
-                        "iss": "stocksim-user-service", "aud": "stocksim"},
-                       key, algorithm="EdDSA", headers={"kid": "bench"})
+            jwt.encode(
+                {
+                    "sub": str(u),
+                    "iat": now,
+                    "exp": now + 86400,
+                    "iss": "stocksim-user-service",
+                    "aud": "stocksim",
+                },
+                key,
+                algorithm="EdDSA",
+                headers={"kid": "bench"},
+            )
             for u in self.users
         ]
 
@@ -75,31 +86,60 @@ class Processes:
     """The trading API (uvicorn, N workers) and the engine as real processes."""
 
     def __init__(self, stack: Stack, root: Path, extra_env: dict[str, str]) -> None:
-        self.env = {**os.environ, **stack.env(), "STOCKSIM_DATA_DIR": str(root),
-                    "LOG_LEVEL": "WARNING", **extra_env}
+        self.env = {
+            **os.environ,
+            **stack.env(),
+            "STOCKSIM_DATA_DIR": str(root),
+            "LOG_LEVEL": "WARNING",
+            **extra_env,
+        }
         self.engine_env = {"LOG_LEVEL": os.environ.get("BENCH_ENGINE_LOG_LEVEL", "WARNING")}
         self.root = root
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, argv: list[str], name: str,
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, argv: list[str], name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen(argv, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append(proc)
         return proc
 
     def api(self, workers: int) -> int:
         port = free_port()
-        self.start([sys.executable, "-m", "uvicorn", "trading_service.app:app", "--port",
-                    str(port), "--workers", str(workers), "--no-access-log", "--loop", "uvloop",
-                    "--http", "httptools", "--log-level", "warning"], f"api-{port}")
+        self.start(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "trading_service.app:app",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--no-access-log",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--log-level",
+                "warning",
+            ],
+            f"api-{port}",
+        )
         wait_for_port(port, 30)
         return port
 
     def engine(self) -> subprocess.Popen[bytes]:
-        return self.start([sys.executable, "-m", "trading_service.engine"], "engine",
-                          self.engine_env)
+        return self.start(
+            [sys.executable, "-m", "trading_service.engine"], "engine", self.engine_env
+        )
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -114,15 +154,19 @@ class Processes:
 
 
 async def publish_price(stack: Stack, symbol: str, price: str, api_port: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers,
-                                enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False
+    )
     await producer.start()
     seq = time.time_ns()
-    value = {"symbol": symbol, "price": price, "seq": seq,
-             "ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+    value = {
+        "symbol": symbol,
+        "price": price,
+        "seq": seq,
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+    }
     try:
-        await producer.send_and_wait(PRICES_TOPIC, json.dumps(value).encode(),
-                                     key=symbol.encode())
+        await producer.send_and_wait(PRICES_TOPIC, json.dumps(value).encode(), key=symbol.encode())
     finally:
         await producer.stop()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as client:
@@ -148,16 +192,34 @@ end
 """
 
 
-def wrk(port: int, path: str, body: dict[str, object], tokens: Sequence[str],
-        connections: int, seconds: int, root: Path) -> dict[str, float]:
+def wrk(
+    port: int,
+    path: str,
+    body: dict[str, object],
+    tokens: Sequence[str],
+    connections: int,
+    seconds: int,
+    root: Path,
+) -> dict[str, float]:
     """Requests/s, p50/p99 latency (ms) and non-2xx count of a wrk run."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed for this benchmark: apt-get install wrk")
     script = root / "post.lua"
     script.write_text(WRK_SCRIPT % (", ".join(f'"{t}"' for t in tokens), json.dumps(body), path))
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
     def latency(pct: str) -> float:
@@ -168,5 +230,9 @@ def wrk(port: int, path: str, body: dict[str, object], tokens: Sequence[str],
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     assert rps, out
-    return {"rps": float(rps.group(1)), "p50": latency("50"), "p99": latency("99"),
-            "non2xx": float(bad.group(1)) if bad else 0.0}
+    return {
+        "rps": float(rps.group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "non2xx": float(bad.group(1)) if bad else 0.0,
+    }

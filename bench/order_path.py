@@ -27,7 +27,9 @@ async def fill_latencies(database_url: str, since: datetime) -> list[float]:
         rows = await conn.fetch(
             "SELECT extract(epoch FROM min(f.ts) - o.created_at) * 1000 AS ms "
             "FROM orders o JOIN fills f ON f.order_id = o.id WHERE o.created_at > $1 "
-            "GROUP BY o.id, o.created_at", since)
+            "GROUP BY o.id, o.created_at",
+            since,
+        )
         return sorted(float(r["ms"]) for r in rows)
     finally:
         await conn.close()
@@ -59,11 +61,15 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {}
     with fresh_stack() as (stack, root):
         tokens = Tokens(root, 64)
-        procs = Processes(stack, root, {
-            "TRADING_JWKS_FILE": str(tokens.jwks_file),
-            "TRADING_STARTING_CASH": "1000000000.00",
-            "TRADING_MAX_PRICE_AGE_S": "86400",
-        })
+        procs = Processes(
+            stack,
+            root,
+            {
+                "TRADING_JWKS_FILE": str(tokens.jwks_file),
+                "TRADING_STARTING_CASH": "1000000000.00",
+                "TRADING_MAX_PRICE_AGE_S": "86400",
+            },
+        )
         try:
             procs.engine()
             for workers in args.workers:
@@ -71,12 +77,15 @@ def main() -> None:
                 asyncio.run(publish_price(stack, "AAPL", "190.00", port))
                 wrk(port, "/trade/buy", buy, tokens.tokens, args.connections, 2, root)  # warm-up
                 for _ in range(args.repeat):
-                    for name, path, body in (("/trade/buy (waits for fill)", "/trade/buy", buy),
-                                             ("POST /orders (ack)", "/orders", order)):
+                    for name, path, body in (
+                        ("/trade/buy (waits for fill)", "/trade/buy", buy),
+                        ("POST /orders (ack)", "/orders", order),
+                    ):
                         asyncio.run(wait_settled(stack.database_url))
                         started = datetime.now().astimezone()
-                        r = wrk(port, path, body, tokens.tokens, args.connections, args.seconds,
-                                root)
+                        r = wrk(
+                            port, path, body, tokens.tokens, args.connections, args.seconds, root
+                        )
                         key = f"{name}, {workers} worker(s)"
                         for metric, value in r.items():
                             results.setdefault(key, {}).setdefault(metric, []).append(value)
@@ -90,15 +99,20 @@ def main() -> None:
         finally:
             procs.stop()
 
-    print(f"\n{args.connections} connections, {args.seconds} s per run, {args.repeat} runs; "
-          "median (min–max)")
+    print(
+        f"\n{args.connections} connections, {args.seconds} s per run, {args.repeat} runs; "
+        "median (min–max)"
+    )
     for key, m in results.items():
         print(f"\n{key}")
         print(f"  requests/s            {summary(m['rps'])}")
-        print(f"  latency p50 / p99 ms  {summary(m['p50'], '{:.1f}')} / "
-              f"{summary(m['p99'], '{:.1f}')}")
-        print(f"  order-to-fill p50/p99 {summary(m['fill_p50'], '{:.1f}')} / "
-              f"{summary(m['fill_p99'], '{:.1f}')} ms")
+        print(
+            f"  latency p50 / p99 ms  {summary(m['p50'], '{:.1f}')} / {summary(m['p99'], '{:.1f}')}"
+        )
+        print(
+            f"  order-to-fill p50/p99 {summary(m['fill_p50'], '{:.1f}')} / "
+            f"{summary(m['fill_p99'], '{:.1f}')} ms"
+        )
         print(f"  non-2xx               {statistics.median(m['non2xx']):.0f}")
 
 
