@@ -16,6 +16,8 @@ from shared.errors import ServiceUnavailable, install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
 from shared.tokens import TokenVerifier, load_jwks
+from trading_service.candles.aggregator import CandleAggregator
+from trading_service.candles.endpoints import router as candles_router
 from trading_service.config import TradingSettings
 from trading_service.deps import Resources, ResourcesDep
 from trading_service.market.endpoints import router as market_router
@@ -26,6 +28,9 @@ from trading_service.portfolio.endpoints import router as portfolio_router
 from trading_service.prices.cache import PriceCache
 from trading_service.prices.consumer import run_price_consumer
 from trading_service.prices.endpoints import router as prices_router
+from trading_service.realtime.config import RealtimeSettings
+from trading_service.realtime.endpoints import router as realtime_router
+from trading_service.realtime.hub import Hub
 
 DESCRIPTION = """
 Order entry, portfolio and market data of the stocksim paper-trading exchange.
@@ -36,8 +41,11 @@ sent as strings or numbers. Every error is `{"error": ..., "detail": ...}`.
 """
 
 
-def create_app(settings: TradingSettings | None = None) -> FastAPI:
+def create_app(
+    settings: TradingSettings | None = None, realtime: RealtimeSettings | None = None
+) -> FastAPI:
     settings = settings or TradingSettings()
+    realtime = realtime or RealtimeSettings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,7 +68,22 @@ def create_app(settings: TradingSettings | None = None) -> FastAPI:
             verifier=TokenVerifier(jwks, settings.jwt_issuer, settings.jwt_audience),
             deleted_users=DeletedUsers(redis),
         )
+        # The WebSocket stream and the candles (trading_service/realtime, trading_service/candles)
+        candles = app.state.candles = CandleAggregator(db, realtime.candle_flush_s)
+        hub = app.state.hub = Hub(
+            realtime,
+            redis,
+            db,
+            prices,
+            app.state.resources.verifier,
+            candles,
+            settings.starting_cash,
+        )
         tasks = [
+            asyncio.create_task(hub.run_redis()),
+            asyncio.create_task(hub.run_account_refresh()),
+            asyncio.create_task(hub.run_heartbeats()),
+            asyncio.create_task(candles.run()),
             asyncio.create_task(run_price_consumer(settings.kafka_bootstrap_servers, prices)),
             asyncio.create_task(executions.run()),
             asyncio.create_task(run_outbox_sweep(db, handoff, settings.republish_after_s)),
@@ -71,6 +94,8 @@ def create_app(settings: TradingSettings | None = None) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await candles.flush()  # the forming bars' last ticks
             await producer.stop()
             await redis.aclose()
             await db.dispose()
@@ -87,6 +112,8 @@ def create_app(settings: TradingSettings | None = None) -> FastAPI:
     app.include_router(portfolio_router)
     app.include_router(prices_router)
     app.include_router(market_router)
+    app.include_router(candles_router)
+    app.include_router(realtime_router)
 
     @app.get("/health", tags=["health"], summary="PostgreSQL and Redis reachable")
     async def health(resources: ResourcesDep) -> dict[str, str]:

@@ -129,3 +129,21 @@ reference_prices = Table(
     Column("seq", BigInteger, nullable=False),
     Column("ts", DateTime(timezone=True), nullable=False),
 )
+
+candles = Table(
+    "candles",
+    metadata,
+    # OHLC from reference-price ticks, volume from trades; see trading_service/candles
+    Column("symbol", Text, primary_key=True),
+    Column("interval", Text, primary_key=True),  # 1m | 5m | 15m | 1h | 1d
+    Column("start_ts", DateTime(timezone=True), primary_key=True),
+    Column("end_ts", DateTime(timezone=True), nullable=False),
+    Column("open", Money, nullable=False),
+    Column("high", Money, nullable=False),
+    Column("low", Money, nullable=False),
+    Column("close", Money, nullable=False),
+    Column("open_seq", BigInteger, nullable=False),  # tick seq of the open: lowest seen wins
+    Column("close_seq", BigInteger, nullable=False),  # tick seq of the close: highest seen wins
+    Column("volume", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

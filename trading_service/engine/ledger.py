@@ -57,6 +57,8 @@ class BatchResult:
 
     orders: list[dict[str, Any]] = field(default_factory=list)
     trades: list[dict[str, Any]] = field(default_factory=list)
+    # Users' fills, so the WebSocket stream can push them without reading them back.
+    fills: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _order_ids(events: Sequence[Event]) -> set[uuid.UUID]:
@@ -247,6 +249,18 @@ async def apply_events(
             "filled_qty": o["filled_qty"],
         }
         for o in (order_rows[i] for i in sorted(touched))
+    ]
+    result.fills = [
+        {
+            "order_id": str(f["order_id"]),
+            "account_id": str(f["account_id"]),
+            "symbol": f["symbol"],
+            "side": f["side"],
+            "price": f"{f['price']:.2f}",
+            "qty": f["qty"],
+            "ts": f["ts"].isoformat(),
+        }
+        for f in fill_rows
     ]
     return result
 

@@ -1,0 +1,116 @@
+"""Real uvicorn servers (free ports) running the trading app, and a WebSocket client helper.
+
+The trading fixtures (engine, market, tokens) come from tests/trading_service/conftest.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from websockets.asyncio.client import ClientConnection
+
+from tests.trading_service.conftest import (  # noqa: F401  (fixtures shared with those tests)
+    api,
+    db,
+    engine,
+    market,
+    new_trader,
+    signing_key,
+    topics,
+    trader,
+    trading_app,
+    trading_settings,
+)
+from trading_service.app import create_app
+from trading_service.config import TradingSettings
+from trading_service.realtime.config import RealtimeSettings
+
+Message = dict[str, Any]
+
+
+@dataclass
+class Server:
+    app: FastAPI
+    http_url: str
+    ws_url: str
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: TradingSettings, realtime: RealtimeSettings) -> AsyncIterator[Server]:
+    """The app on a real uvicorn server (its lifespan runs) on a free port."""
+    app = create_app(settings, realtime)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", ws="websockets-sansio", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield Server(app, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws")
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def realtime_settings(**overrides: Any) -> RealtimeSettings:
+    values: dict[str, Any] = {"heartbeat_s": 0.5, "candle_flush_s": 0.2} | overrides
+    return RealtimeSettings(**values)
+
+
+@pytest.fixture(scope="session")
+async def replicas(
+    trading_settings: TradingSettings,  # noqa: F811
+    engine: asyncio.Task[None],  # noqa: F811
+    topics: None,  # noqa: F811
+) -> AsyncIterator[tuple[Server, Server]]:
+    """Two replicas of the trading API: nothing in memory is shared between them."""
+    async with (
+        serve(trading_settings, realtime_settings()) as one,
+        serve(trading_settings, realtime_settings()) as two,
+    ):
+        yield one, two
+
+
+async def receive(ws: ClientConnection, timeout_s: float = 20) -> Message:
+    message: Message = json.loads(await asyncio.wait_for(ws.recv(), timeout_s))
+    return message
+
+
+async def receive_until(
+    ws: ClientConnection,
+    matches: Callable[[Message], bool],
+    timeout_s: float = 30,
+    skip_heartbeats: bool = True,
+) -> tuple[Message, list[Message]]:
+    """The first message that `matches`, and everything received before it."""
+    seen: list[Message] = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await receive(ws, timeout_s)
+                if matches(message):
+                    return message, seen
+                if not (skip_heartbeats and message["type"] == "heartbeat"):
+                    seen.append(message)
+    except TimeoutError:
+        raise AssertionError(f"no matching message; received {seen}") from None
+
+
+async def send(ws: ClientConnection, **message: Any) -> None:
+    await ws.send(json.dumps(message))

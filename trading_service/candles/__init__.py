@@ -1,0 +1,1 @@
+"""OHLCV bars from the reference-price ticks and the trade volume, kept in Postgres."""

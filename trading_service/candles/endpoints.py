@@ -1,0 +1,57 @@
+"""HTTP for candles (no token needed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+
+from trading_service.candles.aggregator import CandleAggregator
+from trading_service.candles.schemas import CandleOut
+
+router = APIRouter(tags=["market data"])
+
+
+def _aggregator(request: Request) -> CandleAggregator:
+    aggregator: CandleAggregator = request.app.state.candles
+    return aggregator
+
+
+@router.get(
+    "/candles/{symbol}",
+    summary="OHLCV bars",
+    description="Bars oldest first: OHLC from the reference-price ticks, volume from trades. "
+    "The last bar may still be forming (it is pushed live on `candles:SYMBOL:INTERVAL` over "
+    "the WebSocket). Bars without any tick are absent, not zero.",
+)
+async def get_candles(
+    request: Request,
+    symbol: Annotated[str, Path(max_length=10, description="Ticker symbol", examples=["AAPL"])],
+    interval: Annotated[
+        Literal["1m", "5m", "15m", "1h", "1d"], Query(description="Bar length")
+    ] = "1m",
+    limit: Annotated[int, Query(ge=1, le=1000, description="Bars to return")] = 100,
+    end: Annotated[
+        datetime | None,
+        Query(
+            description="Only bars starting before this time (ISO 8601; default: now)",
+            examples=["2026-11-02T15:30:00Z"],
+        ),
+    ] = None,
+) -> list[CandleOut]:
+    if end is not None and end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
+    bars = await _aggregator(request).history(symbol.upper(), interval, end, limit)
+    return [
+        CandleOut(
+            start=b.start,
+            end=b.end,
+            open=b.open,
+            high=b.high,
+            low=b.low,
+            close=b.close,
+            volume=b.volume,
+        )
+        for b in bars
+    ]

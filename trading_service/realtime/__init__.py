@@ -1,0 +1,1 @@
+"""The WebSocket stream: one Redis subscription per process fanned out to connections."""

@@ -1,0 +1,66 @@
+"""The WebSocket endpoint: reads client messages, hands them to the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, WebSocket
+
+from shared.errors import DomainError
+from trading_service.realtime.connection import Connection, error_message
+from trading_service.realtime.hub import Hub
+from trading_service.realtime.protocol import parse_message
+
+router = APIRouter(tags=["real time"])
+
+
+def get_hub(websocket: WebSocket) -> Hub:
+    hub: Hub = websocket.app.state.hub
+    return hub
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+@router.websocket("/ws", name="stream")
+async def stream(
+    websocket: WebSocket,
+    hub: HubDep,
+    batch: Annotated[bool, Query(description="Pack waiting messages into one JSON array")] = False,
+) -> None:
+    """Prices, quotes, trades, books, candles, and your orders and portfolio (docs/realtime.md)."""
+    await websocket.accept()
+    conn = Connection(websocket, hub.settings.send_queue, hub.settings.close_grace_s, batch)
+    hub.register(conn)
+    try:
+        while not conn.closed:
+            received = asyncio.ensure_future(websocket.receive())
+            # The writer may end the connection first (slow consumer): stop reading then too.
+            await asyncio.wait({received, conn.writer}, return_when=asyncio.FIRST_COMPLETED)
+            if not received.done():
+                received.cancel()
+                break
+            message = received.result()
+            if message["type"] == "websocket.disconnect":
+                break
+            await _handle(hub, conn, message.get("text") or message.get("bytes"))
+    finally:
+        hub.unregister(conn)
+        with contextlib.suppress(Exception):
+            await conn.wait_closed()
+
+
+async def _handle(hub: Hub, conn: Connection, raw: str | bytes | None) -> None:
+    """A bad message is answered with an error; the connection stays open."""
+    try:
+        message = parse_message(raw)
+        if message.action == "auth":
+            await hub.authenticate(conn, message.token)
+        elif message.action == "subscribe":
+            await hub.subscribe(conn, message.channels)
+        else:
+            hub.unsubscribe(conn, message.channels)
+    except DomainError as exc:
+        conn.send(error_message(exc.error, str(exc.detail)))
