@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from shared.kafka import PRICES_TOPIC
 from trading_service.messages import PriceTick
@@ -25,21 +25,21 @@ async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
     so the cache holds every symbol's latest price at once, not only after its next tick.
     """
     while True:
+        # Subscribed without a group: the client assigns itself every partition of the topic
+        # once its metadata knows them (re-checked every 2 s until the topic exists).
         consumer = AIOKafkaConsumer(
+            PRICES_TOPIC,
             bootstrap_servers=bootstrap_servers,
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="latest",
+            metadata_max_age_ms=2000,
         )
         try:
             await consumer.start()
-            partitions = consumer.partitions_for_topic(PRICES_TOPIC)
-            while not partitions:
-                await asyncio.sleep(0.5)
-                await consumer.topics()  # refreshes metadata until the topic exists
-                partitions = consumer.partitions_for_topic(PRICES_TOPIC)
-            tps = [TopicPartition(PRICES_TOPIC, p) for p in sorted(partitions)]
-            consumer.assign(tps)
+            while not consumer.assignment():
+                await asyncio.sleep(0.1)
+            tps = sorted(consumer.assignment())
             for tp, end in (await consumer.end_offsets(tps)).items():
                 consumer.seek(tp, max(0, end - REPLAY))
             async for record in consumer:
