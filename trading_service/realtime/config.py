@@ -14,6 +14,8 @@ class RealtimeSettings(BaseSettings):
     send_queue: int = Field(default=2000, ge=1)
     # How long a slow consumer gets to take its "slow consumer" error before the socket is cut.
     close_grace_s: float = Field(default=2.0, gt=0)
+    # ?batch=true clients: messages within this window of the first go out in one frame.
+    batch_window_s: float = Field(default=0.05, ge=0, le=1)
     max_channels: int = Field(default=500, ge=1)
     # Orders and portfolio are read from Postgres at most this often per account (bursts coalesce).
     account_refresh_s: float = Field(default=0.05, ge=0)

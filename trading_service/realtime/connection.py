@@ -26,13 +26,21 @@ def error_message(error: str, detail: str) -> str:
 
 
 class Connection:
-    """Messages are queued without waiting; a full queue disconnects this client, nobody else.
+    """Messages are buffered without waiting; a full buffer disconnects this client, nobody else.
 
-    `batch` clients get every message waiting at write time in one frame (a JSON array), which
-    cuts frames per second by the burst size (all symbols tick at once).
+    `batch` clients get every message that came within `batch_window_s` of the first one in one
+    frame (a JSON array): frames per second stay bounded however many symbols tick, which is
+    what lets one process serve thousands of `prices` subscribers.
     """
 
-    def __init__(self, websocket: WebSocket, queue_size: int, close_grace_s: float, batch: bool):
+    def __init__(
+        self,
+        websocket: WebSocket,
+        queue_size: int,
+        close_grace_s: float,
+        batch: bool,
+        batch_window_s: float = 0.0,
+    ) -> None:
         self.websocket = websocket
         self.batch = batch
         self.channels: set[str] = set()
@@ -41,20 +49,28 @@ class Connection:
         self.closed = False
         # Channels whose snapshot is being built: their updates wait here until it is sent.
         self.pending: dict[str, list[tuple[str, int, str]]] = {}
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
-        self._close_grace_s = close_grace_s
-        self._close_code = 1000
         # Set by the hub: stops all deliveries to this client at once.
         self.on_drop: Callable[[Connection], None] | None = None
+        # A plain list, not an asyncio.Queue: appending is the hot path (clients x ticks).
+        self._buffer: list[str] = []
+        self._max = queue_size
+        self._wakeup = asyncio.Event()
+        self._ending = False  # write what is buffered, then close
+        self._batch_window_s = batch_window_s if batch else 0.0
+        self._close_grace_s = close_grace_s
+        self._close_code = 1000
         self.writer = asyncio.create_task(self._write())
 
     def send(self, text: str) -> None:
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
+        buffer = self._buffer
+        if len(buffer) >= self._max:
             self._slow_consumer()
+            return
+        buffer.append(text)
+        if len(buffer) == 1:
+            self._wakeup.set()
 
     def deliver(self, key: str, text: str, symbol: str = "", seq: int = 0) -> None:
         """An update on `key`: held back while that channel's snapshot is still being built."""
@@ -69,45 +85,40 @@ class Connection:
         self._close_code = SLOW_CONSUMER_CLOSE
         if self.on_drop is not None:
             self.on_drop(self)
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(
+        self._buffer = [
             error_message(
                 "slow_consumer",
-                f"more than {self._queue.maxsize} messages waiting for this client; disconnected",
+                f"more than {self._max} messages waiting for this client; disconnected",
             )
-        )
-        self._queue.put_nowait(None)
+        ]
+        self._ending = True
+        self._wakeup.set()
         # A client that reads nothing at all never lets the writer finish: cut it after a grace.
         asyncio.get_running_loop().call_later(self._close_grace_s, self.writer.cancel)
         log.info("disconnecting slow WebSocket consumer")
 
     def close(self) -> None:
-        """Stop after what is queued has been written."""
+        """Stop after what is buffered has been written."""
         if not self.closed:
             self.closed = True
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(None)
+            self._ending = True
+            self._wakeup.set()
 
     async def _write(self) -> None:
-        queue = self._queue
         try:
-            stop = False
-            while not stop:
-                item = await queue.get()
-                if item is None:
+            while True:
+                await self._wakeup.wait()
+                if self._batch_window_s and not self._ending:
+                    await asyncio.sleep(self._batch_window_s)  # let the burst gather
+                self._wakeup.clear()
+                items, self._buffer = self._buffer, []
+                if self.batch and items:
+                    await self.websocket.send_text("[" + ",".join(items) + "]")
+                else:
+                    for item in items:
+                        await self.websocket.send_text(item)
+                if self._ending and not self._buffer:
                     break
-                if not self.batch:
-                    await self.websocket.send_text(item)
-                    continue
-                items = [item]
-                while not queue.empty():
-                    more = queue.get_nowait()
-                    if more is None:
-                        stop = True
-                        break
-                    items.append(more)
-                await self.websocket.send_text("[" + ",".join(items) + "]")
         except Exception:
             pass  # the peer went away; the reader loop notices it too
         finally:

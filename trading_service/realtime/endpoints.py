@@ -32,7 +32,10 @@ async def stream(
 ) -> None:
     """Prices, quotes, trades, books, candles, and your orders and portfolio (docs/realtime.md)."""
     await websocket.accept()
-    conn = Connection(websocket, hub.settings.send_queue, hub.settings.close_grace_s, batch)
+    settings = hub.settings
+    conn = Connection(
+        websocket, settings.send_queue, settings.close_grace_s, batch, settings.batch_window_s
+    )
     hub.register(conn)
     try:
         while not conn.closed:
