@@ -18,6 +18,9 @@ import pytest
 from devstack.stack import Stack, start_stack
 from shared import migrate
 
+# Session fixtures of the trading service (one engine for the whole session), for every folder.
+pytest_plugins = ["tests.trading_fixtures"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: starts real processes; seconds, not milliseconds")

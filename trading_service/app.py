@@ -78,6 +78,7 @@ def create_app(
             app.state.resources.verifier,
             candles,
             settings.starting_cash,
+            app.state.resources.deleted_users,
         )
         tasks = [
             asyncio.create_task(hub.run_redis()),

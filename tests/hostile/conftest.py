@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devstack.stack import Stack
 from shared.db import create_db_engine
 from shared.kafka import PRICES_TOPIC, ensure_topics
-from tests.trading_service.conftest import SigningKey, until
+from tests.trading_fixtures import SigningKey, until
 from trading_service.app import create_app as create_trading_app
 from trading_service.config import TradingSettings
 from user_service.app import create_app as create_user_app

@@ -12,7 +12,7 @@ from tests.hostile.conftest import (
     user_service,
     user_settings,
 )
-from tests.trading_service.conftest import until
+from tests.trading_fixtures import until
 
 
 async def _register_and_login(client: httpx.AsyncClient) -> tuple[dict[str, str], str]:

@@ -1,6 +1,6 @@
 """Real uvicorn servers (free ports) running the trading app, and a WebSocket client helper.
 
-The trading fixtures (engine, market, tokens) come from tests/trading_service/conftest.py.
+The trading fixtures (engine, market, tokens) come from tests/trading_fixtures.py.
 """
 
 from __future__ import annotations
@@ -18,18 +18,6 @@ import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 
-from tests.trading_service.conftest import (  # noqa: F401  (fixtures shared with those tests)
-    api,
-    db,
-    engine,
-    market,
-    new_trader,
-    signing_key,
-    topics,
-    trader,
-    trading_app,
-    trading_settings,
-)
 from trading_service.app import create_app
 from trading_service.config import TradingSettings
 from trading_service.realtime.config import RealtimeSettings
@@ -75,9 +63,9 @@ def realtime_settings(**overrides: Any) -> RealtimeSettings:
 
 @pytest.fixture(scope="session")
 async def replicas(
-    trading_settings: TradingSettings,  # noqa: F811
-    engine: asyncio.Task[None],  # noqa: F811
-    topics: None,  # noqa: F811
+    trading_settings: TradingSettings,
+    engine: asyncio.Task[None],
+    topics: None,
 ) -> AsyncIterator[tuple[Server, Server]]:
     """Two replicas of the trading API: nothing in memory is shared between them."""
     async with (

@@ -23,7 +23,7 @@ from tests.realtime.conftest import (
     send,
     serve,
 )
-from tests.trading_service.conftest import Market, Trader, until
+from tests.trading_fixtures import Market, Trader, until
 from trading_service.config import TradingSettings
 from trading_service.tables import candles
 

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.realtime.conftest import Server, receive, receive_until, send
-from tests.trading_service.conftest import Market, SigningKey, Trader, until
+from tests.trading_fixtures import Market, SigningKey, Trader, until
 
 pytestmark = pytest.mark.slow
 

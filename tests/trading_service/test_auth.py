@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.trading_service.conftest import SigningKey
+from tests.trading_fixtures import SigningKey
 
 
 def _b64(data: dict) -> str:

@@ -29,7 +29,7 @@ from devstack.stack import Stack, start_stack
 from shared import migrate
 from shared.db import create_db_engine
 from shared.kafka import PRICES_TOPIC, ensure_topics
-from tests.trading_service.conftest import SigningKey, audit_violations, settle, until
+from tests.trading_fixtures import SigningKey, audit_violations, settle, until
 from trading_service.app import create_app
 from trading_service.config import TradingSettings
 

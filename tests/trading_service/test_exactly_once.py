@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.stack import Stack
 from shared.kafka import ORDERS_TOPIC
-from tests.trading_service.conftest import Market, Trader, audit_violations, settle, until
+from tests.trading_fixtures import Market, Trader, audit_violations, settle, until
 from trading_service.messages import NewOrder
 from trading_service.orders import repository
 from trading_service.orders.schemas import OrderRequest

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.trading_service.conftest import Market, Trader, audit_violations, settle, until
+from tests.trading_fixtures import Market, Trader, audit_violations, settle, until
 
 
 async def place(api: httpx.AsyncClient, trader: Trader, **body: object) -> dict:

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.trading_service.conftest import Market, Trader, audit_violations, settle
+from tests.trading_fixtures import Market, Trader, audit_violations, settle
 from trading_service.tables import orders
 
 START = Decimal("100000.00")

@@ -1,8 +1,9 @@
 """Turns the core's events into money: fills, cash, positions, reservations — inside the
 batch's transaction.
 
-Rows are locked in one global order (accounts, then positions, each sorted) so two engines and
-the API never deadlock on each other. All arithmetic is Decimal on 2-place NUMERICs.
+Rows are locked in one global order (orders, then accounts, then positions, each sorted) and the
+API never takes them in another order, so engines and API requests cannot deadlock. All
+arithmetic is Decimal on 2-place NUMERICs.
 """
 
 from __future__ import annotations

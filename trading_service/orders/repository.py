@@ -39,45 +39,63 @@ async def ensure_account(conn: AsyncConnection, account_id: uuid.UUID, grant: De
     )
 
 
-async def lock_balance(conn: AsyncConnection, account_id: uuid.UUID) -> Balance:
-    # NO KEY UPDATE: does not block the FK key-share lock that inserting an order takes.
+async def reserve_cash(conn: AsyncConnection, account_id: uuid.UUID, amount: Decimal) -> bool:
+    """Reserve `amount` if buying power covers it, in one statement; False changes nothing."""
     row = (
         await conn.execute(
-            select(accounts.c.cash, accounts.c.reserved_cash)
-            .where(accounts.c.id == account_id)
-            .with_for_update(key_share=True)
+            update(accounts)
+            .where(
+                and_(
+                    accounts.c.id == account_id,
+                    accounts.c.cash - accounts.c.reserved_cash >= amount,
+                )
+            )
+            .values(reserved_cash=accounts.c.reserved_cash + amount, updated_at=func.now())
+            .returning(accounts.c.id)
+        )
+    ).one_or_none()
+    return row is not None
+
+
+async def get_balance(conn: AsyncConnection, account_id: uuid.UUID) -> Balance:
+    row = (
+        await conn.execute(
+            select(accounts.c.cash, accounts.c.reserved_cash).where(accounts.c.id == account_id)
         )
     ).one()
     return Balance(row.cash, row.reserved_cash)
 
 
-async def reserve_cash(conn: AsyncConnection, account_id: uuid.UUID, amount: Decimal) -> None:
-    await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id)
-        .values(reserved_cash=accounts.c.reserved_cash + amount, updated_at=func.now())
-    )
-
-
-async def lock_holding(conn: AsyncConnection, account_id: uuid.UUID, symbol: str) -> Holding:
+async def reserve_shares(
+    conn: AsyncConnection, account_id: uuid.UUID, symbol: str, qty: int
+) -> bool:
+    """Reserve `qty` shares if that many are free, in one statement; False changes nothing."""
     row = (
         await conn.execute(
-            select(positions.c.qty, positions.c.reserved_qty)
-            .where(and_(positions.c.account_id == account_id, positions.c.symbol == symbol))
-            .with_for_update(key_share=True)
+            update(positions)
+            .where(
+                and_(
+                    positions.c.account_id == account_id,
+                    positions.c.symbol == symbol,
+                    positions.c.qty - positions.c.reserved_qty >= qty,
+                )
+            )
+            .values(reserved_qty=positions.c.reserved_qty + qty, updated_at=func.now())
+            .returning(positions.c.qty)
+        )
+    ).one_or_none()
+    return row is not None
+
+
+async def get_holding(conn: AsyncConnection, account_id: uuid.UUID, symbol: str) -> Holding:
+    row = (
+        await conn.execute(
+            select(positions.c.qty, positions.c.reserved_qty).where(
+                and_(positions.c.account_id == account_id, positions.c.symbol == symbol)
+            )
         )
     ).one_or_none()
     return Holding(0, 0) if row is None else Holding(row.qty, row.reserved_qty)
-
-
-async def reserve_shares(
-    conn: AsyncConnection, account_id: uuid.UUID, symbol: str, qty: int
-) -> None:
-    await conn.execute(
-        update(positions)
-        .where(and_(positions.c.account_id == account_id, positions.c.symbol == symbol))
-        .values(reserved_qty=positions.c.reserved_qty + qty, updated_at=func.now())
-    )
 
 
 async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:

@@ -86,7 +86,6 @@ async def place_order(
         if existing is not None:
             return existing, False
 
-    balance = await repository.lock_balance(conn, account_id)
     reserved_cash = Decimal("0.00")
     reserved_qty = 0
     protection: Decimal | None = None
@@ -95,22 +94,21 @@ async def place_order(
         if request.limit_price is None:
             protection = per_share
         reserved_cash = round_money(per_share * request.qty)
-        available = balance.cash - balance.reserved_cash
-        if reserved_cash > available:
+        if not await repository.reserve_cash(conn, account_id, reserved_cash):
+            balance = await repository.get_balance(conn, account_id)
             raise InsufficientFunds(
                 f"buying {request.qty} {request.symbol} needs up to {reserved_cash:.2f} "
-                f"(at {per_share:.2f} a share); buying power is {available:.2f}"
+                f"(at {per_share:.2f} a share); buying power is "
+                f"{balance.cash - balance.reserved_cash:.2f}"
             )
-        await repository.reserve_cash(conn, account_id, reserved_cash)
     else:
-        holding = await repository.lock_holding(conn, account_id, request.symbol)
-        available_qty = holding.qty - holding.reserved_qty
-        if request.qty > available_qty:
+        if not await repository.reserve_shares(conn, account_id, request.symbol, request.qty):
+            holding = await repository.get_holding(conn, account_id, request.symbol)
             raise InsufficientShares(
-                f"selling {request.qty} {request.symbol} but only {available_qty} are available "
-                f"({holding.qty} held, {holding.reserved_qty} reserved by open orders)"
+                f"selling {request.qty} {request.symbol} but only "
+                f"{holding.qty - holding.reserved_qty} are available ({holding.qty} held, "
+                f"{holding.reserved_qty} reserved by open orders)"
             )
-        await repository.reserve_shares(conn, account_id, request.symbol, request.qty)
         reserved_qty = request.qty
 
     row = await repository.insert_order(
@@ -231,25 +229,22 @@ async def request_replace(
         per_share = change.limit_price or order.limit_price or order.protection_price
         extra = round_money(per_share * remaining) - order.reserved_cash
         if extra > 0:
-            balance = await repository.lock_balance(conn, account_id)
-            available = balance.cash - balance.reserved_cash
-            if extra > available:
+            if not await repository.reserve_cash(conn, account_id, extra):
+                balance = await repository.get_balance(conn, account_id)
                 raise InsufficientFunds(
-                    f"the change needs {extra:.2f} more; buying power is {available:.2f}"
+                    f"the change needs {extra:.2f} more; buying power is "
+                    f"{balance.cash - balance.reserved_cash:.2f}"
                 )
-            await repository.reserve_cash(conn, account_id, extra)
             await repository.add_order_reservation(conn, order.id, extra, 0)
     else:
         extra_qty = remaining - order.reserved_qty
         if extra_qty > 0:
-            await repository.lock_balance(conn, account_id)  # accounts before positions, always
-            holding = await repository.lock_holding(conn, account_id, order.symbol)
-            if extra_qty > holding.qty - holding.reserved_qty:
+            if not await repository.reserve_shares(conn, account_id, order.symbol, extra_qty):
+                holding = await repository.get_holding(conn, account_id, order.symbol)
                 raise InsufficientShares(
                     f"the change needs {extra_qty} more {order.symbol}; "
                     f"{holding.qty - holding.reserved_qty} are available"
                 )
-            await repository.reserve_shares(conn, account_id, order.symbol, extra_qty)
             await repository.add_order_reservation(conn, order.id, Decimal("0"), extra_qty)
     message = ReplaceRequest(
         order.id,

@@ -34,6 +34,8 @@ async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
             group_id=None,
             auto_offset_reset="latest",
             metadata_max_age_ms=2000,
+            # A tick should reach the cache at once, not when the broker's fetch wait runs out.
+            fetch_max_wait_ms=10,
         )
         try:
             await consumer.start()

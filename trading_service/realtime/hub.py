@@ -22,6 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.deleted_users import DeletedUsers
 from shared.errors import DomainError, Unauthorized
 from shared.tokens import LEEWAY_S, TokenVerifier
 from trading_service.candles.aggregator import Bar, CandleAggregator
@@ -49,8 +50,10 @@ class Hub:
         verifier: TokenVerifier,
         candles: CandleAggregator,
         starting_cash: Decimal,
+        deleted_users: DeletedUsers,
     ) -> None:
         self.settings = settings
+        self.deleted_users = deleted_users
         self.redis = redis
         self.db = db
         self.prices = prices
@@ -84,6 +87,7 @@ class Hub:
         if not isinstance(token, str) or not token:
             raise DomainError("auth needs a non-empty 'token' string")
         claims = self.verifier.verify(token)
+        await self.deleted_users.check(claims.sub)  # as for HTTP: a deleted user's token is dead
         async with self.db.begin() as db:
             await orders_repository.ensure_account(db, claims.sub, self.starting_cash)
         if conn.account_id is not None and conn.account_id != claims.sub:
