@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-kafka lint fmt install clean
+.PHONY: run test test-kafka lint fmt install clean web e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' \
@@ -27,6 +27,23 @@ test: $(STAMP)
 # Exit 5 (no such tests selected) is no failure here: the main suite is the one that must run.
 test-kafka: $(STAMP)
 	STOCKSIM_KAFKA=apache $(BIN)/python -m pytest -m kafka $(PYTEST_ARGS) || test $$? -eq 5
+
+# The web page (web/, TypeScript + Vite): needs Node.js 20+ and npm. `make run` builds it too.
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json \
+	web/vite.config.ts web/tsconfig.json
+web/node_modules/.package-lock.json: web/package-lock.json
+	@command -v npm >/dev/null || { echo "make web needs Node.js 20+ and npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+web: web/dist/index.html
+
+# End-to-end tests in headless Chromium (/usr/bin/chromium: apt-get install chromium) against
+# the system started as `make run` starts it; screenshots in test-artifacts/e2e/.
+e2e: $(STAMP) web
+	web/e2e/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

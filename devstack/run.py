@@ -12,7 +12,9 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +31,9 @@ from shared.logging import configure_logging
 log = logging.getLogger("devstack")
 
 STATE_FILE = "run.json"
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+# What the web build depends on: a newer file than dist/index.html means rebuild.
+WEB_INPUTS = ("src", "index.html", "package.json", "package-lock.json", "vite.config.ts")
 
 
 def _check_ports_free(host: str, ports: dict[str, int]) -> None:
@@ -59,6 +64,46 @@ async def _forget_engine_offsets(database_url: str) -> None:
         log.info(
             "the embedded broker starts empty: forgot %d stored engine offsets", result.rowcount
         )
+
+
+def _newest_mtime(paths: list[Path]) -> float:
+    newest = 0.0
+    for path in paths:
+        files = path.rglob("*") if path.is_dir() else [path]
+        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
+    return newest
+
+
+def build_web(web: Path = WEB_DIR) -> None:
+    """Builds the web page when missing or stale; without Node.js the API still runs."""
+    page = web / "dist" / "index.html"
+    inputs = [web / name for name in WEB_INPUTS]
+    if page.exists() and page.stat().st_mtime >= _newest_mtime(inputs):
+        return
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        log.warning(
+            "the web page (http://HOST:TRADING_PORT/) is %s and Node.js is not installed: install "
+            "Node.js 20+ with npm (Debian: apt-get install nodejs npm), then run `make web`; the "
+            "API works without it",
+            "stale" if page.exists() else "not built",
+        )
+        return
+    lock = web / "node_modules" / ".package-lock.json"
+    steps = [[npm, "run", "build"]]
+    if not lock.exists() or lock.stat().st_mtime < (web / "package-lock.json").stat().st_mtime:
+        steps.insert(0, [npm, "ci", "--no-audit", "--no-fund"])
+    log.info("building the web page: %s", " then ".join(" ".join(s[1:]) for s in steps))
+    for step in steps:
+        done = subprocess.run(step, cwd=web, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            log.warning(
+                "could not build the web page (%s exited %d); the API runs without it:\n%s",
+                " ".join(step[1:]),
+                done.returncode,
+                (done.stdout + done.stderr)[-2000:],
+            )
+            return
 
 
 def _service(
@@ -94,6 +139,10 @@ def _child_env(settings: DevStackSettings, stack: Stack, data_dir: Path) -> dict
         "TRADING_JWKS_URL",
         f"http://{_local(settings.host)}:{settings.user_port}/.well-known/jwks.json",
     )
+    # The web page's sign-in goes through the trading service to the user service.
+    env.setdefault(
+        "TRADING_USER_SERVICE_URL", f"http://{_local(settings.host)}:{settings.user_port}"
+    )
     return env
 
 
@@ -107,6 +156,7 @@ def _banner(settings: DevStackSettings, stack: Stack, data_dir: Path, elapsed_s:
         f"docs http://{host}:{settings.user_port}/docs",
         f"  trading service  http://{host}:{settings.trading_port}     "
         f"docs http://{host}:{settings.trading_port}/docs",
+        f"  web page         http://{host}:{settings.trading_port}/",
         f"  stock service    http://{host}:{settings.stock_port}     "
         f"docs http://{host}:{settings.stock_port}/docs",
         "  matching engine  running (python -m trading_service.engine)",
@@ -175,6 +225,7 @@ def run(settings: DevStackSettings) -> int:
         if any(s.name == "kafka" and not s.keeps_data for s in stack.servers):
             asyncio.run(_forget_engine_offsets(stack.database_url))
 
+        build_web()
         env = _child_env(settings, stack, data_dir)
         # The user service first: it creates the JWT signing key the trading service trusts.
         groups = [

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -20,7 +21,10 @@ from trading_service.candles.aggregator import CandleAggregator
 from trading_service.candles.endpoints import router as candles_router
 from trading_service.config import TradingSettings
 from trading_service.deps import Resources, ResourcesDep
+from trading_service.frontend.static import install_frontend
+from trading_service.leaderboard.endpoints import router as leaderboard_router
 from trading_service.market.endpoints import router as market_router
+from trading_service.marketwatch.endpoints import router as marketwatch_router
 from trading_service.orders.endpoints import router as orders_router
 from trading_service.orders.executions import ExecutionWaiter
 from trading_service.orders.handoff import OrderHandoff, build_producer, run_outbox_sweep
@@ -31,6 +35,9 @@ from trading_service.prices.endpoints import router as prices_router
 from trading_service.realtime.config import RealtimeSettings
 from trading_service.realtime.endpoints import router as realtime_router
 from trading_service.realtime.hub import Hub
+from trading_service.session.config import SessionSettings
+from trading_service.session.endpoints import router as session_router
+from trading_service.session.service import UserService
 
 DESCRIPTION = """
 Order entry, portfolio and market data of the stocksim paper-trading exchange.
@@ -42,10 +49,13 @@ sent as strings or numbers. Every error is `{"error": ..., "detail": ...}`.
 
 
 def create_app(
-    settings: TradingSettings | None = None, realtime: RealtimeSettings | None = None
+    settings: TradingSettings | None = None,
+    realtime: RealtimeSettings | None = None,
+    session: SessionSettings | None = None,
 ) -> FastAPI:
     settings = settings or TradingSettings()
     realtime = realtime or RealtimeSettings()
+    session = session or SessionSettings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +68,11 @@ def create_app(
         prices = PriceCache(redis)
         handoff = OrderHandoff(producer)
         executions = ExecutionWaiter(redis)
+        # The web page's sign-up/sign-in go through here (trading_service/session).
+        user_service_client = httpx.AsyncClient(
+            base_url=session.user_service_url, timeout=session.user_service_timeout_s
+        )
+        app.state.user_service = UserService(user_service_client)
         app.state.resources = Resources(
             settings=settings,
             db=db,
@@ -98,6 +113,7 @@ def create_app(
             with contextlib.suppress(Exception):
                 await candles.flush()  # the forming bars' last ticks
             await producer.stop()
+            await user_service_client.aclose()
             await redis.aclose()
             await db.dispose()
 
@@ -115,6 +131,10 @@ def create_app(
     app.include_router(market_router)
     app.include_router(candles_router)
     app.include_router(realtime_router)
+    app.include_router(session_router)
+    app.include_router(leaderboard_router)
+    app.include_router(marketwatch_router)
+    install_frontend(app)  # the web page at /, when built (web/)
 
     @app.get("/health", tags=["health"], summary="PostgreSQL and Redis reachable")
     async def health(resources: ResourcesDep) -> dict[str, str]:

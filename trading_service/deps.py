@@ -19,6 +19,7 @@ from trading_service.orders import repository
 from trading_service.orders.executions import ExecutionWaiter
 from trading_service.orders.handoff import OrderHandoff
 from trading_service.prices.cache import PriceCache
+from trading_service.session.cookies import require_csrf_header, session_token
 
 
 @dataclass
@@ -49,13 +50,23 @@ _bearer = HTTPBearer(
 
 
 async def current_account(
+    request: Request,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> uuid.UUID:
-    """The caller's account id (= user id), created with the starting cash on first use."""
-    if credentials is None:
+    """The caller's account id (= user id), created with the starting cash on first use.
+
+    The token comes from the Authorization header, or else from the web page's session cookie
+    (trading_service/session/cookies.py), which needs the CSRF header on state changes.
+    """
+    if credentials is not None:
+        token = credentials.credentials
+    elif (cookie := session_token(request)) is not None:
+        require_csrf_header(request)
+        token = cookie
+    else:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
-    claims = resources.verifier.verify(credentials.credentials)
+    claims = resources.verifier.verify(token)
     account_id = claims.sub
     await resources.deleted_users.check(account_id)
     if account_id not in resources.known_accounts:

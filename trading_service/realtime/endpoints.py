@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, WebSocket
 
@@ -12,6 +13,7 @@ from shared.errors import DomainError
 from trading_service.realtime.connection import Connection, error_message
 from trading_service.realtime.hub import Hub
 from trading_service.realtime.protocol import parse_message
+from trading_service.session.cookies import SESSION_COOKIE
 
 router = APIRouter(tags=["real time"])
 
@@ -38,6 +40,10 @@ async def stream(
     )
     hub.register(conn)
     try:
+        token = websocket.cookies.get(SESSION_COOKIE)
+        if token and _same_origin(websocket):
+            # The web page cannot read its HttpOnly session cookie: authenticate with it here.
+            await _authenticate(hub, conn, token)
         while not conn.closed:
             received = asyncio.ensure_future(websocket.receive())
             # The writer may end the connection first (slow consumer): stop reading then too.
@@ -65,5 +71,18 @@ async def _handle(hub: Hub, conn: Connection, raw: str | bytes | None) -> None:
             await hub.subscribe(conn, message.channels)
         else:
             hub.unsubscribe(conn, message.channels)
+    except DomainError as exc:
+        conn.send(error_message(exc.error, str(exc.detail)))
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    """Browsers send cookies on cross-site WebSocket handshakes too: only trust our own pages."""
+    origin = websocket.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == websocket.headers.get("host")
+
+
+async def _authenticate(hub: Hub, conn: Connection, token: str) -> None:
+    try:
+        await hub.authenticate(conn, token)
     except DomainError as exc:
         conn.send(error_message(exc.error, str(exc.detail)))

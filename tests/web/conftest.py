@@ -1,0 +1,78 @@
+"""A real user service on a free port, and a trading API whose sign-in goes to it.
+
+The browser session endpoints call the user service over HTTP, so it runs on uvicorn here; the
+trading API trusts that service's signing key (its JWKS), as under `make run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from devstack.stack import Stack
+from trading_service.app import create_app
+from trading_service.config import TradingSettings
+from trading_service.session.config import SessionSettings
+from user_service.app import create_app as create_user_app
+from user_service.config import UserSettings
+
+BROWSER = {"X-Requested-With": "stocksim-web"}
+
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    """`app` on a real uvicorn server (lifespan included) on a free port; yields its URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", ws="websockets-sansio", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+async def user_service(stack: Stack) -> AsyncIterator[str]:
+    settings = UserSettings(register_max_per_ip=1_000_000, login_max_per_ip=1_000_000)
+    async with serve(create_user_app(settings)) as host:
+        yield f"http://{host}"
+
+
+@pytest.fixture(scope="session")
+def web_settings(stack: Stack, user_service: str) -> TradingSettings:
+    return TradingSettings(jwks_url=f"{user_service}/.well-known/jwks.json", log_json=False)
+
+
+@pytest.fixture(scope="session")
+async def web_app(
+    web_settings: TradingSettings, user_service: str, topics: None
+) -> AsyncIterator[FastAPI]:
+    app = create_app(web_settings, session=SessionSettings(user_service_url=user_service))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def browser(web_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Like a browser tab: keeps the cookies it is given (each test starts signed out)."""
+    transport = httpx.ASGITransport(app=web_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.money import Money
+
+
+class WatchRowOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "AAPL",
+                    "price": "190.09",
+                    "ts": "2026-11-25T17:46:39.120000Z",
+                    "open": "189.50",
+                    "change": "0.59",
+                    "change_pct": "0.31",
+                    "sparkline": ["189.50", "189.80", "190.09"],
+                }
+            ]
+        }
+    )
+
+    symbol: str
+    price: Money
+    ts: str
+    open: Money = Field(description="Open of the current 1d candle (the day's first tick)")
+    change: Money = Field(description="price - open")
+    change_pct: Money = Field(description="change as a percentage of open")
+    sparkline: list[Money] = Field(description="Closes of the last 1-minute candles, oldest first")

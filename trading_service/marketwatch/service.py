@@ -1,0 +1,31 @@
+"""Every symbol's price with its change since the day's open and a sparkline, in one read."""
+
+from __future__ import annotations
+
+from trading_service.candles.aggregator import CandleAggregator
+from trading_service.marketwatch.schemas import WatchRowOut
+from trading_service.prices.cache import PriceCache
+
+
+async def market_watch(
+    prices: PriceCache, candles: CandleAggregator, points: int
+) -> list[WatchRowOut]:
+    rows = []
+    for tick in await prices.all():
+        day = await candles.history(tick.symbol, "1d", None, 1)
+        minutes = await candles.history(tick.symbol, "1m", None, points)
+        # Before the first candle exists the price itself is the open.
+        open_ = day[-1].open if day else tick.price
+        change = tick.price - open_
+        rows.append(
+            WatchRowOut(
+                symbol=tick.symbol,
+                price=tick.price,
+                ts=tick.ts,
+                open=open_,
+                change=change,
+                change_pct=change * 100 / open_ if open_ else 0,
+                sparkline=[bar.close for bar in minutes],
+            )
+        )
+    return rows
