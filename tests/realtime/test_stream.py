@@ -51,6 +51,7 @@ async def test_public_channels_send_a_snapshot_then_updates(
                 message = await receive(ws)
                 if message["type"] == "heartbeat":
                     continue
+                print("UPDATE", message)
                 if message["type"] != "candle" or message["close"] == "101.00":
                     updates[message["type"]] = message
         assert all("snapshot" not in m for m in updates.values())
