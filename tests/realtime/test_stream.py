@@ -46,12 +46,14 @@ async def test_public_channels_send_a_snapshot_then_updates(
 
         await market.set("RTPUB", "101.00")
         updates: dict[str, dict[str, Any]] = {}
+        received: list[dict[str, Any]] = []  # shown if anything unexpected arrives
         async with asyncio.timeout(30):
-            while len(updates) < 4:
+            while updates.keys() != {"price", "quote", "book", "candle"}:
                 message = await receive(ws)
+                received.append(message)
                 if message["type"] == "heartbeat":
                     continue
-                print("UPDATE", message)
+                assert message["type"] in {"price", "quote", "book", "candle"}, received
                 if message["type"] != "candle" or message["close"] == "101.00":
                     updates[message["type"]] = message
         assert all("snapshot" not in m for m in updates.values())
