@@ -192,8 +192,10 @@ class ApacheKafka(Server):
         )
         if not (self.home / "logs" / "meta.properties").exists():
             result = subprocess.run(
+                # `--cluster-id=...` in one word: an id may begin with "-", which argparse would
+                # take for an option (1 start in 64 failed that way).
                 self._java(libs, "kafka.tools.StorageTool", "format",
-                           "-t", random_cluster_id(), "-c", str(config)),
+                           f"--cluster-id={random_cluster_id()}", "-c", str(config)),
                 capture_output=True, text=True, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             if result.returncode != 0:

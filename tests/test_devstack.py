@@ -7,6 +7,7 @@ to a temp dir (they shadow the real packages on PYTHONPATH), so they test the su
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic_settings import BaseSettings
 
+from devstack import apache_kafka
 from devstack.apache_kafka import ApacheKafka
 from devstack.servers import free_port
 from devstack.settings import DevStackSettings
@@ -133,7 +135,13 @@ def test_unknown_kafka_broker_is_refused(tmp_dir: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (shutil.which("mvn") and shutil.which("java")), reason="needs mvn + java")
-async def test_apache_kafka_serves_keyed_records_and_consumer_groups(tmp_dir: Path) -> None:
+async def test_apache_kafka_serves_keyed_records_and_consumer_groups(
+    tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cluster id that begins with "-" must not be taken for a command-line option.
+    dash_first = base64.urlsafe_b64encode(b"\xf8" + os.urandom(15)).rstrip(b"=").decode()
+    assert dash_first.startswith("-")
+    monkeypatch.setattr(apache_kafka, "random_cluster_id", lambda: dash_first)
     broker = ApacheKafka(tmp_dir, free_port(), partitions=2)
     broker.start()
     try:
