@@ -37,16 +37,23 @@ class OrderHandoff:
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
 
-    async def send(self, symbol: str, message: OrderMessage) -> bool:
-        """Publish; False (logged) when Kafka is unavailable — the sweep will retry."""
+    async def send(self, symbol: str, message: OrderMessage) -> None:
+        """Queue for Kafka without waiting for the broker's ack.
+
+        The order is committed before this is called, so the request need not wait: what the
+        broker never gets, the outbox sweep sends again. Failures are only logged.
+        """
         try:
-            await self.producer.send_and_wait(ORDERS_TOPIC, message.encode(), key=symbol.encode())
+            delivery = await self.producer.send(ORDERS_TOPIC, message.encode(), key=symbol.encode())
         except Exception:
-            log.warning(
-                "order hand-off to Kafka failed; the outbox sweep will retry", exc_info=True
-            )
-            return False
-        return True
+            _log_failure(None)
+            return
+        delivery.add_done_callback(_log_failure)
+
+
+def _log_failure(delivery: asyncio.Future[object] | None) -> None:
+    if delivery is None or (not delivery.cancelled() and delivery.exception() is not None):
+        log.warning("order hand-off to Kafka failed; the outbox sweep will retry")
 
 
 async def run_outbox_sweep(db: AsyncEngine, handoff: OrderHandoff, after_s: float) -> None:
