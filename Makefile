@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-kafka lint fmt install clean web e2e
+.PHONY: run test test-kafka lint fmt install clean bots soak faults web e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' \
@@ -19,6 +19,18 @@ install: $(STAMP)
 # STOCKSIM_KAFKA=apache make run: the same on Apache Kafka instead of the embedded Tansu broker.
 run: $(STAMP)
 	$(BIN)/python -m devstack.run
+
+# Simulated traders against the running `make run`: BOTS_ARGS="--traders 20 --rate 10 --duration 600"
+bots: $(STAMP)
+	$(BIN)/python -m loadgen $(BOTS_ARGS)
+
+# 200 traders, 100,000 orders on a fresh system of its own, then the audit (docs/guarantees.md).
+soak: $(STAMP)
+	$(BIN)/python -m loadgen.soak $(SOAK_ARGS)
+
+# Kill or restart each part of a fresh loaded system in turn, audit after each (docs/guarantees.md).
+faults: $(STAMP)
+	$(BIN)/python -m loadgen.faults $(FAULTS_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -84,7 +92,50 @@ async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# A database that is down, restarting or shutting down; not a query the database refused.
+_DATABASE_GONE = (
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+)
+
+
+def _unreachable(exc: Exception) -> str | None:
+    """The dependency `exc` says is unreachable, or None when it is a failure of another kind."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "Redis"
+    if isinstance(exc, PoolTimeoutError | ConnectionError):
+        return "the database"
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated
+        or isinstance(exc.orig, _DATABASE_GONE)
+        or isinstance(getattr(exc.orig, "__cause__", None), _DATABASE_GONE)
+    ):
+        return "the database"
+    return None
+
+
+async def _dependency_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    """503 when the database or Redis cannot be reached: a clear, retryable refusal, not a 500.
+
+    The request's transaction rolled back, or (failing after its commit) a retry with the same
+    client_order_id finds what it stored.
+    """
+    dependency = _unreachable(exc)
+    if dependency is None:
+        raise exc  # a real bug: the server error middleware answers 500 and logs it
+    log.warning("%s unreachable: %s", dependency, type(exc).__name__)
+    return JSONResponse(
+        error_body("service_unavailable", f"{dependency} is unreachable; try again shortly"),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error_handler)
+    for failure in (DBAPIError, PoolTimeoutError, ConnectionError, RedisConnectionError,
+                    RedisTimeoutError):  # fmt: skip
+        app.add_exception_handler(failure, _dependency_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)

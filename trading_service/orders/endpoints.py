@@ -78,9 +78,13 @@ async def _submit(
 ) -> OrderOut:
     """Reserve and store in one transaction, then hand to the engine, then (maybe) wait for it."""
     settings = resources.settings
-    last = service.check_price(
-        request.symbol, await resources.prices.get(request.symbol), settings.max_price_age_s
-    )
+    tick = await resources.prices.get(request.symbol)
+    if tick is None:
+        async with resources.db.connect() as conn:
+            if await repository.is_listed(conn, request.symbol):
+                # Redis came back empty and the price consumer is still refilling it.
+                raise service.NoPrice(f"the price of {request.symbol} is reloading; try again")
+    last = service.check_price(request.symbol, tick, settings.max_price_age_s)
     async with resources.db.begin() as conn:
         row, created = await service.place_order(
             conn, account_id, request, last, settings.market_collar_bps

@@ -13,7 +13,7 @@ from sqlalchemy import Row, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from trading_service.tables import accounts, fills, orders, positions
+from trading_service.tables import accounts, fills, orders, positions, reference_prices
 
 OPEN_STATUSES = ("new", "partially_filled")
 CLOSED_STATUSES = ("filled", "canceled", "expired", "rejected")
@@ -96,6 +96,14 @@ async def get_holding(conn: AsyncConnection, account_id: uuid.UUID, symbol: str)
         )
     ).one_or_none()
     return Holding(0, 0) if row is None else Holding(row.qty, row.reserved_qty)
+
+
+async def is_listed(conn: AsyncConnection, symbol: str) -> bool:
+    """Whether the engine has ever priced `symbol` (it stores every reference price it takes)."""
+    found = await conn.execute(
+        select(reference_prices.c.symbol).where(reference_prices.c.symbol == symbol)
+    )
+    return found.first() is not None
 
 
 async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
