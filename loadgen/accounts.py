@@ -42,10 +42,14 @@ async def _until_answered(
     call: Callable[[], Awaitable[httpx.Response]], what: str
 ) -> httpx.Response:
     """Wait out 429s and transient failures; return the first definite answer."""
+    unreachable = 0
     for _ in range(1000):
         try:
             response = await call()
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
+            unreachable += 1
+            if unreachable > 10:
+                raise RuntimeError(f"{what}: the user service is unreachable ({exc!r})") from exc
             await asyncio.sleep(1)
             continue
         if response.status_code == 429:

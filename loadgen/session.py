@@ -8,7 +8,7 @@ from pathlib import Path
 from loadgen.accounts import ensure_accounts
 from loadgen.exchange import Account, Exchange
 from loadgen.stats import Stats
-from loadgen.traders import MarketView, Pacer, kinds_for, make_traders, trade
+from loadgen.traders import MarketView, Pacer, Trader, kinds_for, make_traders, trade
 
 
 class Session:
@@ -30,6 +30,7 @@ class Session:
         self.seed = seed
         self.market = MarketView(self.exchange)
         self.accounts: list[Account] = []
+        self.traders: list[Trader] = []
 
     async def __aenter__(self) -> Session:
         self.accounts = await ensure_accounts(self.exchange, self.count, self.credentials)
@@ -41,7 +42,7 @@ class Session:
 
     async def trade(self, pacer: Pacer) -> Stats:
         """Trade until `pacer` is done; the clock of the figures starts here."""
-        traders = make_traders(
+        self.traders = make_traders(
             kinds_for(self.count, self.mix),
             self.accounts,
             self.exchange,
@@ -51,8 +52,9 @@ class Session:
             secrets.token_hex(3),
         )
         self.stats.restart_clock()
+        pacer.start()
         try:
-            await trade(traders, self.market)
+            await trade(self.traders, self.market)
         finally:
             self.stats.stop_clock()
         return self.stats

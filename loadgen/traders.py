@@ -42,11 +42,16 @@ class Pacer:
     ) -> None:
         self.rate = rate
         self.budget = budget
-        self.started = time.monotonic()
-        self.deadline = None if duration_s is None else self.started + duration_s
+        self.duration_s = duration_s
         self.actions = 0
         self.orders = 0
         self.stopped = asyncio.Event()
+        self.start()
+
+    def start(self) -> None:
+        """Start the clock (rate and duration count from here, not from sign-up)."""
+        self.started = time.monotonic()
+        self.deadline = None if self.duration_s is None else self.started + self.duration_s
 
     def done(self) -> bool:
         return (
@@ -336,11 +341,18 @@ def make_traders(
 
 
 def kinds_for(count: int, mix: tuple[int, int, int]) -> list[str]:
-    """`count` trader kinds in the proportions random:momentum:maker, interleaved."""
-    pattern = [k for k, weight in zip(KINDS, mix, strict=True) for _ in range(weight)]
-    if not pattern:
+    """`count` trader kinds in the proportions random:momentum:maker, interleaved (so a few
+    traders already include every kind the mix asks for)."""
+    total = sum(mix)
+    if total <= 0:
         raise ValueError("the mix needs at least one trader kind")
-    return [pattern[i % len(pattern)] for i in range(count)]
+    assigned = [0] * len(KINDS)
+    kinds = []
+    for n in range(1, count + 1):
+        behind = max(range(len(KINDS)), key=lambda k: mix[k] * n / total - assigned[k])
+        assigned[behind] += 1
+        kinds.append(KINDS[behind])
+    return kinds
 
 
 async def trade(traders: list[Trader], market: MarketView) -> None:
