@@ -8,16 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 
+from tests.live_server import serve as serve_app
 from trading_service.app import create_app
 from trading_service.config import TradingSettings
 from trading_service.realtime.config import RealtimeSettings
@@ -36,24 +35,8 @@ class Server:
 async def serve(settings: TradingSettings, realtime: RealtimeSettings) -> AsyncIterator[Server]:
     """The app on a real uvicorn server (its lifespan runs) on a free port."""
     app = create_app(settings, realtime)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", ws="websockets-sansio", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield Server(app, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws")
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serve_app(app) as host:
+        yield Server(app, f"http://{host}", f"ws://{host}/ws")
 
 
 def realtime_settings(**overrides: Any) -> RealtimeSettings:

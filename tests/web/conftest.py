@@ -6,17 +6,14 @@ trading API trusts that service's signing key (its JWKS), as under `make run`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from devstack.stack import Stack
+from tests.live_server import serve
 from trading_service.app import create_app
 from trading_service.config import TradingSettings
 from trading_service.session.config import SessionSettings
@@ -24,29 +21,6 @@ from user_service.app import create_app as create_user_app
 from user_service.config import UserSettings
 
 BROWSER = {"X-Requested-With": "stocksim-web"}
-
-
-@contextlib.asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """`app` on a real uvicorn server (lifespan included) on a free port; yields its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", ws="websockets-sansio", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @pytest.fixture(scope="session")
