@@ -2,7 +2,8 @@
 
 Self-contained on purpose: tests/trading_service's session fixtures (its engine, its signing key)
 must exist once per session, so this directory starts its own trading API (a second replica, no
-engine of its own) that trusts the user service's key, as in production.
+engine of its own) that trusts the user service's key, as in production. The session's `db` and
+`topics` come from tests/trading_fixtures.py.
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.stack import Stack
-from shared.db import create_db_engine
-from shared.kafka import PRICES_TOPIC, ensure_topics
+from shared.kafka import PRICES_TOPIC
 from tests.trading_fixtures import SigningKey, until
 from trading_service.app import create_app as create_trading_app
 from trading_service.config import TradingSettings
@@ -50,20 +49,8 @@ def hostile_key(stack: Stack) -> SigningKey:
 
 
 @pytest.fixture(scope="session")
-async def db(stack: Stack) -> AsyncIterator[AsyncEngine]:
-    engine = create_db_engine(stack.database_url, pool_size=2)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture(scope="session")
-async def hostile_topics(stack: Stack) -> None:
-    await ensure_topics(stack.kafka_bootstrap_servers, 4)
-
-
-@pytest.fixture(scope="session")
 def hostile_trading_settings(
-    stack: Stack, data_dir: Path, hostile_key: SigningKey, hostile_topics: None
+    stack: Stack, data_dir: Path, hostile_key: SigningKey, topics: None
 ) -> TradingSettings:
     return TradingSettings(
         jwks_file=UserSettings().keys_dir / JWKS_FILE,
@@ -86,7 +73,7 @@ async def trading(hostile_trading_settings: TradingSettings) -> AsyncIterator[ht
 
 
 @pytest.fixture(scope="session")
-async def prices(stack: Stack, hostile_topics: None) -> AsyncIterator[AIOKafkaProducer]:
+async def prices(stack: Stack, topics: None) -> AsyncIterator[AIOKafkaProducer]:
     producer = AIOKafkaProducer(
         bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False
     )
