@@ -111,30 +111,17 @@ class Processes:
         self.procs.append(proc)
         return proc
 
-    def api(self, workers: int) -> int:
+    def api(self, workers: int = 1) -> tuple[int, subprocess.Popen[bytes]]:
+        """The trading API under uvicorn (uvloop, httptools, sans-io WebSockets): port, process."""
         port = free_port()
-        self.start(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "trading_service.app:app",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--no-access-log",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--log-level",
-                "warning",
-            ],
+        proc = self.start(
+            [sys.executable, "-m", "uvicorn", "trading_service.app:app", "--port", str(port),
+             "--workers", str(workers), "--no-access-log", "--loop", "uvloop", "--http",
+             "httptools", "--ws", "websockets-sansio", "--log-level", "warning"],
             f"api-{port}",
-        )
-        wait_for_port(port, 30)
-        return port
+        )  # fmt: skip
+        wait_for_port(port, 60)
+        return port, proc
 
     def engine(self) -> subprocess.Popen[bytes]:
         return self.start(

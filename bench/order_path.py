@@ -73,7 +73,7 @@ def main() -> None:
         try:
             procs.engine()
             for workers in args.workers:
-                port = procs.api(workers)
+                port, api = procs.api(workers)
                 asyncio.run(publish_price(stack, "AAPL", "190.00", port))
                 wrk(port, "/trade/buy", buy, tokens.tokens, args.connections, 2, root)  # warm-up
                 for _ in range(args.repeat):
@@ -94,8 +94,8 @@ def main() -> None:
                         results[key].setdefault("fill_p50", []).append(percentile(fills, 0.5))
                         results[key].setdefault("fill_p99", []).append(percentile(fills, 0.99))
                         results[key].setdefault("orders", []).append(float(len(fills)))
-                procs.procs[-1].terminate()
-                procs.procs[-1].wait()
+                api.terminate()
+                api.wait()
         finally:
             procs.stop()
 

@@ -18,7 +18,6 @@ import asyncio
 import json
 import multiprocessing
 import statistics
-import sys
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,7 +29,6 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
 from bench.harness import Processes, Tokens, fresh_stack, summary
-from devstack.servers import free_port, wait_for_port
 from devstack.stack import Stack
 from shared.kafka import PRICES_TOPIC
 from trading_service.messages import PriceTick
@@ -196,29 +194,9 @@ def main() -> None:
     with fresh_stack() as (stack, root):
         tokens = Tokens(root, 1)
         procs = Processes(stack, root, {"TRADING_JWKS_FILE": str(tokens.jwks_file)})
-        port = free_port()
-        server = procs.start(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "trading_service.app:app",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--ws",
-                "websockets-sansio",
-                "--log-level",
-                "warning",
-            ],
-            "api",
-        )
+        # One worker: the RSS per connection is read from this very process.
+        port, server = procs.api(workers=1)
         try:
-            wait_for_port(port, 60)
             url = f"ws://127.0.0.1:{port}/ws" + ("" if args.no_batch else "?batch=true")
             runs = []
             for i in range(args.repeat):
