@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -31,6 +32,13 @@ class CommonSettings(BaseSettings):
     kafka_partitions: int = Field(default=4, validation_alias="KAFKA_PARTITIONS", ge=1)
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     log_json: bool = Field(default=True, validation_alias="LOG_JSON")
+    # The market clock (shared/market_clock.py), the same for every process: market seconds per
+    # wall second (6.5: one 6.5-hour session per wall hour), and the wall instant market time
+    # began (unset: the first start stores it in PostgreSQL, table `market_clock`).
+    market_time_scale: float = Field(
+        default=6.5, validation_alias="MARKET_TIME_SCALE", gt=0, le=1_000_000
+    )
+    market_epoch: datetime | None = Field(default=None, validation_alias="STOCKSIM_MARKET_EPOCH")
 
     @model_validator(mode="after")
     def _real_database_credentials_outside_development(self) -> CommonSettings:
@@ -44,6 +52,12 @@ class CommonSettings(BaseSettings):
                 raise ValueError("DATABASE_URL is not a database URL") from None
             if not password:
                 raise ValueError("DATABASE_URL must carry a password outside development")
+        return self
+
+    @model_validator(mode="after")
+    def _market_epoch_has_a_zone(self) -> CommonSettings:
+        if self.market_epoch is not None and self.market_epoch.tzinfo is None:
+            raise ValueError("STOCKSIM_MARKET_EPOCH needs a UTC offset, e.g. 2026-01-05T14:30:00Z")
         return self
 
     @property

@@ -10,12 +10,16 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from shared.clock_api import router as clock_router
+from shared.db import create_db_engine
 from shared.errors import install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
+from shared.market_epoch import load_market_clock
 from stock_service.config import StockSettings
 from stock_service.market.endpoints import router
 from stock_service.market.feed import PriceFeed
+from stock_service.market.history_store import keep_writing_history
 from stock_service.market.publisher import PricePublisher
 from stock_service.market.service import Market
 from stock_service.market.state import load_state
@@ -28,13 +32,20 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("stock_service", settings.log_level, settings.log_json)
+        # PostgreSQL holds the market clock's epoch and receives the market's history.
+        db = create_db_engine(settings.database_url, pool_size=2)
+        clock = app.state.clock = await load_market_clock(db, settings)
         market = Market(
             load_universe(settings.symbols, settings.symbols_file),
             seed=settings.seed,
-            dt=settings.dt,
+            clock=clock,
+            step_s=settings.step_s,
             now=datetime.now(UTC),
             saved=load_state(settings.state_path),
         )
+        # The past ends where the walks stand before their first tick (a fresh walk: its
+        # listing's price), so the first live tick continues from the last historic close.
+        anchors = [(quote.listing, quote.price) for quote in market.quotes()]
         publisher = PricePublisher(
             settings.kafka_bootstrap_servers,
             settings.kafka_partitions,
@@ -45,20 +56,34 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
             market,
             publisher,
             state_path=settings.state_path,
-            tick_interval=settings.tick_interval,
             save_every_ticks=settings.save_every_ticks,
             publish_timeout=settings.publish_timeout,
             health_grace=settings.health_grace,
         )
         app.state.feed = feed
         ticking = asyncio.create_task(feed.run(), name="price-feed")
+        history = asyncio.create_task(
+            keep_writing_history(
+                db,
+                clock,
+                anchors,
+                seed=settings.seed,
+                days=settings.history_days,
+                minute_days=settings.history_minute_days,
+            ),
+            name="market-history",
+        )
+        app.state.history = history
         try:
             yield
         finally:
-            ticking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticking
+            for task in (ticking, history):
+                task.cancel()
+            for task in (ticking, history):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await feed.close()
+            await db.dispose()
 
     app = FastAPI(
         title="stocksim stock service",
@@ -69,6 +94,7 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.include_router(router)
+    app.include_router(clock_router)
     return app
 
 

@@ -19,9 +19,10 @@ class StockSettings(CommonSettings):
     port: int = Field(default=8003, ge=1, le=65535)
     seed: int = Field(default=42, description="Same seed, same price paths.")
     tick_interval: float = Field(default=1.0, gt=0, le=3600, description="Seconds between ticks.")
-    # Market seconds that pass per wall-clock second: 180 makes a 1 s tick three minutes of
-    # trading, so prices visibly move in a demo.
-    time_scale: float = Field(default=180.0, gt=0, le=1_000_000)
+    # The market's past, written once into `candles` (stock_service/market/history.py): trading
+    # days of daily bars before the epoch, and how many of the latest of them get minute bars.
+    history_days: int = Field(default=400, ge=0, le=5000)
+    history_minute_days: int = Field(default=10, ge=0, le=60)
     symbols: str | None = Field(
         default=None, description='Universe override, e.g. "AAPL:190.00,MSFT:420.00".'
     )
@@ -37,9 +38,14 @@ class StockSettings(CommonSettings):
         return self.data_dir / "stock_service" / "state.json"
 
     @property
+    def step_s(self) -> float:
+        """One tick in market seconds: the walk's time step on the market clock."""
+        return self.tick_interval * self.market_time_scale
+
+    @property
     def dt(self) -> float:
-        """One tick in trading years: the walk's time step."""
-        return trading_years(self.tick_interval * self.time_scale)
+        """One tick in trading years."""
+        return trading_years(self.step_s)
 
     @property
     def save_every_ticks(self) -> int:

@@ -11,11 +11,13 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from shared.clock_api import router as clock_router
 from shared.db import create_db_engine
 from shared.deleted_users import DeletedUsers
 from shared.errors import ServiceUnavailable, install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
+from shared.market_epoch import load_market_clock
 from shared.tokens import TokenVerifier, load_jwks
 from trading_service.candles.aggregator import CandleAggregator
 from trading_service.candles.endpoints import router as candles_router
@@ -84,7 +86,9 @@ def create_app(
             deleted_users=DeletedUsers(redis),
         )
         # The WebSocket stream and the candles (trading_service/realtime, trading_service/candles)
-        candles = app.state.candles = CandleAggregator(db, realtime.candle_flush_s)
+        # One market clock for bars, "today" and GET /clock (shared/market_clock.py).
+        clock = app.state.clock = await load_market_clock(db, settings)
+        candles = app.state.candles = CandleAggregator(db, realtime.candle_flush_s, clock)
         hub = app.state.hub = Hub(
             realtime,
             redis,
@@ -134,6 +138,7 @@ def create_app(
     app.include_router(session_router)
     app.include_router(leaderboard_router)
     app.include_router(marketwatch_router)
+    app.include_router(clock_router)
     install_frontend(app)  # the web page at /, when built (web/)
 
     @app.get("/health", tags=["health"], summary="PostgreSQL and Redis reachable")

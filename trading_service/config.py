@@ -39,7 +39,6 @@ class EngineSettings(CommonSettings):
     spread_bps: int = Field(default=10, ge=0, le=10_000)
     house_size: int | None = Field(default=None, ge=1)
     max_batch: int = Field(default=500, ge=1)
-    # Length of a simulated trading day: DAY orders expire at each multiple of it (UTC epoch).
-    trading_day_s: int = Field(default=3600, ge=1)
+    # DAY orders expire at the session close on the market clock (MARKET_TIME_SCALE).
     # Kafka group session timeout: how fast a dead engine's symbols move to another one.
     session_timeout_ms: int = Field(default=6000, ge=1000)

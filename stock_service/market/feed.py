@@ -15,6 +15,9 @@ from stock_service.market.state import save_state
 
 log = logging.getLogger(__name__)
 
+# Wake a hair after the grid boundary, so the tick never lands just before it.
+_AFTER_BOUNDARY_S = 0.001
+
 
 @dataclass
 class FeedHealth:
@@ -35,7 +38,7 @@ class FeedHealth:
 
 
 class PriceFeed:
-    """Ticks every `tick_interval` seconds whether or not Kafka is reachable.
+    """Ticks on the market clock's grid (see `Market`) whether or not Kafka is reachable.
 
     At most one tick is in flight to Kafka and one waits behind it: when the broker is slower
     than the ticks, only the newest waiting tick is sent (consumers keep the newest seq anyway),
@@ -48,7 +51,6 @@ class PriceFeed:
         publisher: PricePublisher,
         *,
         state_path: Path,
-        tick_interval: float,
         save_every_ticks: int,
         publish_timeout: float,
         health_grace: float,
@@ -56,7 +58,6 @@ class PriceFeed:
         self.market = market
         self._publisher = publisher
         self._state_path = state_path
-        self._tick_interval = tick_interval
         self._save_every = save_every_ticks
         self._publish_timeout = publish_timeout
         self._delivery: asyncio.Task[None] | None = None
@@ -66,20 +67,20 @@ class PriceFeed:
         )
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         # Mark the state unclean before the first publish: a crash from here on skips ahead.
         await self._persist(clean=False)
-        next_tick = loop.time()
         while True:
+            # Ticks come when the market clock enters the next cell of the walk's grid (every
+            # `tick_interval` wall seconds); after a stall the next tick covers the lost time.
+            delay = (self.market.next_tick_at() - datetime.now(UTC)).total_seconds()
+            await asyncio.sleep(max(delay, 0) + _AFTER_BOUNDARY_S)
             quotes = self.market.tick(datetime.now(UTC))
+            if not quotes:
+                continue
             self.health.ticks += 1
             self._hand_off(quotes)
             if self.health.ticks % self._save_every == 0:
                 await self._persist(clean=False)
-            next_tick += self._tick_interval
-            # After a stall, tick on from now instead of bursting to catch up.
-            next_tick = max(next_tick, loop.time())
-            await asyncio.sleep(next_tick - loop.time())
 
     async def close(self) -> None:
         """After `run` is cancelled: let the last tick reach Kafka, then save the exact state."""

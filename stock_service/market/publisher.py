@@ -1,4 +1,8 @@
-"""Publishes quotes to `stock-prices`: key = symbol, JSON value {symbol, price, ts, seq}."""
+"""Publishes quotes to `stock-prices`: key = symbol, JSON value {symbol, price, ts, seq, market_ts}.
+
+`ts` stays wall time (consumers judge freshness by it); `market_ts` is the market clock's time
+of the tick (shared/market_clock.py), added so no consumer has to change.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ def price_record(quote: Quote) -> bytes:
         "price": fmt(quote.price),
         "ts": iso_millis(quote.ts),
         "seq": quote.seq,
+        "market_ts": iso_millis(quote.market_ts),
     }
     return json.dumps(value, separators=(",", ":")).encode()
 

@@ -23,6 +23,7 @@ class StockQuote(BaseModel):
                     "price": "191.37",
                     "ts": "2026-01-02T14:30:00.125Z",
                     "seq": 1042,
+                    "market_ts": "2026-01-02T15:42:10.500Z",
                     "open_price": "190.00",
                     "change": "1.37",
                     "change_pct": "0.72",
@@ -36,6 +37,9 @@ class StockQuote(BaseModel):
     price: Money = Field(description="Latest reference price, 2 decimal places.")
     ts: UtcMillis = Field(description="When the price was set (UTC, milliseconds).")
     seq: int = Field(description="Steps of this symbol's walk; strictly increasing, never reused.")
+    market_ts: UtcMillis = Field(
+        description="The market clock's time of the price (UTC, milliseconds; see GET /clock)."
+    )
     open_price: Money = Field(description="The symbol's starting price, where its walk began.")
     change: Money = Field(description="price - open_price.")
     change_pct: Money = Field(description="change as a percentage of open_price, 2 places.")
@@ -48,6 +52,7 @@ class StockQuote(BaseModel):
             price=quote.price,
             ts=quote.ts,
             seq=quote.seq,
+            market_ts=quote.market_ts,
             open_price=quote.listing.start_price,
             change=quote.change,
             change_pct=quote.change_pct,

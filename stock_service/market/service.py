@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from shared.errors import NotFound
+from shared.market_clock import SESSION_S, MarketClock
 from shared.money import TICK
-from stock_service.market.random_walk import GeometricBrownianMotion, WalkState
+from stock_service.market.random_walk import GeometricBrownianMotion, WalkState, trading_years
 from stock_service.market.state import SavedState
 from stock_service.market.universe import Listing
 
@@ -28,8 +30,9 @@ class Quote:
 
     listing: Listing
     price: Decimal
-    ts: datetime
+    ts: datetime  # wall time
     seq: int
+    market_ts: datetime  # the market clock's time at `ts`
 
     @property
     def symbol(self) -> str:
@@ -45,18 +48,33 @@ class Quote:
 
 
 class Market:
-    """Advances every walk one step per tick. No I/O: the feed publishes and persists."""
+    """Advances every walk with market time. No I/O: the feed publishes and persists.
+
+    The walks step on a grid of the market clock: one step per `step_s` seconds of trading, so
+    a tick advances each walk by as many steps as whole grid cells of market time passed since
+    the last one (one, when ticks come on time; more after a stall), and the volatility a tick
+    carries is the volatility of the market time it covers. Time the service was down is not
+    replayed: the walks resume where they stopped.
+    """
 
     def __init__(
         self,
         listings: Iterable[Listing],
         *,
         seed: int,
-        dt: float,
+        clock: MarketClock,
+        step_s: float,
         now: datetime,
         saved: SavedState | None = None,
     ) -> None:
         self.seed = seed
+        self.clock = clock
+        self.step_s = step_s  # market seconds per walk step
+        dt = trading_years(step_s)
+        # A stall longer than one session is caught up by one session's steps only.
+        self._max_steps = max(1, int(SESSION_S // step_s))
+        self._cell = self._grid_cell(now)
+        market_now = clock.market_time(now)
         self._walks: dict[str, tuple[GeometricBrownianMotion, WalkState]] = {}
         self._quotes: dict[str, Quote] = {}
         listings = tuple(listings)
@@ -80,15 +98,31 @@ class Market:
                 # along the same path so no seq is published twice.
                 state = walk.advance(state, saved.reserve)
             self._walks[listing.symbol] = (walk, state)
-            self._quotes[listing.symbol] = Quote(listing, state.price, now, state.seq)
+            self._quotes[listing.symbol] = Quote(listing, state.price, now, state.seq, market_now)
+
+    def _grid_cell(self, wall: datetime) -> int:
+        return math.floor(self.clock.trading_seconds(wall) / self.step_s)
+
+    def next_tick_at(self) -> datetime:
+        """The wall instant the next grid cell begins: when the next tick is due."""
+        return self.clock.epoch + timedelta(
+            seconds=(self._cell + 1) * self.step_s / self.clock.time_scale
+        )
 
     def tick(self, now: datetime) -> list[Quote]:
-        """Step every walk once; the new quotes, in listing order."""
+        """Step every walk through the market time since the last tick; the new quotes, in
+        listing order (none when no whole step of market time has passed)."""
+        cell = self._grid_cell(now)
+        steps = min(cell - self._cell, self._max_steps)
+        if steps <= 0:
+            return []
+        self._cell = cell
+        market_now = self.clock.market_time(now)
         quotes = []
         for symbol, (walk, state) in self._walks.items():
-            state = walk.step(state)
+            state = walk.advance(state, steps)
             self._walks[symbol] = (walk, state)
-            quote = Quote(self._quotes[symbol].listing, state.price, now, state.seq)
+            quote = Quote(self._quotes[symbol].listing, state.price, now, state.seq, market_now)
             self._quotes[symbol] = quote
             quotes.append(quote)
         return quotes

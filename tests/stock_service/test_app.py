@@ -38,13 +38,14 @@ async def test_list_and_get_stocks(stack: Stack, tmp_path: Path, symbols: list[s
                 "price",
                 "ts",
                 "seq",
+                "market_ts",
                 "open_price",
                 "change",
                 "change_pct",
             }
             for field in ("price", "open_price", "change", "change_pct"):
                 assert MONEY.match(stock[field]), stock
-            assert TS.match(stock["ts"])
+            assert TS.match(stock["ts"]) and TS.match(stock["market_ts"])
             assert Decimal(stock["change"]) == Decimal(stock["price"]) - Decimal(
                 stock["open_price"]
             )
@@ -109,7 +110,7 @@ async def test_seq_and_path_survive_a_restart(
 
 
 async def test_keeps_ticking_without_kafka_and_reports_503(
-    tmp_path: Path, symbols: list[str]
+    stack: Stack, tmp_path: Path, symbols: list[str]
 ) -> None:
     # Nothing listens on this port: every connection attempt is refused.
     settings = make_settings(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ async def test_prices_reach_kafka_keyed_and_ordered(
 ) -> None:
     settings = make_settings(tmp_path, symbols)
     async with running(settings) as (app, _):
+        clock = app.state.clock
 
         async def published() -> bool:
             return bool(app.state.feed.health.published_ticks >= TICKS)
@@ -76,10 +78,16 @@ async def test_prices_reach_kafka_keyed_and_ordered(
         seen = records[symbol]
         assert len(seen) >= TICKS
         for _, value in seen:
-            assert set(value) == {"symbol", "price", "ts", "seq"}
+            # The seed contract's four fields, plus the market clock's time of the tick.
+            assert set(value) == {"symbol", "price", "ts", "seq", "market_ts"}
             assert value["symbol"] == symbol
             assert isinstance(value["price"], str) and PRICE.match(value["price"])
             assert TS.match(value["ts"])
+            assert TS.match(value["market_ts"])
+            # Both are cut to milliseconds: a wall millisecond is time_scale market ones.
+            expected = clock.market_time(datetime.fromisoformat(value["ts"]))
+            drift = datetime.fromisoformat(value["market_ts"]) - expected
+            assert abs(drift.total_seconds()) <= (clock.time_scale + 1) / 1000
         seqs = [value["seq"] for _, value in seen]
         assert seqs == sorted(set(seqs)), f"{symbol}: seq not strictly increasing: {seqs}"
         # One partition per symbol, the one the default partitioner gives the `orders` records too.

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import NotFound
+from shared.market_clock import MarketClock
 from stock_service.market.random_walk import GeometricBrownianMotion, trading_years
 from stock_service.market.service import Market, iso_millis
 from stock_service.market.state import SavedState, StateFileError, load_state, save_state
@@ -16,6 +17,8 @@ from stock_service.market.universe import Listing
 
 DT = trading_years(180.0)
 T0 = datetime(2026, 1, 2, 14, 30, tzinfo=UTC)
+# One wall second = 180 market seconds = one walk step.
+CLOCK = MarketClock(T0, 180.0)
 LISTINGS = (
     Listing("AAPL", "Apple Inc.", Decimal("190.00"), 0.10, 0.25),
     Listing("TSLA", "Tesla, Inc.", Decimal("250.00"), 0.08, 0.55),
@@ -23,13 +26,14 @@ LISTINGS = (
 
 
 def market(saved: SavedState | None = None, listings: tuple[Listing, ...] = LISTINGS) -> Market:
-    return Market(listings, seed=42, dt=DT, now=T0, saved=saved)
+    return Market(listings, seed=42, clock=CLOCK, step_s=180.0, now=T0, saved=saved)
 
 
 def run(m: Market, ticks: int) -> list[dict[str, tuple[int, Decimal]]]:
+    """`ticks` ticks on time, one wall second (one grid cell) apart, from T0 + 1 s."""
     return [
         {q.symbol: (q.seq, q.price) for q in m.tick(T0 + timedelta(seconds=i))}
-        for i in range(ticks)
+        for i in range(1, ticks + 1)
     ]
 
 
@@ -50,6 +54,19 @@ def test_each_tick_steps_every_symbol_once_with_increasing_seq() -> None:
         assert [t[symbol][0] for t in ticks] == list(range(1, 51))
     walk = GeometricBrownianMotion(42, "TSLA", 0.08, 0.55, DT)
     assert m.quote("TSLA").price == walk.advance(walk.start(Decimal("250.00")), 50).price
+
+
+def test_a_tick_steps_the_walks_through_the_market_time_it_covers() -> None:
+    m = market()
+    assert m.tick(T0 + timedelta(seconds=0.5)) == []  # no whole step of market time yet
+    assert m.next_tick_at() == T0 + timedelta(seconds=1)
+    # A stall: the tick at 4.2 s covers four steps of market time, so the walks take four.
+    quotes = m.tick(T0 + timedelta(seconds=4.2))
+    assert [q.seq for q in quotes] == [4, 4]
+    walk = GeometricBrownianMotion(42, "AAPL", 0.10, 0.25, DT)
+    assert quotes[0].price == walk.advance(walk.start(Decimal("190.00")), 4).price
+    assert quotes[0].market_ts == CLOCK.market_time(T0 + timedelta(seconds=4.2))
+    assert m.next_tick_at() == T0 + timedelta(seconds=5)
 
 
 def test_quote_is_case_insensitive_and_unknown_symbols_are_not_found() -> None:

@@ -5,6 +5,10 @@ upserts the same bars. The upsert is idempotent and order-independent instead of
 high/low merge with greatest/least, open/close keep the tick with the lowest/highest seq, and
 volume is recomputed from the `trades` table. Two replicas (or a restarted one that saw only
 part of a bar) therefore converge on the same row, and no leader election is needed.
+
+Bars are in market time (shared/market_clock.py): a tick's wall `ts` is mapped onto the market
+clock, a 1d bar is one trading day's session, intraday bars are whole minutes/hours of market
+time. Trades keep wall timestamps, so each bar also knows the wall span it covers for volume.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.market_clock import MARKET_TZ, MarketClock, session
 from trading_service.candles import repository
 from trading_service.realtime.channels import INTERVALS
 
@@ -29,6 +34,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def bucket_start(ts: datetime, seconds: int) -> datetime:
     elapsed = int((ts - _EPOCH).total_seconds())
     return _EPOCH + timedelta(seconds=elapsed - elapsed % seconds)
+
+
+def bucket(market_ts: datetime, interval: str) -> tuple[datetime, datetime]:
+    """[start, end) in market time (UTC) of the `interval` bar holding `market_ts`, an instant
+    inside a session (as the market clock gives them)."""
+    if interval == "1d":
+        day = session(market_ts.astimezone(MARKET_TZ).date())
+        return day.open.astimezone(UTC), day.close.astimezone(UTC)
+    start = bucket_start(market_ts, INTERVALS[interval])
+    return start, start + timedelta(seconds=INTERVALS[interval])
 
 
 @dataclass
@@ -94,29 +109,29 @@ class Bar:
 
 
 class CandleAggregator:
-    def __init__(self, db: AsyncEngine, flush_s: float) -> None:
+    def __init__(self, db: AsyncEngine, flush_s: float, clock: MarketClock) -> None:
         self.db = db
         self.flush_s = flush_s
+        self.clock = clock
         self._current: dict[tuple[str, str], Bar] = {}
         self._dirty: dict[tuple[str, str, datetime], Bar] = {}
 
     def on_tick(self, symbol: str, price: Decimal, ts: datetime, seq: int) -> list[Bar]:
-        """Apply a reference-price tick; returns the forming bars it changed."""
+        """Apply a reference-price tick (`ts`: wall time); returns the forming bars it changed."""
         changed = []
-        for interval, seconds in INTERVALS.items():
-            start = bucket_start(ts, seconds)
+        market_ts = self.clock.market_time(ts).astimezone(UTC)
+        for interval in INTERVALS:
+            start, end = bucket(market_ts, interval)
             bar = self._current.get((symbol, interval))
             if bar is not None and bar.start == start:
                 bar.add_tick(price, seq)
             elif bar is None or start > bar.start:
-                end = start + timedelta(seconds=seconds)
                 bar = Bar(symbol, interval, start, end, price, price, price, price, seq, seq)
                 self._current[(symbol, interval)] = bar
             else:
                 # A late tick of a bar already closed here: Postgres merges it in.
                 late = self._dirty.get((symbol, interval, start))
                 if late is None:
-                    end = start + timedelta(seconds=seconds)
                     late = Bar(symbol, interval, start, end, price, price, price, price, seq, seq)
                     self._dirty[(symbol, interval, start)] = late
                 else:
@@ -127,11 +142,13 @@ class CandleAggregator:
         return changed
 
     def on_trade(self, symbol: str, qty: int, ts: datetime) -> list[Bar]:
-        """Count a trade into the forming bars (the flush recomputes volume from `trades`)."""
+        """Count a trade (`ts`: wall time) into the forming bars (the flush recomputes volume
+        from `trades`)."""
         changed = []
+        market_ts = self.clock.market_time(ts)
         for interval in INTERVALS:
             bar = self._current.get((symbol, interval))
-            if bar is not None and bar.start <= ts < bar.end:
+            if bar is not None and bar.start <= market_ts < bar.end:
                 bar.volume += qty
                 self._dirty[(symbol, interval, bar.start)] = bar
                 changed.append(bar)
@@ -180,7 +197,9 @@ class CandleAggregator:
             return
         try:
             async with self.db.begin() as conn:
-                stored = await repository.upsert_bars(conn, [dirty[k] for k in sorted(dirty)])
+                stored = await repository.upsert_bars(
+                    conn, [dirty[k] for k in sorted(dirty)], self.clock
+                )
         except BaseException:
             for key, bar in dirty.items():
                 self._dirty.setdefault(key, bar)

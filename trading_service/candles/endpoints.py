@@ -23,7 +23,11 @@ def _aggregator(request: Request) -> CandleAggregator:
     summary="OHLCV bars",
     description="Bars oldest first: OHLC from the reference-price ticks, volume from trades. "
     "The last bar may still be forming (it is pushed live on `candles:SYMBOL:INTERVAL` over "
-    "the WebSocket). Bars without any tick are absent, not zero.",
+    "the WebSocket). Bars without any tick are absent, not zero. Times are market time (see "
+    "`GET /clock`): a 1d bar is one trading day's session (09:30-16:00 at UTC-05:00), intraday "
+    "bars are whole minutes and hours of market time. Before the market's first day the bars "
+    "are its generated history (the same seeded model): at least a year of daily bars and the "
+    "last days of 1m-1h bars, ending where the live prices start.",
 )
 async def get_candles(
     request: Request,
@@ -35,7 +39,7 @@ async def get_candles(
     end: Annotated[
         datetime | None,
         Query(
-            description="Only bars starting before this time (ISO 8601; default: now)",
+            description="Only bars starting before this market time (ISO 8601; default: now)",
             examples=["2026-11-02T15:30:00Z"],
         ),
     ] = None,

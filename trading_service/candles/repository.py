@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.market_clock import MarketClock
 from trading_service.tables import candles
 
 if TYPE_CHECKING:
     from trading_service.candles.aggregator import Bar
 
-# Idempotent merge (see aggregator.py): safe when several replicas upsert the same bar.
+# Idempotent merge (see aggregator.py): safe when several replicas upsert the same bar. Bars are
+# in market time, trades in wall time: the volume sums the trades of the bar's wall span.
 _UPSERT = text(
     """
     INSERT INTO candles AS c (symbol, interval, start_ts, end_ts, open, high, low, close,
@@ -22,13 +24,15 @@ _UPSERT = text(
     SELECT b.symbol, b.interval, b.start_ts, b.end_ts, b.open, b.high, b.low, b.close,
            b.open_seq, b.close_seq,
            coalesce((SELECT sum(t.qty) FROM trades t
-                     WHERE t.symbol = b.symbol AND t.ts >= b.start_ts AND t.ts < b.end_ts), 0)
+                     WHERE t.symbol = b.symbol AND t.ts >= b.wall_start AND t.ts < b.wall_end), 0)
     FROM unnest(CAST(:symbol AS text[]), CAST(:interval AS text[]),
                 CAST(:start_ts AS timestamptz[]), CAST(:end_ts AS timestamptz[]),
                 CAST(:open AS numeric[]), CAST(:high AS numeric[]), CAST(:low AS numeric[]),
                 CAST(:close AS numeric[]), CAST(:open_seq AS bigint[]),
-                CAST(:close_seq AS bigint[]))
-         AS b(symbol, interval, start_ts, end_ts, open, high, low, close, open_seq, close_seq)
+                CAST(:close_seq AS bigint[]), CAST(:wall_start AS timestamptz[]),
+                CAST(:wall_end AS timestamptz[]))
+         AS b(symbol, interval, start_ts, end_ts, open, high, low, close, open_seq, close_seq,
+              wall_start, wall_end)
     ON CONFLICT (symbol, interval, start_ts) DO UPDATE SET
         open = CASE WHEN excluded.open_seq < c.open_seq THEN excluded.open ELSE c.open END,
         open_seq = least(c.open_seq, excluded.open_seq),
@@ -43,7 +47,7 @@ _UPSERT = text(
 )
 
 
-async def upsert_bars(conn: AsyncConnection, bars: Sequence[Bar]) -> list[Any]:
+async def upsert_bars(conn: AsyncConnection, bars: Sequence[Bar], clock: MarketClock) -> list[Any]:
     params: dict[str, list[Any]] = {
         "symbol": [b.symbol for b in bars],
         "interval": [b.interval for b in bars],
@@ -55,6 +59,8 @@ async def upsert_bars(conn: AsyncConnection, bars: Sequence[Bar]) -> list[Any]:
         "close": [b.close for b in bars],
         "open_seq": [b.open_seq for b in bars],
         "close_seq": [b.close_seq for b in bars],
+        "wall_start": [clock.wall_time(b.start) for b in bars],
+        "wall_end": [clock.wall_time(b.end) for b in bars],
     }
     return list((await conn.execute(_UPSERT, params)).all())
 

@@ -28,6 +28,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC
+from shared.market_clock import MarketClock
+from shared.market_epoch import load_market_clock
 from shared.money import to_ticks
 from trading_service.config import EngineSettings
 from trading_service.engine.core.matching import MatchingEngine
@@ -72,7 +74,8 @@ class EngineRunner:
         self.assigned: set[int] = set()
         self.expected: dict[TopicPartition, int] = {}  # next offset to process per partition
         self.ref_seq: dict[str, int] = {}
-        self.trading_day = self._current_day()
+        self.clock: MarketClock | None = None  # loaded from Postgres by the first rebuild/loop
+        self.trading_day: int | None = None
         # Rebalance callbacks and batches take turns: a partition is never dropped mid-batch.
         self.lock = asyncio.Lock()
 
@@ -132,7 +135,7 @@ class EngineRunner:
                 )
                 if mine(r.symbol)
             ]
-        day_start = datetime.fromtimestamp(self._current_day() * self.settings.trading_day_s, UTC)
+        day_start = await self._day_start()
         stale_day = [
             r.id
             for r in resting
@@ -163,8 +166,19 @@ class EngineRunner:
 
     # --- the loop ---------------------------------------------------------------------------
 
-    def _current_day(self) -> int:
-        return int(time.time() // self.settings.trading_day_s)
+    # DAY orders live until the session close on the market clock (shared/market_clock.py).
+    async def _market_clock(self) -> MarketClock:
+        if self.clock is None:
+            self.clock = await load_market_clock(self.db, self.settings)
+        return self.clock
+
+    async def _current_day(self) -> int:
+        return (await self._market_clock()).day_index(datetime.now(UTC))
+
+    async def _day_start(self) -> datetime:
+        """Wall time the current trading day's session opened."""
+        clock = await self._market_clock()
+        return clock.wall_time(clock.current_session(datetime.now(UTC)).open)
 
     async def _apply_alone(self, events: list[Event]) -> None:
         """Events no Kafka record caused (end of day), in a transaction of their own."""
@@ -180,9 +194,12 @@ class EngineRunner:
             batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
             async with self.lock:
                 try:
-                    if self._current_day() != self.trading_day:
+                    today = await self._current_day()
+                    if self.trading_day is None:
+                        self.trading_day = today
+                    elif today != self.trading_day:
                         expired = self.core.expire_day_orders()
-                        self.trading_day = self._current_day()
+                        self.trading_day = today
                         if expired:
                             await self._apply_alone(expired)
                             await self._publish_books(set(self.ref_seq))

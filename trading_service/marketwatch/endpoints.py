@@ -17,9 +17,9 @@ router = APIRouter(tags=["market data"])
 @router.get(
     "/market-watch",
     summary="Every symbol: price, change since the open, sparkline",
-    description="The latest reference price of every symbol, its change since the open of the "
-    "current 1d candle, and the closes of its last 1-minute candles. Live updates: the "
-    "WebSocket's `prices` channel.",
+    description="The latest reference price of every symbol, its change since today's open (the "
+    "first tick of the market clock's current trading day, see `GET /clock`), and the closes "
+    "of its last 1-minute candles. Live updates: the WebSocket's `prices` channel.",
 )
 async def get_market_watch(
     request: Request,

@@ -25,7 +25,10 @@ class WatchRowOut(BaseModel):
     symbol: str
     price: Money
     ts: str
-    open: Money = Field(description="Open of the current 1d candle (the day's first tick)")
+    open: Money = Field(
+        description="Today's open: the first tick of the current trading day's session on the "
+        "market clock (GET /clock), i.e. the open of today's 1d candle"
+    )
     change: Money = Field(description="price - open")
     change_pct: Money = Field(description="change as a percentage of open")
     sparkline: list[Money] = Field(description="Closes of the last 1-minute candles, oldest first")
