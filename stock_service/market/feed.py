@@ -56,6 +56,7 @@ class PriceFeed:
         health_grace: float,
     ) -> None:
         self.market = market
+        self._tick_wall_s = market.step_s / market.clock.time_scale
         self._publisher = publisher
         self._state_path = state_path
         self._save_every = save_every_ticks
@@ -73,7 +74,8 @@ class PriceFeed:
             # Ticks come when the market clock enters the next cell of the walk's grid (every
             # `tick_interval` wall seconds); after a stall the next tick covers the lost time.
             delay = (self.market.next_tick_at() - datetime.now(UTC)).total_seconds()
-            await asyncio.sleep(max(delay, 0) + _AFTER_BOUNDARY_S)
+            # Never longer than one tick: a wall clock set back must not put the feed to sleep.
+            await asyncio.sleep(min(max(delay, 0), self._tick_wall_s) + _AFTER_BOUNDARY_S)
             quotes = self.market.tick(datetime.now(UTC))
             if not quotes:
                 continue

@@ -78,6 +78,8 @@ async def write_history(
 ) -> int:
     """Store the past of every (listing, anchor price) that has none yet; the symbols written."""
     pending = list(listings)
+    if days <= 0:
+        return 0  # no past wanted: claim nothing, so a later start with a past still writes it
     async with db.connect() as conn:
         known = set(
             (await conn.execute(_KNOWN, {"symbols": [x.symbol for x, _ in pending]})).scalars()
