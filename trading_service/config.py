@@ -39,6 +39,5 @@ class EngineSettings(CommonSettings):
     spread_bps: int = Field(default=10, ge=0, le=10_000)
     house_size: int | None = Field(default=None, ge=1)
     max_batch: int = Field(default=500, ge=1)
-    # DAY orders expire at the session close on the market clock (MARKET_TIME_SCALE).
     # Kafka group session timeout: how fast a dead engine's symbols move to another one.
     session_timeout_ms: int = Field(default=6000, ge=1000)

@@ -135,7 +135,9 @@ class EngineRunner:
                 )
                 if mine(r.symbol)
             ]
-        day_start = await self._day_start()
+        # DAY orders of a session that closed while no engine owned them expire now; the loop
+        # expires the rest at the next close.
+        self.trading_day, day_start = await self._trading_day()
         stale_day = [
             r.id
             for r in resting
@@ -172,13 +174,11 @@ class EngineRunner:
             self.clock = await load_market_clock(self.db, self.settings)
         return self.clock
 
-    async def _current_day(self) -> int:
-        return (await self._market_clock()).day_index(datetime.now(UTC))
-
-    async def _day_start(self) -> datetime:
-        """Wall time the current trading day's session opened."""
+    async def _trading_day(self) -> tuple[int, datetime]:
+        """The current trading day's number, and the wall time its session opened."""
         clock = await self._market_clock()
-        return clock.wall_time(clock.current_session(datetime.now(UTC)).open)
+        now = datetime.now(UTC)
+        return clock.day_index(now), clock.wall_time(clock.current_session(now).open)
 
     async def _apply_alone(self, events: list[Event]) -> None:
         """Events no Kafka record caused (end of day), in a transaction of their own."""
@@ -194,7 +194,7 @@ class EngineRunner:
             batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
             async with self.lock:
                 try:
-                    today = await self._current_day()
+                    today, _ = await self._trading_day()
                     if self.trading_day is None:
                         self.trading_day = today
                     elif today != self.trading_day:
