@@ -81,17 +81,29 @@ def calendar(start: date, end: date) -> list[Session]:
 class MarketClock:
     epoch: datetime  # wall instant of trading day 0's open; timezone-aware
     time_scale: float  # market seconds per wall second
+    # Trading day 0; by default the epoch's date in the market zone, or the next trading day.
+    day_zero: date | None = None
 
     def __post_init__(self) -> None:
         if self.epoch.tzinfo is None:
             raise ValueError("the market epoch must carry a time zone")
         if not self.time_scale > 0:
             raise ValueError("the time scale must be positive")
+        if self.day_zero is not None and not is_trading_day(self.day_zero):
+            raise ValueError(f"day zero {self.day_zero} is not a trading day")
 
     @property
     def first_day(self) -> date:
-        """Trading day 0: the epoch's date in the market zone, or the next trading day."""
+        """Trading day 0."""
+        if self.day_zero is not None:
+            return self.day_zero
         return next_trading_day(self.epoch.astimezone(MARKET_TZ).date())
+
+    def at_speed(self, time_scale: float, now: datetime) -> MarketClock:
+        """The same market at another speed from `now` on: market time at `now` is unchanged
+        (the epoch moves to where it would have been at the new speed; day 0 stays)."""
+        epoch = now - (now - self.epoch) * (self.time_scale / time_scale)
+        return MarketClock(epoch, time_scale, self.first_day)
 
     @property
     def session_wall_s(self) -> float:

@@ -13,12 +13,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # One row: the wall instant market time began (shared/market_epoch.py).
+    # One row: the wall instant trading day 0 opened at the stored speed, and that day
+    # (shared/market_epoch.py).
     op.execute(
         """
         CREATE TABLE market_clock (
-            id    smallint PRIMARY KEY CHECK (id = 1),
-            epoch timestamptz NOT NULL
+            id         smallint PRIMARY KEY CHECK (id = 1),
+            epoch      timestamptz NOT NULL,
+            time_scale double precision NOT NULL CHECK (time_scale > 0),
+            day_zero   date NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
         )
         """
     )

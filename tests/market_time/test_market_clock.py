@@ -98,3 +98,20 @@ def test_an_epoch_on_a_weekend_starts_on_monday_and_a_naive_epoch_is_refused() -
         MarketClock(datetime(2026, 12, 5, 18, 0), 6.5)
     with pytest.raises(ValueError):
         MarketClock(EPOCH, 0)
+
+
+def test_a_new_speed_keeps_market_time_and_day_zero() -> None:
+    now = wall(5000)
+    faster = CLOCK.at_speed(39.0, now)
+
+    def near(a: datetime, b: datetime) -> bool:  # the epoch is kept to the microsecond
+        return abs((a - b).total_seconds()) < 0.001
+
+    assert near(faster.market_time(now), CLOCK.market_time(now))
+    assert faster.first_day == CLOCK.first_day
+    assert faster.day_of(-3) == CLOCK.day_of(-3)
+    # From now on a wall second is 39 market seconds.
+    later = faster.market_time(now + timedelta(seconds=10))
+    assert near(later, CLOCK.market_time(now) + timedelta(seconds=390))
+    with pytest.raises(ValueError):
+        MarketClock(EPOCH, 6.5, date(2026, 12, 5))  # a Saturday cannot be day 0
