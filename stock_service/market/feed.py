@@ -60,6 +60,7 @@ class PriceFeed:
         self._publisher = publisher
         self._state_path = state_path
         self._save_every = save_every_ticks
+        self._saved_seq = 0  # seq of the first listing at the last save
         self._publish_timeout = publish_timeout
         self._delivery: asyncio.Task[None] | None = None
         self._waiting: Sequence[Quote] | None = None  # a tick that came while one was in flight
@@ -80,9 +81,11 @@ class PriceFeed:
             if not quotes:
                 continue
             self.health.ticks += 1
-            self._hand_off(quotes)
-            if self.health.ticks % self._save_every == 0:
+            if quotes[0].seq > self._saved_seq + self._save_every:
+                # Beyond what the last save reserved (a tick after a stall takes many steps):
+                # save first, so that no seq past the saved one + reserve is ever published.
                 await self._persist(clean=False)
+            self._hand_off(quotes)
 
     async def close(self) -> None:
         """After `run` is cancelled: let the last tick reach Kafka, then save the exact state."""
@@ -128,8 +131,9 @@ class PriceFeed:
         health.last_published_at = quotes[0].ts if quotes else datetime.now(UTC)
 
     async def _persist(self, *, clean: bool) -> None:
-        # `reserve` covers the ticks that may be published before the next save.
+        # `reserve` covers the walk steps that may be published before the next save.
         snapshot = self.market.snapshot(clean=clean, reserve=self._save_every)
+        self._saved_seq = self.market.quotes()[0].seq  # every listed walk steps together
         try:
             await asyncio.to_thread(save_state, self._state_path, snapshot)
         except OSError:
