@@ -61,6 +61,7 @@ class PriceFeed:
         self._state_path = state_path
         self._save_every = save_every_ticks
         self._saved_seq = 0  # seq of the first listing at the last save
+        self._handed_seq = market.quotes()[0].seq  # ... and in the last tick handed to Kafka
         self._publish_timeout = publish_timeout
         self._delivery: asyncio.Task[None] | None = None
         self._waiting: Sequence[Quote] | None = None  # a tick that came while one was in flight
@@ -89,6 +90,11 @@ class PriceFeed:
 
     async def close(self) -> None:
         """After `run` is cancelled: let the last tick reach Kafka, then save the exact state."""
+        latest = self.market.quotes()
+        if latest[0].seq != self._handed_seq:
+            # Cancelled while saving ahead of a tick: save and send that tick now.
+            await self._persist(clean=False)
+            self._hand_off(latest)
         if self._delivery is not None:
             _, pending = await asyncio.wait([self._delivery], timeout=self._publish_timeout)
             for task in pending:
@@ -97,6 +103,7 @@ class PriceFeed:
         await self._publisher.close()
 
     def _hand_off(self, quotes: Sequence[Quote]) -> None:
+        self._handed_seq = quotes[0].seq
         if self._delivery is not None and not self._delivery.done():
             if self._waiting is not None:
                 self.health.skipped_ticks += 1
