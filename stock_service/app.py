@@ -67,7 +67,7 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
                 db,
                 clock,
                 anchors,
-                seed=settings.seed,
+                seed=market.seed,  # the walks' own seed, however it was obtained
                 days=settings.history_days,
                 minute_days=settings.history_minute_days,
             ),

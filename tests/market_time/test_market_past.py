@@ -96,7 +96,8 @@ async def test_a_fresh_system_has_a_past_that_the_live_walk_continues(
     for interval in ("5m", "15m", "1h"):
         assert len(await candles(api, symbol, interval=interval, limit=20)) == 20
 
-    # The first live tick is the walk's next step from the last historic close: no gap, no jump.
+    # The live walk goes on from the last historic close: its first bar opens on the walk's path
+    # from that price (seq 1 normally; more if the first tick came after a stall).
     async with db.connect() as conn:
         first_live = (
             await conn.execute(
@@ -109,7 +110,6 @@ async def test_a_fresh_system_has_a_past_that_the_live_walk_continues(
         ).one()
     walk = GeometricBrownianMotion(42, symbol, 0.07, 0.30, settings.dt)
     assert first_live.open == walk.advance(walk.start(Decimal("100.00")), first_live.open_seq).price
-    assert first_live.open_seq <= 3  # the API saw one of the very first ticks
 
 
 CLOCK_KEYS = {
