@@ -1,7 +1,7 @@
 // Order events wherever the user is: a toast for every fill, partial fill, cancel, reject and
 // expiry of the user's orders (the private `orders` channel), and a count on the Orders link
 // until the Orders screen is seen.
-import type { Order } from "./api";
+import { get, type Order } from "./api";
 import { notify } from "./dom";
 import { money } from "./money";
 import { stream, type Message } from "./stream";
@@ -45,29 +45,26 @@ function event(o: Order, before: Seen): { text: string; tone: "fill" | "error" |
 function paintBadge(): void {
   const link = document.querySelector<HTMLAnchorElement>('#nav a[href="#/orders"]');
   if (!link) return;
-  let badge = link.querySelector<HTMLElement>(".badge");
-  if (!unseen) {
-    badge?.remove();
-    link.removeAttribute("aria-label");
-    return;
-  }
-  if (!badge) {
-    badge = document.createElement("span");
-    badge.className = "badge";
-    badge.dataset.testid = "orders-badge";
-    badge.setAttribute("aria-hidden", "true");
-    link.append(badge);
-  }
-  badge.textContent = String(unseen);
-  link.setAttribute("aria-label", `Orders, ${unseen} new order ${unseen === 1 ? "event" : "events"}`);
+  link.querySelector(".badge")?.remove();
+  if (!unseen) return;
+  // Read as part of the link's name: "Orders, 2 new".
+  const badge = document.createElement("span");
+  badge.className = "badge";
+  badge.dataset.testid = "orders-badge";
+  const hidden = (text: string) => Object.assign(document.createElement("span"), { className: "sr", textContent: text });
+  badge.append(hidden(", "), String(unseen), hidden(" new"));
+  link.append(badge);
 }
 
 function onOrder(m: Message): void {
-  const o = m.order as Order;
+  announce(m.order as Order, Boolean(m.snapshot));
+}
+
+function announce(o: Order, snapshot: boolean): void {
   const before = known.get(o.id) ?? { status: "new", filled: 0 };
   known.set(o.id, { status: o.status, filled: o.filled_qty });
   // A snapshot (on (re)subscribing) is the state now, not news.
-  if (m.snapshot) return;
+  if (snapshot) return;
   const news = event(o, before);
   if (!news) return;
   notify(news.text, news.tone);
@@ -89,7 +86,20 @@ export function watchOrders(signedIn: boolean): void {
   if (!signedIn) return;
   const off = stream.on("order", onOrder);
   const unsubscribe = stream.subscribe(["orders"]);
-  stop = () => (off(), unsubscribe());
+  // What happened while the connection was down comes as no event (the new snapshot holds only
+  // open orders): after a reconnect, re-read the orders already seen and announce their changes.
+  let wasDown = false;
+  const unwatch = stream.watch((health) => {
+    if (health.state === "reconnecting") wasDown = true;
+    if (health.state !== "live" || !wasDown) return;
+    wasDown = false;
+    get<Order[]>("/orders?status=all&limit=200")
+      .then((orders) => {
+        for (const o of orders) if (known.has(o.id)) announce(o, false);
+      })
+      .catch(() => undefined); // the banner says why
+  });
+  stop = () => (off(), unsubscribe(), unwatch());
 }
 
 /** The Orders screen shows every change itself: the count is for the other screens. */

@@ -87,16 +87,17 @@ class Stream {
     this.socket = socket;
     this.authenticated = false;
     socket.onopen = () => {
-      this.retry = 0;
+      // "Live" and a reset back-off wait for the first message: a server that accepts and
+      // drops at once is no live connection.
       this.lastMessage = Date.now();
       this.probeSent = 0;
-      this.setHealth("live");
       this.send("subscribe", [...this.counts.keys()].filter((c) => !PRIVATE.has(c)));
     };
     socket.onmessage = (event) => {
       if (this.socket !== socket) return;
       this.lastMessage = Date.now();
       this.probeSent = 0;
+      this.retry = 0;
       this.setHealth("live");
       const data: unknown = JSON.parse(String(event.data));
       for (const message of Array.isArray(data) ? data : [data]) this.dispatch(message as Message);

@@ -151,7 +151,7 @@ function openRow(first: Order, changed: () => void): OpenRow {
 function historyRow(o: Order): HTMLElement {
   return h(
     "tr",
-    { "data-order-id": o.id },
+    { "data-order-id": o.id, "data-updated": o.updated_at },
     cell("td", "Time", {}, dateTime(o.updated_at)),
     cell("th", "Symbol", { scope: "row" }, o.symbol),
     cell("td", "Side", { class: o.side }, o.side),

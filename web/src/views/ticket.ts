@@ -90,7 +90,7 @@ export function ticketPanel(symbol: string): { el: HTMLElement; dispose: () => v
     (s === "buy" ? sideBuy : sideSell).checked = true;
     closeReview();
     paint();
-    form.scrollIntoView({ behavior: "smooth", block: "start" });
+    form.scrollIntoView({ block: "start" });
     qty.focus({ preventScroll: true });
   };
   const bar = h(
@@ -100,8 +100,9 @@ export function ticketPanel(symbol: string): { el: HTMLElement; dispose: () => v
     h("button", { type: "button", class: "primary sell", onclick: () => jump("sell") }, `Sell ${symbol}`),
   );
   const el = h("section", { class: "card", "aria-label": "Order ticket", "data-testid": "ticket" }, h("h2", {}, "Trade"), form, bar);
+  // Out of the way while the ticket's own button is on screen.
   const seen = new IntersectionObserver(([entry]) => bar.classList.toggle("away", entry.isIntersecting));
-  seen.observe(form);
+  seen.observe(submit);
 
   const side = (): Side => (sideBuy.checked ? "buy" : "sell");
   const held = () => BigInt(market.portfolio?.positions.find((p) => p.symbol === symbol)?.qty ?? 0);
