@@ -1,6 +1,7 @@
 import "./style.css";
 import { ApiError, failures, get, type Session } from "./api";
 import { clearBanner, clearBanners, showBanner } from "./banner";
+import { marketClock } from "./clock";
 import { connectionIndicator } from "./connection";
 import { h, replace } from "./dom";
 import { ordersScreen, watchOrders } from "./notify";
@@ -158,4 +159,5 @@ new MutationObserver(() => {
   }
 }).observe(main, { childList: true, subtree: true });
 connectionIndicator(document.getElementById("conn") as HTMLElement);
+marketClock(document.getElementById("clock") as HTMLElement);
 void boot();
