@@ -89,7 +89,6 @@ export function ticketPanel(symbol: string): { el: HTMLElement; dispose: () => v
   const jump = (s: Side) => {
     (s === "buy" ? sideBuy : sideSell).checked = true;
     closeReview();
-    paint();
     form.scrollIntoView({ block: "start" });
     qty.focus({ preventScroll: true });
   };
@@ -199,7 +198,8 @@ export function ticketPanel(symbol: string): { el: HTMLElement; dispose: () => v
         : row("Shares available", market.portfolio ? `${available()} of ${held()} held` : "—", "shares-available"),
     );
     // What stops the order shows as it is typed; the button waits until the order changes.
-    warning.textContent = checked.blocking ? (checked.problem ?? "") : checked.warnings.join(" ");
+    // (The review repeats the warnings next to Confirm: not twice on screen.)
+    warning.textContent = checked.blocking ? (checked.problem ?? "") : review.hidden ? checked.warnings.join(" ") : "";
     warning.classList.toggle("down", Boolean(checked.blocking));
     submit.disabled = Boolean(checked.blocking) || Boolean(submit.dataset.sending);
   };
@@ -208,6 +208,7 @@ export function ticketPanel(symbol: string): { el: HTMLElement; dispose: () => v
     review.hidden = true;
     submit.hidden = false;
     replace(review);
+    paint();
   };
 
   const send = async (order: Record<string, unknown>) => {
@@ -269,6 +270,7 @@ export function ticketPanel(symbol: string): { el: HTMLElement; dispose: () => v
     );
     review.hidden = false;
     submit.hidden = true;
+    paint();
     confirm.focus();
   };
 
