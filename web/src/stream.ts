@@ -55,10 +55,7 @@ class Stream {
     const silent = now - this.lastMessage;
     if (silent < PROBE_AFTER_MS) return;
     if (!this.probeSent) {
-      this.probeSent = now;
-      // The protocol has no ping; dropping a channel that is not held is a no-op the server
-      // answers with the channel list, which is all a probe needs.
-      socket.send(JSON.stringify({ action: "unsubscribe", channels: ["prices:PROBE"] }));
+      this.probe(socket);
     } else if (now - this.probeSent > PROBE_GRACE_MS) {
       this.setHealth("stale", Math.floor(silent / 1000));
       if (silent > GIVE_UP_MS) {
@@ -67,6 +64,13 @@ class Stream {
         this.reconnectLater();
       }
     }
+  }
+
+  private probe(socket: WebSocket): void {
+    this.probeSent = Date.now();
+    // The protocol has no ping; dropping a channel that is not held is a no-op the server
+    // answers with the channel list, which is all a probe needs.
+    socket.send(JSON.stringify({ action: "unsubscribe", channels: ["prices:PROBE"] }));
   }
 
   private reconnectLater(): void {
@@ -90,7 +94,8 @@ class Stream {
       // "Live" and a reset back-off wait for the first message: a server that accepts and
       // drops at once is no live connection.
       this.lastMessage = Date.now();
-      this.probeSent = 0;
+      // An answer right away, even with nothing to subscribe to (the sign-in screen).
+      this.probe(socket);
       this.send("subscribe", [...this.counts.keys()].filter((c) => !PRIVATE.has(c)));
     };
     socket.onmessage = (event) => {
