@@ -35,7 +35,8 @@ function event(o: Order, before: Seen): { text: string; tone: "fill" | "error" |
     };
   }
   if (o.status === before.status) return null;
-  const reason = o.reject_reason ? `: ${o.reject_reason}` : "";
+  // The engine's reason, unless it only repeats that the user canceled it.
+  const reason = o.reject_reason && o.reject_reason !== "canceled by user" ? `: ${o.reject_reason}` : "";
   if (o.status === "canceled") return { text: `Canceled: ${describe(o)}${reason}`, tone: "ok" };
   if (o.status === "rejected") return { text: `Rejected: ${describe(o)}${reason}`, tone: "error" };
   if (o.status === "expired") return { text: `Expired: ${describe(o)}`, tone: "ok" };
