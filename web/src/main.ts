@@ -135,13 +135,15 @@ function route(): void {
 }
 
 async function boot(): Promise<void> {
+  // The stream authenticates from the cookie by itself: it need not wait for /session, and the
+  // header's connection state is true even while /session fails.
+  stream.start();
   try {
     app.session = await get<Session | null>("/session");
   } catch {
     return; // failures.read shows the banner; its Retry boots again
   }
   booted = true;
-  stream.start();
   watchOrders(app.session !== null);
   renderHeader();
   window.addEventListener("hashchange", route);
