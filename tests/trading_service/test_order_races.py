@@ -139,61 +139,64 @@ async def test_the_engine_refuses_a_command_it_cannot_apply_and_keeps_trading(
     redis = trading_app.state.resources.redis
     refused_before = int(await redis.hget(HEALTH_KEY, "rejected_commands") or 0)
     await market.set("POISA", "200.00")
-    victim = new_trader()
-    resting = await rest_limit_buy(api, victim, "POISA", 10, "1.00")
-    # A replace to 100,000 @ 100.00 recorded as if the API had accepted it, without reserving.
-    async with db.begin() as conn:
-        await conn.execute(
-            text(
-                "UPDATE orders SET replace_seq = replace_seq + 1, pending_qty = 100000, "
-                "pending_limit_price = 100.00 WHERE id = :id"
-            ),
-            {"id": resting["id"]},
-        )
-    # A market buy of 1,000 (about 200,000 of cash against 100,000) stored with no reservation.
-    greedy = new_trader()
-    assert (await api.get("/portfolio", headers=greedy.headers)).status_code == 200
-    greedy_id = uuid.uuid4()
-    async with db.begin() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "INSERT INTO orders (id, account_id, client_order_id, symbol, side, type, "
-                    "time_in_force, qty, protection_price, status) VALUES (:id, :account, 'x', "
-                    "'POISA', 'buy', 'market', 'ioc', 1000, 250.00, 'new') RETURNING *"
-                ),
-                {"id": greedy_id, "account": greedy.id},
-            )
-        ).one()
     producer = AIOKafkaProducer(
         bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False
     )
     await producer.start()
     try:
-        victim_id = uuid.UUID(resting["id"])
-        for message in (
-            ReplaceRequest(victim_id, victim.id, 100_000, 10_000, None),
-            NewOrder(to_core_order(row)),
-        ):
-            await producer.send_and_wait(ORDERS_TOPIC, message.encode(), key=b"POISA")
+        # A market buy of 1,000 (about 200,000 of cash against 100,000) stored with no
+        # reservation, as if the API's check had been skipped.
+        greedy = new_trader()
+        assert (await api.get("/portfolio", headers=greedy.headers)).status_code == 200
+        greedy_id = uuid.uuid4()
+        async with db.begin() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "INSERT INTO orders (id, account_id, client_order_id, symbol, side, "
+                        "type, time_in_force, qty, protection_price, status) VALUES (:id, "
+                        ":account, 'x', 'POISA', 'buy', 'market', 'ioc', 1000, 250.00, 'new') "
+                        "RETURNING *"
+                    ),
+                    {"id": greedy_id, "account": greedy.id},
+                )
+            ).one()
+        await producer.send_and_wait(
+            ORDERS_TOPIC, NewOrder(to_core_order(row)).encode(), key=b"POISA"
+        )
+        # Later orders of everybody are still processed.
+        await exchange_trades_for_someone_else(api, market, new_trader, "POISB")
+        greedy_order = await stored(db, str(greedy_id))
+        assert greedy_order.status == "rejected" and greedy_order.filled_qty == 0
+        assert greedy_order.reject_reason.startswith("refused by the engine")
+        assert "cash" in greedy_order.reject_reason
+        assert await portfolio_cash(api, greedy) == (Decimal("100000.00"), Decimal("0.00"))
+
+        # A replace to 100,000 @ 100.00 recorded as if the API had accepted it, not reserved.
+        victim = new_trader()
+        resting = await rest_limit_buy(api, victim, "POISA", 10, "1.00")
+        async with db.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE orders SET replace_seq = replace_seq + 1, pending_qty = 100000, "
+                    "pending_limit_price = 100.00 WHERE id = :id"
+                ),
+                {"id": resting["id"]},
+            )
+        forged = ReplaceRequest(uuid.UUID(resting["id"]), victim.id, 100_000, 10_000, None)
+        await producer.send_and_wait(ORDERS_TOPIC, forged.encode(), key=b"POISA")
     finally:
         await producer.stop()
-    # Later orders of everybody are still processed.
-    await exchange_trades_for_someone_else(api, market, new_trader, "POISB")
+    await exchange_trades_for_someone_else(api, market, new_trader, "POISC")
 
     async def settled() -> bool:
-        replaced, greedy_order = await stored(db, resting["id"]), await stored(db, str(greedy_id))
-        return replaced.replace_applied_seq == 1 and greedy_order.status != "new"
+        return bool((await stored(db, resting["id"])).replace_applied_seq == 1)
 
-    await until(settled, "the engine settles both bad commands")
+    await until(settled, "the engine settles the replace")
     replaced = await stored(db, resting["id"])
     assert (replaced.qty, replaced.limit_price, replaced.status) == (10, Decimal("1.00"), "new")
     assert "cash" in replaced.replace_reject_reason
     assert await portfolio_cash(api, victim) == (Decimal("100000.00"), Decimal("10.00"))
-    greedy_order = await stored(db, str(greedy_id))
-    assert greedy_order.status == "rejected" and greedy_order.filled_qty == 0
-    assert greedy_order.reject_reason.startswith("refused by the engine")
-    assert await portfolio_cash(api, greedy) == (Decimal("100000.00"), Decimal("0.00"))
     assert int(await redis.hget(HEALTH_KEY, "rejected_commands")) >= refused_before + 2
     # The victim's order still works: a PATCH within its cash is applied.
     patched = await api.patch(f"/orders/{resting['id']}", json={"qty": 20}, headers=victim.headers)
