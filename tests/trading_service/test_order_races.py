@@ -313,3 +313,60 @@ async def test_moving_a_buy_stop_moves_its_reservation_with_its_protection_price
     assert cash == Decimal("100000.00") - 10 * Decimal(final["filled_avg_price"])
     await settle(db)
     assert await audit_violations(db) == {}
+
+
+async def test_a_replace_accepted_before_the_engine_saw_the_order_applies_with_it(
+    api: httpx.AsyncClient,
+    market: Market,
+    new_trader: Callable[[], Trader],
+    db: AsyncEngine,
+    stack: Stack,
+) -> None:
+    """The PATCH's record can reach Kafka before the order's own (two producers): the engine
+    then applies the pending terms when the order arrives, not the stale ones it carries."""
+    await market.set("EARLY", "200.00")
+    trader = new_trader()
+    assert (await api.get("/portfolio", headers=trader.headers)).status_code == 200
+    order_id = uuid.uuid4()
+    # What POST (10 @ 1.00) and then PATCH (20 @ 2.00) store before the engine sees either.
+    async with db.begin() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "INSERT INTO orders (id, account_id, client_order_id, symbol, side, type, "
+                    "time_in_force, qty, limit_price, status, reserved_cash, replace_seq, "
+                    "pending_qty, pending_limit_price) VALUES (:id, :account, 'early', 'EARLY', "
+                    "'buy', 'limit', 'gtc', 10, 1.00, 'new', 40.00, 1, 20, 2.00) RETURNING *"
+                ),
+                {"id": order_id, "account": trader.id},
+            )
+        ).one()
+        await conn.execute(
+            text("UPDATE accounts SET reserved_cash = reserved_cash + 40.00 WHERE id = :id"),
+            {"id": trader.id},
+        )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False
+    )
+    await producer.start()
+    try:
+        forged_early = ReplaceRequest(order_id, trader.id, 20, 200, None)
+        await producer.send_and_wait(ORDERS_TOPIC, forged_early.encode(), key=b"EARLY")
+        await producer.send_and_wait(
+            ORDERS_TOPIC, NewOrder(to_core_order(row)).encode(), key=b"EARLY"
+        )
+    finally:
+        await producer.stop()
+
+    async def accepted() -> bool:
+        return bool((await stored(db, str(order_id))).accepted_at is not None)
+
+    await until(accepted, "the engine accepts the order")
+    final = await stored(db, str(order_id))
+    assert (final.qty, final.limit_price, final.status) == (20, Decimal("2.00"), "new")
+    assert (final.replace_applied_seq, final.reserved_cash) == (1, Decimal("40.00"))
+    assert await portfolio_cash(api, trader) == (Decimal("100000.00"), Decimal("40.00"))
+    book = (await api.get("/orderbook/EARLY?depth=10")).json()
+    assert {"price": "2.00", "qty": 20, "orders": 1, "house": False} in book["bids"]
+    await settle(db)
+    assert await audit_violations(db) == {}

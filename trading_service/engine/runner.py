@@ -414,7 +414,11 @@ class EngineRunner:
             # The order's terms come from Postgres, never from the message: what the API checked
             # and reserved for is what the engine applies (a forged record cannot change it).
             unaccepted = await _unaccepted(conn, new_ids)
-            pending = await _pending_replaces(conn, replace_ids + new_ids)
+            # Locked, so no replace is accepted on top of the one applied here until commit.
+            replaced_early = [
+                i for i, r in unaccepted.items() if r.replace_seq > r.replace_applied_seq
+            ]
+            pending = await _pending_replaces(conn, replace_ids + replaced_early)
             events: list[Entry] = []
             new_refs: dict[str, PriceTick] = {}
             for _, message in decoded:
