@@ -79,7 +79,13 @@ def reservation_price(request: OrderRequest, last: PriceTick, collar_bps: int) -
     """Per-share cash a buy reserves: its limit, or a protection price above the market."""
     if request.limit_price is not None:
         return request.limit_price
-    anchor = max(last.price, request.stop_price or last.price)
+    return protection_price(last, request.stop_price, collar_bps)
+
+
+def protection_price(last: PriceTick, stop: Decimal | None, collar_bps: int) -> Decimal:
+    """The collar a market (or stop) buy reserves at and never pays more than: above both the
+    last price and its stop."""
+    anchor = max(last.price, stop or last.price)
     return from_ticks(ticks_up(anchor * (10_000 + collar_bps) / 10_000))
 
 
@@ -285,10 +291,8 @@ async def request_replace(
             last = await price_of(order.symbol)
             if last is None:
                 raise NoPrice(f"the price of {order.symbol} is reloading; try again")
-            anchor = max(last.price, terms.stop_price or last.price)
             terms = dataclasses.replace(
-                terms,
-                protection_price=from_ticks(ticks_up(anchor * (10_000 + collar_bps) / 10_000)),
+                terms, protection_price=protection_price(last, terms.stop_price, collar_bps)
             )
         per_share = terms.limit_price or terms.protection_price or Decimal("0")
         extra = round_money(per_share * remaining) - order.reserved_cash
