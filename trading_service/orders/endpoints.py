@@ -47,13 +47,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 async def _hand_off_and_wait(
     resources: Resources,
-    account_id: uuid.UUID,
     handoffs: list[tuple[str, OrderMessage]],
     waits: list[tuple[uuid.UUID, Outcome]],
     wait: bool,
-) -> list[Any]:
+) -> None:
     """Send to the engine after the commit; optionally wait (bounded) until it has done what
-    each order waits for; returns the order rows as they then stand."""
+    each order waits for. Past the timeout the orders are answered as they stand."""
     async with contextlib.AsyncExitStack() as stack:
         done = [
             await stack.enter_async_context(resources.executions.expect(order_id, outcome))
@@ -62,18 +61,17 @@ async def _hand_off_and_wait(
         for symbol, message in handoffs:
             await resources.handoff.send(symbol, message)
         if wait and done:
-            # Bounded: past the timeout the orders are answered as they stand.
             await asyncio.wait(
                 [asyncio.shield(d) for d in done], timeout=resources.settings.order_wait_s
             )
-    async with resources.db.connect() as conn:
-        rows = [await repository.get_order(conn, account_id, i) for i, _ in waits]
-        return [r for r in rows if r is not None]
 
 
-async def _render(resources: Resources, rows: list[Any]) -> list[OrderOut]:
+async def _as_they_stand(
+    resources: Resources, account_id: uuid.UUID, order_ids: list[uuid.UUID]
+) -> list[OrderOut]:
     async with resources.db.connect() as conn:
-        return await service.render_orders(conn, rows)
+        rows = [await repository.get_order(conn, account_id, i) for i in order_ids]
+        return await service.render_orders(conn, [r for r in rows if r is not None])
 
 
 async def _submit(
@@ -115,8 +113,8 @@ async def _submit(
         await resources.handoff.send(row.symbol, NewOrder(service.to_core_order(row)))
         return service.order_out(row)
     handoff: list[tuple[str, OrderMessage]] = [(row.symbol, NewOrder(service.to_core_order(row)))]
-    rows = await _hand_off_and_wait(resources, account_id, handoff, [(row.id, processed)], wait)
-    return (await _render(resources, rows))[0]
+    await _hand_off_and_wait(resources, handoff, [(row.id, processed)], wait)
+    return (await _as_they_stand(resources, account_id, [row.id]))[0]
 
 
 @router.post(
@@ -268,14 +266,10 @@ async def cancel_order(
         row = await service.request_cancel(conn, account_id, order_id)
     # Waits for the order to end, not for any news of it: a replace applied meanwhile is no
     # answer to a cancel.
-    rows = await _hand_off_and_wait(
-        resources,
-        account_id,
-        [(row.symbol, CancelRequest(row.id, account_id))],
-        [(row.id, finished)],
-        True,
+    await _hand_off_and_wait(
+        resources, [(row.symbol, CancelRequest(row.id, account_id))], [(row.id, finished)], True
     )
-    return (await _render(resources, rows))[0]
+    return (await _as_they_stand(resources, account_id, [row.id]))[0]
 
 
 @router.delete(
@@ -286,14 +280,13 @@ async def cancel_order(
 async def cancel_all_orders(account_id: CurrentAccount, resources: ResourcesDep) -> list[OrderOut]:
     async with resources.db.begin() as conn:
         rows = await repository.mark_cancel_requested(conn, account_id)
-    after = await _hand_off_and_wait(
+    await _hand_off_and_wait(
         resources,
-        account_id,
         [(r.symbol, CancelRequest(r.id, account_id)) for r in rows],
         [(r.id, finished) for r in rows],
         True,
     )
-    return await _render(resources, after)
+    return await _as_they_stand(resources, account_id, [r.id for r in rows])
 
 
 @router.patch(
@@ -332,11 +325,17 @@ async def replace_order(
             resources.settings.market_collar_bps,
         )
     seq = row.replace_seq
-    (after,) = await _hand_off_and_wait(
-        resources, account_id, [(row.symbol, message)], [(row.id, replace_settled(seq))], True
+    await _hand_off_and_wait(
+        resources, [(row.symbol, message)], [(row.id, replace_settled(seq))], True
     )
-    if after.replace_applied_seq == seq and after.replace_reject_reason is not None:
-        raise service.ReplaceRefused(f"the change was not applied: {after.replace_reject_reason}")
-    if after.replace_applied_seq < seq and after.status not in repository.OPEN_STATUSES:
-        raise service.OrderNotOpen(f"the order was {after.status} before the change applied")
-    return (await _render(resources, [after]))[0]
+    async with resources.db.connect() as conn:
+        after = await repository.get_order(conn, account_id, order_id)
+        if after is None:
+            raise service.OrderNotFound()
+        if after.replace_applied_seq == seq and after.replace_reject_reason is not None:
+            raise service.ReplaceRefused(
+                f"the change was not applied: {after.replace_reject_reason}"
+            )
+        if after.replace_applied_seq < seq and after.status not in repository.OPEN_STATUSES:
+            raise service.OrderNotOpen(f"the order was {after.status} before the change applied")
+        return (await service.render_orders(conn, [after]))[0]
