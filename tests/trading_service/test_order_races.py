@@ -370,3 +370,57 @@ async def test_a_replace_accepted_before_the_engine_saw_the_order_applies_with_i
     assert {"price": "2.00", "qty": 20, "orders": 1, "house": False} in book["bids"]
     await settle(db)
     assert await audit_violations(db) == {}
+
+
+async def test_a_price_move_that_would_fill_a_corrupt_order_cancels_it_and_fills_the_rest(
+    api: httpx.AsyncClient,
+    market: Market,
+    new_trader: Callable[[], Trader],
+    db: AsyncEngine,
+    stack: Stack,
+) -> None:
+    """The bad command is not always the record that trips the check: a price tick filling an
+    order that reserved nothing and costs more than the cash (1,000 @ 145.00 against 100,000).
+    That order is canceled; the tick then applies to the rest."""
+    await market.set("CORRU", "200.00")
+    bystander = new_trader()
+    legit = await rest_limit_buy(api, bystander, "CORRU", 5, "150.00")
+    corrupt_trader = new_trader()
+    assert (await api.get("/portfolio", headers=corrupt_trader.headers)).status_code == 200
+    corrupt_id = uuid.uuid4()
+    async with db.begin() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "INSERT INTO orders (id, account_id, client_order_id, symbol, side, type, "
+                    "time_in_force, qty, limit_price, status) VALUES (:id, :account, 'c', "
+                    "'CORRU', 'buy', 'limit', 'gtc', 1000, 145.00, 'new') RETURNING *"
+                ),
+                {"id": corrupt_id, "account": corrupt_trader.id},
+            )
+        ).one()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            ORDERS_TOPIC, NewOrder(to_core_order(row)).encode(), key=b"CORRU"
+        )
+    finally:
+        await producer.stop()
+
+    async def resting() -> bool:
+        return bool((await stored(db, str(corrupt_id))).accepted_at is not None)
+
+    await until(resting, "the unreserved order rests")  # alone it breaks nothing yet
+
+    await market.set("CORRU", "140.00")  # the house's ask crosses both bids
+    corrupt = await stored(db, str(corrupt_id))
+    assert (corrupt.status, corrupt.filled_qty) == ("canceled", 0)
+    assert corrupt.reject_reason.startswith("canceled by the engine")
+    assert await portfolio_cash(api, corrupt_trader) == (Decimal("100000.00"), Decimal("0.00"))
+    filled = (await api.get(f"/orders/{legit['id']}", headers=bystander.headers)).json()
+    assert (filled["status"], filled["filled_avg_price"]) == ("filled", "150.00")
+    await settle(db)
+    assert await audit_violations(db) == {}
