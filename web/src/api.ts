@@ -7,11 +7,11 @@ export class ApiError extends Error {
     readonly error: string,
     readonly detail: unknown,
   ) {
-    super(describe(error, detail));
+    super(describe(status, error, detail));
   }
 }
 
-function describe(error: string, detail: unknown): string {
+function describe(status: number, error: string, detail: unknown): string {
   if (Array.isArray(detail)) {
     return detail
       .map((d: { loc?: unknown[]; msg?: string }) => {
@@ -20,25 +20,60 @@ function describe(error: string, detail: unknown): string {
       })
       .join("; ");
   }
-  return typeof detail === "string" && detail ? detail : error;
+  if (typeof detail === "string" && detail) return sentence(detail);
+  // No JSON error body (a proxy's HTML page, a restart): say what happened in words.
+  if (status === 0) return "Could not reach the server";
+  if (error === `http_${status}`) {
+    return status >= 500 ? `Server unavailable (${status})` : `Request failed (${status})`;
+  }
+  return sentence(error.replace(/_/g, " "));
 }
+
+const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** What the page does about failures that are not one screen's business (main.ts sets them). */
+export const failures = {
+  /** A 401 outside the sign-in calls: the session expired or was revoked. */
+  expired: (): void => undefined,
+  /** A read failed (`path`) or came back (`error` null): the banner shows or clears. */
+  read: (_path: string, _error: ApiError | null): void => undefined,
+};
 
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { "X-Requested-With": "stocksim-web" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method,
-    headers,
-    credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (response.status === 204) return undefined as T;
-  const data: unknown = await response.json().catch(() => ({}));
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw report(method, path, new ApiError(0, "network", null));
+  }
+  if (response.status === 204) return done(method, path, undefined as T);
+  const json = (response.headers.get("content-type") ?? "").includes("json");
+  const data: unknown = json ? await response.json().catch(() => ({})) : {};
   if (!response.ok) {
     const d = data as { error?: string; detail?: unknown };
-    throw new ApiError(response.status, d.error ?? `http_${response.status}`, d.detail);
+    const error = new ApiError(response.status, d.error ?? `http_${response.status}`, d.detail);
+    // /session/* answers 401 for a wrong password: that is the form's business, not an expiry.
+    if (response.status === 401 && !path.startsWith("/session")) failures.expired();
+    throw report(method, path, error);
   }
-  return data as T;
+  return done(method, path, data as T);
+}
+
+function report(method: string, path: string, error: ApiError): ApiError {
+  if (method === "GET" && error.status !== 401) failures.read(path, error);
+  return error;
+}
+
+function done<T>(method: string, path: string, value: T): T {
+  if (method === "GET") failures.read(path, null);
+  return value;
 }
 
 export const get = <T>(path: string) => api<T>("GET", path);

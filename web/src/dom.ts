@@ -34,12 +34,34 @@ export function time(ts: string): string {
   return new Date(ts).toLocaleTimeString([], { hour12: false });
 }
 
-/** Announces a short message to everyone (also read by screen readers). */
-export function notify(message: string, kind: "ok" | "error" = "ok"): void {
-  const status = document.getElementById("status");
-  if (!status) return;
-  status.textContent = message;
-  status.className = `status show ${kind}`;
-  window.clearTimeout(Number(status.dataset.timer));
-  status.dataset.timer = String(window.setTimeout(() => (status.className = "status"), 4000));
+/** Date and time, for lists that span days (order history). */
+export function dateTime(ts: string): string {
+  return new Date(ts).toLocaleString([], {
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hour12: false,
+  });
+}
+
+export type Tone = "ok" | "error" | "fill";
+
+/**
+ * A toast in the corner (the live region reads it to screen readers): stays a few seconds, or
+ * until closed; several can show at once, so a burst of fills is not reduced to the last one.
+ */
+export function notify(message: string, kind: Tone = "ok"): void {
+  const region = document.getElementById("status");
+  if (!region) return;
+  const toast = h(
+    "div",
+    { class: `toast ${kind}`, "data-testid": "toast" },
+    h("span", {}, message),
+    h("button", { type: "button", class: "link close", "aria-label": "Dismiss", onclick: () => toast.remove() }, "×"),
+  );
+  region.append(toast);
+  while (region.children.length > 4) region.firstElementChild?.remove();
+  window.setTimeout(() => toast.remove(), kind === "ok" ? 5000 : 9000);
 }
