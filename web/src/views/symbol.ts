@@ -13,7 +13,7 @@ import {
   type Time,
   type UTCTimestamp,
 } from "lightweight-charts";
-import { ApiError, get, type Book, type Candle, type Level, type Order, type Print } from "../api";
+import { get, type Book, type Candle, type Level, type Order, type Print } from "../api";
 import { arrow, direction, pctHundredths, signedCents } from "../change";
 import { h, replace, time } from "../dom";
 import type { Cleanup } from "../main";
@@ -408,16 +408,12 @@ export function viewSymbol(root: HTMLElement, symbol: string): Cleanup {
   let closed = false;
   replace(root, h("h1", {}, symbol), h("p", { class: "muted", "aria-busy": "true" }, "Loading…"));
   const load = async () => {
-    let first: Tick;
-    try {
-      first = await get<Tick>(`/prices/${symbol}`);
-    } catch (e) {
-      if (closed) return;
-      if (e instanceof ApiError && e.status === 404) return unknownSymbol(root, symbol);
-      const retry = h("button", { type: "button", onclick: () => void load() }, "Retry");
-      replace(root, h("h1", {}, symbol), h("p", { class: "error", role: "alert" }, "Could not load this symbol. ", retry));
-      return;
-    }
+    // Asked directly: a 404 here is an answer (no such symbol), not a failed load for a banner.
+    const response = await fetch(`/prices/${symbol}`, { credentials: "same-origin" }).catch(() => null);
+    if (closed) return;
+    if (response?.status === 404) return unknownSymbol(root, symbol);
+    // Anything else that is not a price goes through get(): main.ts shows its banner and Retry.
+    const first = response?.ok ? ((await response.json()) as Tick) : await get<Tick>(`/prices/${symbol}`);
     if (closed) return;
     const header = headerPanel(symbol, first);
     const chart = chartPanel(symbol);
@@ -428,7 +424,7 @@ export function viewSymbol(root: HTMLElement, symbol: string): Cleanup {
     replace(root, header.el, h("div", { class: "symbol-grid" }, chart.el, ticket.el, book.el, tape.el));
     prefillTicket(ticket.el);
   };
-  void load();
+  void load().catch(() => undefined);
   return () => {
     closed = true;
     panels.forEach((p) => p.dispose());

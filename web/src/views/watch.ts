@@ -228,7 +228,8 @@ export function viewWatch(root: HTMLElement): Cleanup {
   let closed = false;
   const off = stream.on("price", onPrice);
   let unsubscribe: () => void = () => undefined;
-  void get<WatchRow[]>(`/market-watch?points=${SPARK_MINUTES}`)
+  // The server's default sparkline is the last 30 one-minute closes (SPARK_MINUTES).
+  void get<WatchRow[]>("/market-watch")
     .then((data) => {
       if (closed) return;
       for (const d of data) rows.set(d.symbol, build(d));
@@ -238,9 +239,7 @@ export function viewWatch(root: HTMLElement): Cleanup {
       filter();
       unsubscribe = stream.subscribe(["prices"]);
     })
-    .catch(() => {
-      if (!closed) body.append(h("tr", {}, h("td", { colspan: 5, class: "error" }, "Could not load the market watch.")));
-    });
+    .catch(() => undefined); // main.ts shows the failed load as a banner with Retry
   return () => {
     closed = true;
     off();
