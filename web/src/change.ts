@@ -27,3 +27,12 @@ export function direction(cents: bigint): "up" | "down" | "" {
 export function arrow(cents: bigint): string {
   return cents > 0n ? "▲" : cents < 0n ? "▼" : "";
 }
+
+/** Chart colours from the page's palette (style.css), so a light theme gets light-theme charts. */
+export function chartColours(): { text: string; grid: string } {
+  const css = getComputedStyle(document.documentElement);
+  return {
+    text: css.getPropertyValue("--muted").trim() || "#9aa4b2",
+    grid: css.getPropertyValue("--line").trim() || "#1f2630",
+  };
+}

@@ -1,7 +1,7 @@
 import "../styles/market.css";
 import { BaselineSeries, createChart, type UTCTimestamp } from "lightweight-charts";
 import { get } from "../api";
-import { pctHundredths, signedCents, signedPct } from "../change";
+import { chartColours, pctHundredths, signedCents, signedPct } from "../change";
 import { h, replace } from "../dom";
 import type { Cleanup } from "../main";
 import { fromCents, money, signClass, toCents } from "../money";
@@ -31,10 +31,11 @@ function equityPanel(): { el: HTMLElement; dispose: () => void; reload: () => vo
     box,
     caption,
   );
+  const colours = chartColours();
   const chart = createChart(box, {
     autoSize: true,
-    layout: { background: { color: "transparent" }, textColor: "#9aa4b2" },
-    grid: { vertLines: { visible: false }, horzLines: { color: "#1f2630" } },
+    layout: { background: { color: "transparent" }, textColor: colours.text },
+    grid: { vertLines: { visible: false }, horzLines: { color: colours.grid } },
     timeScale: { timeVisible: true, secondsVisible: false },
   });
   const series = chart.addSeries(BaselineSeries, {

@@ -14,7 +14,7 @@ import {
   type UTCTimestamp,
 } from "lightweight-charts";
 import { get, type Book, type Candle, type Level, type Order, type Print } from "../api";
-import { arrow, direction, pctHundredths, signedCents } from "../change";
+import { arrow, chartColours, direction, pctHundredths, signedCents } from "../change";
 import { h, replace, time } from "../dom";
 import type { Cleanup } from "../main";
 import { fromCents, money, toCents } from "../money";
@@ -116,10 +116,11 @@ function chartPanel(symbol: string): Panel {
     box,
     h("p", { class: "muted small chart-legend" }, "Dashed lines: your open orders. Arrows: your fills."),
   );
+  const colours = chartColours();
   const chart: IChartApi = createChart(box, {
     autoSize: true,
-    layout: { background: { color: "transparent" }, textColor: "#9aa4b2" },
-    grid: { vertLines: { color: "#1f2630" }, horzLines: { color: "#1f2630" } },
+    layout: { background: { color: "transparent" }, textColor: colours.text },
+    grid: { vertLines: { color: colours.grid }, horzLines: { color: colours.grid } },
     timeScale: { timeVisible: true, secondsVisible: false },
     rightPriceScale: { scaleMargins: { top: 0.1, bottom: 0.25 } },
   });
@@ -398,6 +399,8 @@ function unknownSymbol(root: HTMLElement, symbol: string): void {
       { class: "card unknown-symbol", "data-testid": "unknown-symbol" },
       h("h1", {}, "Unknown symbol"),
       h("p", {}, `Nothing called “${symbol}” trades on this exchange.`),
+      // The price cache answers the same for a symbol whose first price is still on its way.
+      h("p", { class: "muted small" }, "Exchange just started? Prices arrive within seconds: ", h("button", { type: "button", class: "link", onclick: () => window.dispatchEvent(new HashChangeEvent("hashchange")) }, "try again"), "."),
       h("a", { href: "#/" }, "See every symbol on Markets"),
     ),
   );
