@@ -21,7 +21,8 @@ MAX_LENGTH = 128  # keeps a request from making the server hash megabytes (Argon
 COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 
 # "Password2024!" is "password" with a suffix that guessers try first.
-_DECORATION = re.compile(r"[\d\W_]+$")
+# ASCII classes, as in the browser's copy of this rule (JavaScript's \W is ASCII-only).
+_DECORATION = re.compile(r"[\d\W_]+$", re.ASCII)
 
 
 class WeakPassword(DomainError):

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.trading_fixtures import Market, Trader, settle, until
 from trading_service.candles.aggregator import bucket_start
+from trading_service.portfolio.service import _Today
 from trading_service.tables import accounts, candles, fills
 
 HOUR = timedelta(hours=1)
@@ -165,3 +166,13 @@ async def test_change_today_counts_from_the_open_and_from_todays_fills(
         == f"{unrealized * 100 / Decimal(position['cost_basis']):.2f}"
     )
     assert Decimal(portfolio["change_today"]) == expected
+
+
+def test_change_today_of_shares_held_at_the_open_and_partly_sold() -> None:
+    # 10 held at the open (100.00), 4 sold today at 105.00, 6 left now at 110.00: the 6 made
+    # 10.00 each and the 4 sold made 5.00 each.
+    day = _Today(open=Decimal("100.00"), sold_qty=4, flow=-4 * Decimal("105.00"))
+    assert day.change(6, Decimal("110.00")) == 6 * 10 + 4 * 5
+    # Bought 3 more today at 108.00 on top: they made 2.00 each.
+    day = _Today(open=Decimal("100.00"), bought_qty=3, flow=3 * Decimal("108.00"))
+    assert day.change(13, Decimal("110.00")) == 10 * 10 + 3 * 2
