@@ -149,7 +149,9 @@ def run_once(args: argparse.Namespace, seed: int) -> RunResult:
     for _, call, arg in calls:
         events += len(call(arg))
     elapsed = time.perf_counter() - start
-    resting = sum(len(engine.book(f"SYM{i}").orders) for i in range(args.symbols))
+    resting = sum(
+        len(engine.book(f"SYM{i}").queue(side)) for i in range(args.symbols) for side in Side
+    )
 
     # Latency: the same stream again, each order op timed on its own.
     engine = MatchingEngine(spread_bps=args.spread_bps)

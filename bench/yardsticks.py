@@ -6,6 +6,7 @@ from the main checkout when this is a git worktree of it. `STOCKSIM_SHARED_BENCH
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -52,7 +53,4 @@ def load() -> tuple[ModuleType, ModuleType]:
         )
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
-    import refbook
-    import stream
-
-    return refbook, stream
+    return importlib.import_module("refbook"), importlib.import_module("stream")

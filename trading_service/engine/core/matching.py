@@ -148,7 +148,13 @@ class MatchingEngine(Generic[Id]):
             return []
         self._last_priority = order.priority = self._last_priority + 1
         events: list[Event[Id]] = [Accepted(order.id, order.priority)]
-        if type_ is _LIMIT or type_ is _MARKET:
+        if (
+            type_ is _LIMIT
+            and (order.tif is _GTC or order.tif is _DAY)
+            and self._rest_at_once(order)
+        ):
+            pass
+        elif type_ is _LIMIT or type_ is _MARKET:
             self._execute(order, events)
         else:
             self._wait_for_stop(order, events)
@@ -259,6 +265,26 @@ class MatchingEngine(Generic[Id]):
         self._last_priority = max(self._last_priority, past)
 
     # --- the rule --------------------------------------------------------------------------
+
+    def _rest_at_once(self, order: Order[Id]) -> bool:
+        """The common case in a shortcut: a DAY/GTC limit that nothing on the other side
+        reaches (no user order, no house price) rests without going through `_execute`."""
+        book = self._books.get(order.symbol)
+        if book is None:
+            return False
+        assert order.limit is not None
+        buy = order.side is _BUY
+        other = book.asks if buy else book.bids
+        reach = other.sign * order.limit  # keys of prices it would trade at are >= this
+        if other.keys and other.keys[-1] >= reach:
+            return False
+        house = self._houses.get(order.symbol)
+        house_price = None if house is None else house.price_for(order.side)
+        if house_price is not None and other.sign * house_price >= reach:
+            return False
+        (book.bids if buy else book.asks).add(order)
+        self._orders[order.id] = order
+        return True
 
     def _execute(self, order: Order[Id], events: list[Event[Id]]) -> None:
         """Trade a live (non-pending) order now, best price first, each trade at the resting
