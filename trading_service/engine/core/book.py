@@ -38,18 +38,25 @@ class BookSide(Generic[Id]):
         keys = self.keys
         return self.sign * keys[-1] if keys else None
 
+    def append(self, order: Order[Id]) -> None:
+        """Queue the newest order (highest priority so far) at the back of its level."""
+        price = order.limit
+        assert price is not None
+        queue = self.levels.get(price)
+        if queue is None:
+            queue = self.levels[price] = deque()
+            insort(self.keys, self.sign * price)
+        queue.append(order)
+
     def add(self, order: Order[Id]) -> None:
-        """Queue `order` at its limit price behind the orders already there."""
+        """Queue `order` at its limit price in time priority, whatever order they come in (a
+        restore after a restart)."""
         assert order.limit is not None
         queue = self.levels.get(order.limit)
-        if queue is None:
-            queue = self.levels[order.limit] = deque()
-            insort(self.keys, self.sign * order.limit)
         if queue and queue[-1].priority > order.priority:
-            # Only a restore after a restart arrives out of time order: keep the FIFO sorted.
             queue.insert(bisect_left([o.priority for o in queue], order.priority), order)
         else:
-            queue.append(order)
+            self.append(order)
 
     def remove(self, order: Order[Id]) -> None:
         """Take a resting order out; O(orders at its price), a scan in C (orders compare by

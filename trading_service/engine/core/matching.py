@@ -282,7 +282,7 @@ class MatchingEngine(Generic[Id]):
         house_price = None if house is None else house.price_for(order.side)
         if house_price is not None and other.sign * house_price >= reach:
             return False
-        (book.bids if buy else book.asks).add(order)
+        (book.bids if buy else book.asks).append(order)
         self._orders[order.id] = order
         return True
 
@@ -359,7 +359,7 @@ class MatchingEngine(Generic[Id]):
         if stopped is SELF_TRADE_PREVENTED:
             events.append(Canceled(taker, SELF_TRADE_PREVENTED))
         elif is_limit and (tif is _DAY or tif is _GTC):
-            (book.bids if buy else book.asks).add(order)
+            (book.bids if buy else book.asks).append(order)
             live[taker] = order
         elif is_limit:
             events.append(Canceled(taker, IOC_REST))
