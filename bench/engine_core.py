@@ -198,11 +198,13 @@ def spread(values: list[float], fmt: str) -> str:
 
 def versus_refbook(args: argparse.Namespace) -> None:
     refbook, stream = yardsticks.load()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     print(
         f"core vs RefBook ({yardsticks.shared_bench_dir()}), {args.orders:,} messages x "
         f"{args.repeat} runs, seed {args.seed}, Python {sys.version.split()[0]}; "
         "msgs/s median (min-max), ratio = RefBook time / core time in the same run; "
         + ("GC on" if args.gc else "GC off in the timed loops, as timeit does (--gc: on)")
+        + f"; {args.clock} clock"
     )
     if not args.gc:
         gc.disable()
@@ -217,11 +219,11 @@ def versus_refbook(args: argparse.Namespace) -> None:
         same = True
         for _ in range(args.repeat):
             gc.collect()  # each replay starts from a clean heap
-            ref_s, book = vs_refbook.replay_refbook(refbook, messages)
+            ref_s, book = vs_refbook.replay_refbook(refbook, messages, clock)
             gc.collect()
-            built_s, engine, delivered = vs_refbook.replay_core(messages)
+            built_s, engine, delivered = vs_refbook.replay_core(messages, clock)
             gc.collect()
-            given_s, _, _ = vs_refbook.replay_core_given_orders(messages)
+            given_s, _, _ = vs_refbook.replay_core_given_orders(messages, clock)
             expected = vs_refbook.refbook_outcome(book, refbook)
             same = same and vs_refbook.core_outcome(engine, delivered) == expected
             n = len(messages)
@@ -268,6 +270,12 @@ def main() -> None:
         help="replay ../shared/bench/stream.py through the core and RefBook side by side",
     )
     parser.add_argument("--gc", action="store_true", help="--vs-refbook: keep GC on while timing")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="--vs-refbook: wall time, or this process's CPU time (steadier on a busy machine)",
+    )
     args = parser.parse_args()
     if args.vs_refbook:
         versus_refbook(args)

@@ -50,12 +50,17 @@ def order_of(message: Message) -> Order[int]:
     return Order(oid, oid, SYMBOL, _SIDES[side], _MARKET, _IOC, qty)
 
 
-def replay_refbook(refbook: ModuleType, messages: Sequence[Message]) -> tuple[float, Any]:
+Clock = Callable[[], float]
+
+
+def replay_refbook(
+    refbook: ModuleType, messages: Sequence[Message], clock: Clock = time.perf_counter
+) -> tuple[float, Any]:
     """Seconds for the replay loop alone, and the book."""
     book = refbook.RefBook()
     buy, sell = refbook.BUY, refbook.SELL
     limit, market, cancel = book.limit, book.market, book.cancel
-    start = time.perf_counter()
+    start = clock()
     for op, oid, side, price, qty in messages:
         if op == "L":
             limit(oid, buy if side == "B" else sell, price, qty)
@@ -63,11 +68,11 @@ def replay_refbook(refbook: ModuleType, messages: Sequence[Message]) -> tuple[fl
             market(oid, buy if side == "B" else sell, qty)
         else:
             cancel(oid)
-    return time.perf_counter() - start, book
+    return clock() - start, book
 
 
 def replay_core(
-    messages: Sequence[Message],
+    messages: Sequence[Message], clock: Clock = time.perf_counter
 ) -> tuple[float, MatchingEngine[int], list[list[Event[int]]]]:
     """Seconds for the replay loop alone, building each `Order` in it; the engine; the events."""
     engine = new_engine()
@@ -75,7 +80,7 @@ def replay_core(
     delivered: list[list[Event[int]]] = []
     deliver = delivered.append
     sides = _SIDES
-    start = time.perf_counter()
+    start = clock()
     for op, oid, side, price, qty in messages:
         if op == "L":
             deliver(submit(Order(oid, oid, SYMBOL, sides[side], _LIMIT, _GTC, qty, price)))
@@ -83,11 +88,11 @@ def replay_core(
             deliver(submit(Order(oid, oid, SYMBOL, sides[side], _MARKET, _IOC, qty)))
         else:
             deliver(cancel(oid))
-    return time.perf_counter() - start, engine, delivered
+    return clock() - start, engine, delivered
 
 
 def replay_core_given_orders(
-    messages: Sequence[Message],
+    messages: Sequence[Message], clock: Clock = time.perf_counter
 ) -> tuple[float, MatchingEngine[int], list[list[Event[int]]]]:
     """The same with every `Order` built before the clock starts (in the service the message
     decoder builds them), so only the core's own work is timed."""
@@ -97,10 +102,10 @@ def replay_core_given_orders(
     ]
     delivered: list[list[Event[int]]] = []
     deliver = delivered.append
-    start = time.perf_counter()
+    start = clock()
     for call, argument in calls:
         deliver(call(argument))
-    return time.perf_counter() - start, engine, delivered
+    return clock() - start, engine, delivered
 
 
 def refbook_outcome(book: Any, refbook: ModuleType) -> Outcome:

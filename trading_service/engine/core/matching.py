@@ -148,16 +148,10 @@ class MatchingEngine(Generic[Id]):
             return []
         self._last_priority = order.priority = self._last_priority + 1
         events: list[Event[Id]] = [Accepted(order.id, order.priority)]
-        if (
-            type_ is _LIMIT
-            and (order.tif is _GTC or order.tif is _DAY)
-            and self._rest_at_once(order)
-        ):
-            pass
-        elif type_ is _LIMIT or type_ is _MARKET:
-            self._execute(order, events)
-        else:
+        if type_ is _STOP or type_ is _STOP_LIMIT:
             self._wait_for_stop(order, events)
+        elif not self._rest_at_once(order):
+            self._execute(order, events)
         return events
 
     def cancel(self, order_id: Id, reason: str = CANCELED_BY_USER) -> list[Event[Id]]:
@@ -269,6 +263,8 @@ class MatchingEngine(Generic[Id]):
     def _rest_at_once(self, order: Order[Id]) -> bool:
         """The common case in a shortcut: a DAY/GTC limit that nothing on the other side
         reaches (no user order, no house price) rests without going through `_execute`."""
+        if order.type is not _LIMIT or not (order.tif is _GTC or order.tif is _DAY):
+            return False
         book = self._books.get(order.symbol)
         if book is None:
             return False
