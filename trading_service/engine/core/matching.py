@@ -139,8 +139,15 @@ class MatchingEngine(Generic[Id]):
         A live order id submitted again is ignored (returns []): the caller redelivered it.
         """
         type_, limit = order.type, order.limit
-        # the common case, a well-formed limit, without a call to _invalid
-        if not (type_ is _LIMIT and order.qty > 0 and limit is not None and limit > 0):
+        # the common cases, a well-formed limit or market order, without a call to _invalid
+        if not (
+            order.qty > 0
+            and (
+                (limit is not None and limit > 0)
+                if type_ is _LIMIT
+                else (type_ is _MARKET and order.symbol in self._houses)
+            )
+        ):
             reason = self._invalid(order)
             if reason is not None:
                 return [Rejected(order.id, reason)]
@@ -150,7 +157,7 @@ class MatchingEngine(Generic[Id]):
         events: list[Event[Id]] = [Accepted(order.id, order.priority)]
         if type_ is _STOP or type_ is _STOP_LIMIT:
             self._wait_for_stop(order, events)
-        elif not self._rest_at_once(order):
+        elif type_ is _MARKET or not self._rest_at_once(order):
             self._execute(order, events)
         return events
 
