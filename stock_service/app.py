@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from shared.errors import install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
+from shared.metrics import install_metrics
+from shared.probes import KafkaCheck, probe_router
 from stock_service.config import StockSettings
 from stock_service.market.endpoints import router
 from stock_service.market.feed import PriceFeed
@@ -20,6 +22,7 @@ from stock_service.market.publisher import PricePublisher
 from stock_service.market.service import Market
 from stock_service.market.state import load_state
 from stock_service.market.universe import load_universe
+from stock_service.monitoring import FEEDS
 
 
 def create_app(settings: StockSettings | None = None) -> FastAPI:
@@ -51,6 +54,7 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
             health_grace=settings.health_grace,
         )
         app.state.feed = feed
+        FEEDS.feeds.append(feed.health)
         ticking = asyncio.create_task(feed.run(), name="price-feed")
         try:
             yield
@@ -59,6 +63,8 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticking
             await feed.close()
+            await kafka_check.close()
+            FEEDS.feeds.remove(feed.health)
 
     app = FastAPI(
         title="stocksim stock service",
@@ -68,6 +74,10 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    install_metrics(app, "stock")
+    # The feed only needs the broker; it has no database.
+    kafka_check = KafkaCheck(settings.kafka_bootstrap_servers)
+    app.include_router(probe_router(lambda: {"kafka": kafka_check}))
     app.include_router(router)
     return app
 

@@ -16,7 +16,7 @@ from shared.errors import ServiceUnavailable
 from shared.tokens import TokenVerifier, read_bearer
 from user_service.auth.service import TokenSigner, user_from_token
 from user_service.config import UserSettings
-from user_service.keys import SigningKey
+from user_service.keys import KeyRing, SigningKey
 from user_service.passwords import PasswordHasher
 from user_service.throttle import Throttle
 from user_service.users.repository import UserRecord
@@ -27,6 +27,7 @@ class Resources:
     engine: AsyncEngine
     hasher: PasswordHasher
     signing_key: SigningKey
+    keys: KeyRing  # every published key (signing_key is keys.active)
     signer: TokenSigner
     verifier: TokenVerifier
     settings: UserSettings

@@ -248,6 +248,10 @@ async def apply_events(
             "symbol": o["symbol"],
             "status": o["status"],
             "filled_qty": o["filled_qty"],
+            # for the engine's metrics: orders by type and side, order-to-fill latency
+            "type": o["type"],
+            "side": o["side"],
+            "created_at": o["created_at"].isoformat(),
         }
         for o in (order_rows[i] for i in sorted(touched))
     ]

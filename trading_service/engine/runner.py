@@ -33,6 +33,7 @@ from trading_service.config import EngineSettings
 from trading_service.engine.core.matching import MatchingEngine
 from trading_service.engine.core.model import Canceled, Event, Expired, TimeInForce
 from trading_service.engine.ledger import apply_events
+from trading_service.engine.metrics import observe_batch
 from trading_service.market.snapshots import book_snapshot, publish_books
 from trading_service.messages import (
     EXECUTIONS_CHANNEL,
@@ -293,6 +294,7 @@ class EngineRunner:
                 [{"n": n, "t": tp.topic, "p": tp.partition} for tp, n in next_offsets.items()],
             )
         self.expected.update(next_offsets)
+        observe_batch(len(records), time.perf_counter() - started, result)
         log.debug(
             "batch applied",
             extra={
