@@ -26,6 +26,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.request_context import RequestId
+
 UNMATCHED = "<unmatched>"
 
 # Latency buckets from a cached read (ms) to an order that waits for the engine (seconds).
@@ -89,8 +91,9 @@ class RequestMetrics:
 
 
 def install_metrics(app: FastAPI, service: str) -> None:
-    """The request middleware and `GET /metrics`."""
+    """The request middlewares (request id and access line, figures) and `GET /metrics`."""
     app.add_middleware(RequestMetrics, service=service)
+    app.add_middleware(RequestId)  # outermost: every line of the request carries its id
 
     @app.get(
         "/metrics",

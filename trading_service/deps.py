@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.deleted_users import DeletedUsers
 from shared.errors import Unauthorized
+from shared.request_context import bind_account
 from shared.tokens import RefreshingVerifier
 from trading_service.config import TradingSettings
 from trading_service.orders import repository
@@ -68,6 +69,7 @@ async def current_account(
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
     claims = await resources.verifier.verify_fetching(token)
     account_id = claims.sub
+    bind_account(account_id)
     await resources.deleted_users.check(account_id)
     if account_id not in resources.known_accounts:
         async with resources.db.begin() as conn:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.errors import ServiceUnavailable
+from shared.request_context import bind_account
 from shared.tokens import TokenVerifier, read_bearer
 from user_service.auth.service import TokenSigner, user_from_token
 from user_service.config import UserSettings
@@ -72,7 +73,9 @@ async def get_current_user(
     _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
 ) -> UserRecord:
     token = read_bearer(request.headers.get("Authorization"))
-    return await user_from_token(conn, resources.verifier, token)
+    user = await user_from_token(conn, resources.verifier, token)
+    bind_account(user.id)
+    return user
 
 
 CurrentUser = Annotated[UserRecord, Depends(get_current_user)]

@@ -75,6 +75,9 @@ async def test_metrics_of_every_process_move_during_trading(system: System) -> N
             f"{system.user_url}/login", json={"email": email, "password": "opsops-pass-1"}
         )
         assert login.status_code == 200, login.text
+        # Every service echoes a request id (shared/request_context.py).
+        for answer in (registered, login, await client.get(f"{system.stock_url}/livez")):
+            assert len(answer.headers["X-Request-ID"]) == 32
         auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
         for _ in range(3):
             bought = await client.post(

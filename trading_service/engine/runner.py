@@ -34,6 +34,7 @@ from trading_service.engine.core.matching import MatchingEngine
 from trading_service.engine.core.model import Canceled, Event, Expired, TimeInForce
 from trading_service.engine.ledger import apply_events
 from trading_service.engine.metrics import observe_batch
+from trading_service.engine.trace import log_order_messages
 from trading_service.market.snapshots import book_snapshot, publish_books
 from trading_service.messages import (
     EXECUTIONS_CHANNEL,
@@ -295,6 +296,7 @@ class EngineRunner:
             )
         self.expected.update(next_offsets)
         observe_batch(len(records), time.perf_counter() - started, result)
+        log_order_messages(decoded, result)
         log.debug(
             "batch applied",
             extra={
