@@ -24,6 +24,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.request_context import RequestId
@@ -46,11 +47,24 @@ HTTP_LATENCY = Histogram(
 )
 
 
+# Collectors that read live state at scrape time (the engine's lag, the price feed): shown by
+# the process that holds the state, in multiprocess mode too.
+_LIVE: list[Collector] = []
+
+
+def register_live(collector: Collector) -> Collector:
+    REGISTRY.register(collector)
+    _LIVE.append(collector)
+    return collector
+
+
 def render_metrics() -> tuple[bytes, str]:
     """The exposition text of this process, or of all workers in multiprocess mode."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        for collector in _LIVE:
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 

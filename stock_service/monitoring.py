@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from shared.metrics import register_live
 from stock_service.market.feed import FeedHealth
 
 
@@ -44,4 +44,4 @@ class FeedCollector(Collector):
 
 
 FEEDS = FeedCollector()
-REGISTRY.register(FEEDS)
+register_live(FEEDS)

@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Protocol
 
 from aiokafka import TopicPartition
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from shared.metrics import register_live
 from trading_service.engine.ledger import TERMINAL, BatchResult
 
 BATCH_RECORDS = Histogram(
@@ -98,4 +99,4 @@ class ConsumerLag(Collector):
 
 
 CONSUMER_LAG = ConsumerLag()
-REGISTRY.register(CONSUMER_LAG)
+register_live(CONSUMER_LAG)
