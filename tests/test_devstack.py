@@ -29,7 +29,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pydantic_settings import BaseSettings
@@ -84,7 +84,10 @@ def _sql(sqlalchemy_url: str, query: str) -> Any:
 
 @pytest.mark.slow
 async def test_embedded_servers_start_serve_and_stop(tmp_dir: Path) -> None:
-    stack = start_stack(tmp_dir / "servers", environ={}, postgres_settings={"fsync": "off"})
+    # Tansu here (it starts in milliseconds): the Apache Kafka tests below start that one.
+    stack = start_stack(
+        tmp_dir / "servers", environ={}, postgres_settings={"fsync": "off"}, kafka_broker="tansu"
+    )
     try:
         assert {s.name for s in stack.servers} == {"postgres", "redis", "kafka"}
         conn = await asyncpg.connect(_asyncpg_dsn(stack.database_url))
@@ -338,7 +341,9 @@ def standins(tmp_dir: Path) -> Path:
 
 
 class RunningStack:
-    def __init__(self, standins: Path, data_dir: Path, ports: dict[str, int]) -> None:
+    def __init__(
+        self, standins: Path, data_dir: Path, ports: dict[str, int], kafka: str | None
+    ) -> None:
         self.data_dir = data_dir
         self.ports = ports
         self.output = data_dir.parent / f"run-{time.monotonic_ns()}.out"
@@ -346,13 +351,15 @@ class RunningStack:
         env.update({name: str(port) for name, port in ports.items()})
         env.update(STOCKSIM_DATA_DIR=str(data_dir), PYTHONPATH=str(standins), LOG_JSON="false")
         env.pop("STOCKSIM_KAFKA", None)
+        if kafka is not None:
+            env["STOCKSIM_KAFKA"] = kafka
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "devstack.run"], cwd=standins, env=env,
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )  # fmt: skip
 
-    def wait_banner(self, timeout_s: float = 60) -> dict[str, Any]:
+    def wait_banner(self, timeout_s: float = 240) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while "stocksim is running" not in self.output.read_text():
             assert self.proc.poll() is None, f"supervisor exited:\n{self.output.read_text()}"
@@ -375,11 +382,14 @@ class RunningStack:
 @pytest.fixture
 def run_ports() -> dict[str, int]:
     names = ["USER_PORT", "TRADING_PORT", "STOCK_PORT", "STOCKSIM_PG_PORT",
-             "STOCKSIM_REDIS_PORT", "STOCKSIM_KAFKA_PORT"]  # fmt: skip
+             "STOCKSIM_REDIS_PORT", "STOCKSIM_KAFKA_PORT",
+             "STOCKSIM_KAFKA_CONTROLLER_PORT"]  # fmt: skip
     return {name: free_port() for name in names}
 
 
-Start = Callable[[], RunningStack]
+# Each call: another `make run` on the same data dir; the broker is the default (Apache Kafka)
+# unless named. Tests of the supervisor alone use Tansu: it starts in milliseconds.
+Start = Callable[..., RunningStack]
 
 
 @pytest.fixture
@@ -387,8 +397,8 @@ def running(standins: Path, tmp_dir: Path, run_ports: dict[str, int]) -> Iterato
     """Starts `python -m devstack.run` (each call: another run on the same data dir)."""
     started: list[RunningStack] = []
 
-    def start() -> RunningStack:
-        started.append(RunningStack(standins, tmp_dir / "data", run_ports))
+    def start(kafka: str | None = None) -> RunningStack:
+        started.append(RunningStack(standins, tmp_dir / "data", run_ports, kafka))
         return started[-1]
 
     yield start
@@ -398,11 +408,28 @@ def running(standins: Path, tmp_dir: Path, run_ports: dict[str, int]) -> Iterato
             run.proc.wait()
 
 
+def _orders_end_offset(servers: str) -> int:
+    """How many records `orders` holds (all partitions)."""
+
+    async def count() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=servers)
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(ORDERS_TOPIC) or set()
+            tps = [TopicPartition(ORDERS_TOPIC, p) for p in partitions]
+            return sum((await consumer.end_offsets(tps)).values())
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(count())
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("kafka", ["apache", "tansu"])
 def test_supervisor_runs_all_and_leaves_nothing_behind_on_sigterm(
-    running: Start, run_ports: dict[str, int], tmp_dir: Path
+    running: Start, run_ports: dict[str, int], tmp_dir: Path, kafka: str
 ) -> None:
-    run = running()
+    run = running(kafka)
     state = run.wait_banner()
     assert set(state["children"]) == {"user", "stock", "trading", "engine"}
     assert set(state["servers"]) == {"postgres", "redis", "kafka"}
@@ -415,8 +442,10 @@ def test_supervisor_runs_all_and_leaves_nothing_behind_on_sigterm(
     assert health["TRADING_JWKS_URL"] == (
         f"http://127.0.0.1:{run_ports['USER_PORT']}/.well-known/jwks.json"
     )
-    # Leave a stored engine position behind, as a real engine would.
+    # Leave orders in the log and a stored engine position behind, as a real engine would.
     database_url = health["DATABASE_URL"]
+    servers = health["KAFKA_BOOTSTRAP_SERVERS"]
+    asyncio.run(_produce(servers, [b"o1", b"o2", b"o3"]))
     _sql(database_url, "INSERT INTO engine_offsets VALUES ('orders', 0, 42) RETURNING 1")
 
     run.proc.send_signal(signal.SIGTERM)
@@ -424,19 +453,26 @@ def test_supervisor_runs_all_and_leaves_nothing_behind_on_sigterm(
     assert all(_gone(pid) for pid in run.all_pids(state)), run.output.read_text()
     assert not (tmp_dir / "data" / "run.json").exists()
 
-    # A second run finds its data again, but forgets offsets into the memory-only broker's log.
-    again = running()
+    again = running(kafka)
     again.wait_banner()
-    assert _sql(database_url, "SELECT count(*) FROM engine_offsets") == 0
     assert _sql(database_url, "SELECT count(*) FROM alembic_version") == 1
-    assert "forgot 1 stored engine offsets" in again.output.read_text()
+    if kafka == "apache":
+        # The log, the topics and the engine's position are all found again: nothing re-sent.
+        assert _orders_end_offset(servers) == 3
+        assert _sql(database_url, "SELECT next_offset FROM engine_offsets") == 42
+        assert "forgot" not in again.output.read_text()
+    else:
+        # Tansu forgot its log: positions into it would skip new orders, so they go too.
+        assert _orders_end_offset(servers) == 0
+        assert _sql(database_url, "SELECT count(*) FROM engine_offsets") == 0
+        assert "forgot 1 stored engine offsets" in again.output.read_text()
     again.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert again.wait_exit() == 0
 
 
 @pytest.mark.slow
 def test_supervisor_stops_everything_when_a_child_dies(running: Start) -> None:
-    run = running()
+    run = running("tansu")
     state = run.wait_banner()
     os.kill(state["children"]["engine"], signal.SIGKILL)
     assert run.wait_exit() == 1
