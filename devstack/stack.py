@@ -43,6 +43,16 @@ class Stack:
         for server in reversed(self.servers):
             server.stop()
 
+    def wait_ready(self, *names: str) -> None:
+        """Wait until the named embedded servers (all, if none named) serve; stop all if one
+        never does. Servers configured by URL are not ours to wait for."""
+        waiting = [s for s in self.servers if not names or s.name in names]
+        try:
+            _each_at_once(waiting, "wait_ready")
+        except BaseException:
+            self.stop()
+            raise
+
 
 def start_stack(
     data_dir: Path,
@@ -51,7 +61,21 @@ def start_stack(
     postgres_settings: dict[str, str] | None = None,
     kafka_broker: str | None = None,
 ) -> Stack:
-    """Start the missing servers under `data_dir`; `ports` maps server name to port (0: any free).
+    """`launch_stack`, then wait until every server serves."""
+    stack = launch_stack(data_dir, environ, ports, postgres_settings, kafka_broker)
+    stack.wait_ready()
+    return stack
+
+
+def launch_stack(
+    data_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    ports: Mapping[str, int] | None = None,
+    postgres_settings: dict[str, str] | None = None,
+    kafka_broker: str | None = None,
+) -> Stack:
+    """Start the missing servers under `data_dir`, all at once, without waiting until they serve
+    (Stack.wait_ready does); `ports` maps server name to port (0: any free).
 
     `kafka_broker` is "apache" or "tansu"; unset, STOCKSIM_KAFKA decides (default "apache").
     Apache Kafka's controller listens on `ports["kafka-controller"]`.
@@ -91,7 +115,6 @@ def start_stack(
         _each_at_once(wanted, "prepare")
         for server in wanted:
             server.launch()  # on this thread: see Server.start
-        _each_at_once(wanted, "wait_ready")
     except BaseException:
         for server in reversed(wanted):
             server.stop()

@@ -224,8 +224,9 @@ async def test_apache_kafka_on_the_wheel_jdk_serves_keyed_records_and_consumer_g
 
 
 async def _produce(servers: str, values: list[bytes]) -> None:
-    """acks=all, idempotent: each send returns once the broker has the record."""
-    producer = AIOKafkaProducer(bootstrap_servers=servers, enable_idempotence=True)
+    """acks=all: each send returns once the broker has the record (not idempotent: Tansu
+    refuses that)."""
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=False)
     await producer.start()
     try:
         for value in values:
@@ -408,15 +409,14 @@ def running(standins: Path, tmp_dir: Path, run_ports: dict[str, int]) -> Iterato
             run.proc.wait()
 
 
-def _orders_end_offset(servers: str) -> int:
-    """How many records `orders` holds (all partitions)."""
+def _orders_end_offset(servers: str, partitions: int = 4) -> int:
+    """How many records `orders` holds (all partitions; `make run` creates 4)."""
 
     async def count() -> int:
         consumer = AIOKafkaConsumer(bootstrap_servers=servers)
         await consumer.start()
         try:
-            partitions = consumer.partitions_for_topic(ORDERS_TOPIC) or set()
-            tps = [TopicPartition(ORDERS_TOPIC, p) for p in partitions]
+            tps = [TopicPartition(ORDERS_TOPIC, p) for p in range(partitions)]
             return sum((await consumer.end_offsets(tps)).values())
         finally:
             await consumer.stop()
