@@ -131,7 +131,7 @@ def ensure_libs(cache: Path | None = None, repository: str | None = None) -> Pat
             raise KafkaUnavailable(
                 f"Apache Kafka {KAFKA_VERSION} is not cached in {libs} and {len(failures)} of "
                 f"its {len(JARS)} jars could not be fetched from {repository}: "
-                f"{', '.join(failures[:3])}{' ...' if len(failures) > 3 else ''}. "
+                f"{', '.join(failures[:3])}{' and more' if len(failures) > 3 else ''}. "
                 f"Connect once to download them (44 MB), or point KAFKA_BOOTSTRAP_SERVERS at a "
                 f"running Kafka (e.g. KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 make run), or try "
                 f"STOCKSIM_KAFKA=tansu (memory only, see README)"
