@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from shared.money import Money
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """A naive time is UTC; an aware one must still be a date in UTC (years 1 to 9999)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+14:00 is in year 0 in UTC, 9999-12-31T23:59-14:00 in year 10000.
+        raise ValueError("must fall between 0001-01-01 and 9999-12-31 in UTC") from None
+
+
+# A query-string time: compared with UTC timestamps in PostgreSQL and in memory.
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class CandleOut(BaseModel):
