@@ -17,6 +17,7 @@ from stock_service.config import StockSettings
 from stock_service.market.endpoints import router
 from stock_service.market.feed import PriceFeed
 from stock_service.market.publisher import PricePublisher
+from stock_service.market.seed import market_seed
 from stock_service.market.service import Market
 from stock_service.market.state import load_state
 from stock_service.market.universe import load_universe
@@ -30,7 +31,7 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
         configure_logging("stock_service", settings.log_level, settings.log_json)
         market = Market(
             load_universe(settings.symbols, settings.symbols_file),
-            seed=settings.seed,
+            seed=market_seed(settings.seed, settings.seed_path),
             dt=settings.dt,
             now=datetime.now(UTC),
             saved=load_state(settings.state_path),

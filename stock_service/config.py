@@ -17,7 +17,9 @@ class StockSettings(CommonSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8003, ge=1, le=65535)
-    seed: int = Field(default=42, description="Same seed, same price paths.")
+    # Same seed, same price paths: set it only for reproducible runs, since anyone who knows it
+    # can compute every future price. Unset, the system keeps a secret seed of its own.
+    seed: int | None = Field(default=None, description="Same seed, same (predictable) paths.")
     tick_interval: float = Field(default=1.0, gt=0, le=3600, description="Seconds between ticks.")
     # Market seconds that pass per wall-clock second: 180 makes a 1 s tick three minutes of
     # trading, so prices visibly move in a demo.
@@ -35,6 +37,11 @@ class StockSettings(CommonSettings):
     @property
     def state_path(self) -> Path:
         return self.data_dir / "stock_service" / "state.json"
+
+    @property
+    def seed_path(self) -> Path:
+        """The secret seed used when STOCK_SEED is unset (stock_service/market/seed.py)."""
+        return self.data_dir / "stock_service" / "seed"
 
     @property
     def dt(self) -> float:
