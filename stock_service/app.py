@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from shared.apidocs import install_api_docs
 from shared.errors import install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
@@ -66,7 +67,11 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
         summary="Reference prices: one seeded geometric Brownian motion per listed symbol.",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN; /docs is shared/apidocs.py.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.include_router(router)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from shared.apidocs import install_api_docs
 from shared.db import create_db_engine
 from shared.deleted_users import DeletedUsers
 from shared.errors import ServiceUnavailable, install_error_handlers
@@ -122,7 +123,11 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN; /docs is shared/apidocs.py.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.include_router(orders_router)

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from shared.apidocs import install_api_docs
 from shared.db import create_db_engine
 from shared.errors import install_error_handlers
 from shared.limits import BodySizeLimit
@@ -70,7 +71,11 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN; /docs is shared/apidocs.py.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
     app.state.settings = settings or UserSettings()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
