@@ -17,6 +17,7 @@ from shared.deleted_users import DeletedUsers
 from shared.errors import ServiceUnavailable, install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import TokenVerifier, load_jwks
 from trading_service.candles.aggregator import CandleAggregator
 from trading_service.candles.endpoints import router as candles_router
@@ -83,6 +84,7 @@ def create_app(
             executions=executions,
             verifier=TokenVerifier(jwks, settings.jwt_issuer, settings.jwt_audience),
             deleted_users=DeletedUsers(redis),
+            revoked_tokens=RevokedTokens(redis),
         )
         # The WebSocket stream and the candles (trading_service/realtime, trading_service/candles)
         candles = app.state.candles = CandleAggregator(db, realtime.candle_flush_s)
@@ -95,6 +97,7 @@ def create_app(
             candles,
             settings.starting_cash,
             app.state.resources.deleted_users,
+            app.state.resources.revoked_tokens,
         )
         tasks = [
             asyncio.create_task(hub.run_redis()),

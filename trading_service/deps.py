@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.deleted_users import DeletedUsers
 from shared.errors import Unauthorized
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import TokenVerifier
 from trading_service.config import TradingSettings
 from trading_service.orders import repository
@@ -32,6 +33,7 @@ class Resources:
     executions: ExecutionWaiter
     verifier: TokenVerifier
     deleted_users: DeletedUsers
+    revoked_tokens: RevokedTokens
     # Accounts this process has already made sure exist (saves an INSERT per request).
     known_accounts: set[uuid.UUID] = field(default_factory=set)
 
@@ -67,6 +69,7 @@ async def current_account(
     else:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
     claims = resources.verifier.verify(token)
+    await resources.revoked_tokens.check(claims)  # logged out
     account_id = claims.sub
     await resources.deleted_users.check(account_id)
     if account_id not in resources.known_accounts:

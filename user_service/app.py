@@ -14,6 +14,7 @@ from shared.db import create_db_engine
 from shared.errors import install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import TokenVerifier
 from user_service import health
 from user_service.auth import endpoints as auth_endpoints
@@ -56,6 +57,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings=settings,
         redis=redis,
         throttle=Throttle.from_settings(redis, settings),
+        # Always asked (no cache): a logout here is refused here at once.
+        revoked=RevokedTokens(redis, recheck_after_s=0),
     )
     log.info("user service started", extra={"kid": signing_key.kid, "jwks_file": str(jwks_path)})
     try:
