@@ -344,6 +344,8 @@ async def test_a_body_just_under_the_limit_is_judged_on_its_content(
         "/candles/AAPL?end=9999-12-31T23:59:59-14:00",  # year 10000 in UTC
         "/candles/AAPL?end=10000-01-01T00:00:00Z",
         "/candles/AAPL?end=2026-13-01",
+        "/candles/AAPL?end=0.0",  # not ISO 8601 (pydantic would read Unix time)
+        "/candles/AAPL?end=1700000000",
         "/candles/%EF%BC%A1%EF%BC%A1%EF%BC%B0%EF%BC%AC",  # fullwidth AAPL
     ],
 )

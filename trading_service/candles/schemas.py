@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from shared.money import Money
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def _iso_8601_only(value: Any) -> Any:
+    """Pydantic also reads "0.0" or "1700000000" as Unix time; the documented form is ISO 8601."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-02T15:30:00Z")
+    return value
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -22,7 +32,7 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 # A query-string time: compared with UTC timestamps in PostgreSQL and in memory.
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_8601_only), AfterValidator(_as_utc)]
 
 
 class CandleOut(BaseModel):
