@@ -29,6 +29,7 @@ from shared import migrate
 from shared.db import create_db_engine
 from shared.kafka import ensure_topics
 from shared.logging import configure_logging
+from shared.serving import uvicorn_flags
 
 log = logging.getLogger("devstack")
 
@@ -115,7 +116,7 @@ def _service(
         sys.executable, "-m", "uvicorn", f"{module}:app",
         "--host", settings.host, "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-        "--timeout-graceful-shutdown", "10",
+        "--timeout-graceful-shutdown", "10", *uvicorn_flags(),
     ]  # fmt: skip
     return ServiceProcess(
         name, argv, env, settings.data_dir.resolve() / "logs" / f"{name}.log", port,

@@ -26,6 +26,7 @@ from devstack.supervisor import ServiceProcess
 from shared import migrate
 from shared.db import create_db_engine
 from shared.kafka import ensure_topics
+from shared.serving import uvicorn_flags
 
 PARTITIONS = 4
 
@@ -35,6 +36,7 @@ def _uvicorn(module: str, port: int, workers: int = 1) -> list[str]:
         sys.executable, "-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--no-access-log",
         "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "5",
+        *uvicorn_flags(),
     ]  # fmt: skip
 
 
