@@ -1,5 +1,5 @@
-"""GET /prices keeps the market time the stock service stamps on each tick, next to its wall ts
-(real Kafka, the trading service's price consumer and Redis cache)."""
+"""GET /prices and GET /market-watch keep the market time the stock service stamps on each tick,
+next to its wall ts (real Kafka, the trading service's price consumer and Redis cache)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,7 @@ async def test_prices_carry_the_ticks_market_time(api: httpx.AsyncClient, market
     assert datetime.fromisoformat(one["ts"]) == datetime.fromisoformat(wall)
     (listed,) = [p for p in (await api.get("/prices")).json() if p["symbol"] == symbol]
     assert listed == one
+    # The market watch says which session the latest tick is in (the page resets "today" on a
+    # new session's first tick from it).
+    (row,) = [r for r in (await api.get("/market-watch")).json() if r["symbol"] == symbol]
+    assert datetime.fromisoformat(row["market_ts"]) == datetime.fromisoformat(market_ts)
