@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -317,7 +317,9 @@ class Hub:
                 for order in sorted(rendered, key=lambda o: o.created_at):
                     self._publish(orders_key, lambda seq, o=order: messages.order(o, seq))
             if portfolio_key in self.subscribers:
-                held = await portfolio(conn, self.prices, account_id)
+                held = await portfolio(
+                    conn, self.prices, self.candles.clock, account_id, datetime.now(UTC)
+                )
                 self._publish(portfolio_key, lambda seq: messages.portfolio(held, seq))
 
     async def run_deleted_accounts(self, every_s: float = 1.0) -> None:
