@@ -29,6 +29,12 @@ class Claims:
     sub: uuid.UUID
     iat: int
     exp: int
+    # "admin" or "user"; a token from before roles existed is a user's.
+    role: str = "user"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 class TokenVerifier:
@@ -91,7 +97,8 @@ class TokenVerifier:
             sub = uuid.UUID(payload["sub"])
         except (ValueError, TypeError, AttributeError):
             raise Unauthorized("token subject is not a user id") from None
-        return Claims(sub=sub, iat=int(payload["iat"]), exp=int(payload["exp"]))
+        role = "admin" if payload.get("role") == "admin" else "user"
+        return Claims(sub=sub, iat=int(payload["iat"]), exp=int(payload["exp"]), role=role)
 
 
 def read_bearer(authorization_header: str | None) -> str:

@@ -30,6 +30,10 @@ class TradingSettings(CommonSettings):
     # Orders the engine has not accepted after this long are handed to Kafka again (outbox sweep).
     republish_after_s: float = Field(default=2.0, gt=0)
     db_pool_size: int = 20
+    # Leagues (trading_service/leagues): how often ended leagues are finalized, and the interval
+    # of their equity snapshots.
+    league_check_s: float = Field(default=2.0, gt=0)
+    league_snapshot_s: float = Field(default=60.0, ge=1)
 
 
 class EngineSettings(CommonSettings):

@@ -6,16 +6,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.deleted_users import DeletedUsers
 from shared.errors import Unauthorized
-from shared.tokens import TokenVerifier
+from shared.tokens import Claims, TokenVerifier
+from trading_service.accounts import repository
+from trading_service.accounts.service import Account, NoSuchAccount, account_for
 from trading_service.config import TradingSettings
-from trading_service.orders import repository
 from trading_service.orders.executions import ExecutionWaiter
 from trading_service.orders.handoff import OrderHandoff
 from trading_service.prices.cache import PriceCache
@@ -49,12 +50,12 @@ _bearer = HTTPBearer(
 )
 
 
-async def current_account(
+async def current_user(
     request: Request,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> uuid.UUID:
-    """The caller's account id (= user id), created with the starting cash on first use.
+) -> Claims:
+    """The caller's verified token; their personal account is created on first use.
 
     The token comes from the Authorization header, or else from the web page's session cookie
     (trading_service/session/cookies.py), which needs the CSRF header on state changes.
@@ -67,13 +68,46 @@ async def current_account(
     else:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
     claims = resources.verifier.verify(token)
-    account_id = claims.sub
-    await resources.deleted_users.check(account_id)
-    if account_id not in resources.known_accounts:
+    user_id = claims.sub
+    await resources.deleted_users.check(user_id)
+    if user_id not in resources.known_accounts:
         async with resources.db.begin() as conn:
-            await repository.ensure_account(conn, account_id, resources.settings.starting_cash)
-        resources.known_accounts.add(account_id)
-    return account_id
+            await repository.ensure_personal(conn, user_id, resources.settings.starting_cash)
+        resources.known_accounts.add(user_id)
+    return claims
+
+
+CurrentUser = Annotated[Claims, Depends(current_user)]
+
+
+async def active_account(
+    claims: CurrentUser,
+    resources: ResourcesDep,
+    x_account_id: Annotated[
+        str | None,
+        Header(
+            description="The account to act on (GET /accounts lists yours); default: the "
+            "personal account, whose id is your user id. Another user's account is 404."
+        ),
+    ] = None,
+) -> Account:
+    """The one place a request's account is chosen (orders, portfolio, fills, lists)."""
+    account_id: uuid.UUID | None = None
+    if x_account_id is not None and x_account_id.strip():
+        try:
+            account_id = uuid.UUID(x_account_id.strip())
+        except ValueError:
+            raise NoSuchAccount() from None
+    async with resources.db.connect() as conn:
+        return await account_for(conn, claims.sub, account_id)
+
+
+ActiveAccount = Annotated[Account, Depends(active_account)]
+
+
+async def current_account(account: ActiveAccount) -> uuid.UUID:
+    """The id of the request's account (see `active_account`)."""
+    return account.id
 
 
 CurrentAccount = Annotated[uuid.UUID, Depends(current_account)]

@@ -50,6 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             lifetime_s=settings.jwt_lifetime_s,
+            admin_emails=frozenset(e.lower() for e in settings.admin_emails),
         ),
         verifier=TokenVerifier(signing_key.jwks(), settings.jwt_issuer, settings.jwt_audience),
         settings=settings,

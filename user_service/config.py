@@ -27,6 +27,8 @@ class UserSettings(CommonSettings):
     throttle_window_s: int = Field(default=60, ge=1)
     # Only behind a proxy that sets X-Forwarded-For: otherwise any client could claim any address.
     trust_forwarded_for: bool = False
+    # Administrators (create classroom leagues), besides the first user; a JSON list in the env.
+    admin_emails: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _key_outside_development(self) -> UserSettings:

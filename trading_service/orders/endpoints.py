@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from shared.errors import error_body
 from trading_service.deps import CurrentAccount, Resources, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
+from trading_service.leagues import service as league_rules
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
 from trading_service.orders import repository, service
 from trading_service.orders.schemas import (
@@ -86,6 +87,14 @@ async def _submit(
                 raise service.NoPrice(f"the price of {request.symbol} is reloading; try again")
     last = service.check_price(request.symbol, tick, settings.max_price_age_s)
     async with resources.db.begin() as conn:
+        # A league account's window and rules, checked in the transaction that reserves.
+        await league_rules.check_order_entry(
+            conn,
+            account_id,
+            request.symbol,
+            request.qty,
+            request.limit_price or request.stop_price or last.price,
+        )
         row, created = await service.place_order(
             conn, account_id, request, last, settings.market_collar_bps
         )

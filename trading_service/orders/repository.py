@@ -34,7 +34,7 @@ class Holding:
 async def ensure_account(conn: AsyncConnection, account_id: uuid.UUID, grant: Decimal) -> None:
     await conn.execute(
         pg_insert(accounts)
-        .values(id=account_id, cash=grant, granted_cash=grant)
+        .values(id=account_id, user_id=account_id, cash=grant, granted_cash=grant)
         .on_conflict_do_nothing(index_elements=[accounts.c.id])
     )
 

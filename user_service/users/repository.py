@@ -64,6 +64,12 @@ class UserRepository:
         row = (await self._conn.execute(statement)).one_or_none()
         return None if row is None else _record(row)
 
+    async def first_user_id(self) -> uuid.UUID | None:
+        """The earliest registered user (ties by id), the administrator of a fresh system."""
+        query = select(users.c.id).order_by(users.c.created_at, users.c.id).limit(1)
+        found: uuid.UUID | None = (await self._conn.execute(query)).scalar_one_or_none()
+        return found
+
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self._conn.execute(
             update(users).where(users.c.id == user_id).values(password_hash=password_hash)
