@@ -124,13 +124,11 @@ async def join(
 
 
 async def member_account(
-    conn: AsyncConnection, league_id: uuid.UUID, account_id: uuid.UUID, lock: bool = False
+    conn: AsyncConnection, league_id: uuid.UUID, account_id: uuid.UUID
 ) -> Row[Any] | None:
     query = select(accounts).where(
         and_(accounts.c.id == account_id, accounts.c.league_id == league_id)
     )
-    if lock:
-        query = query.with_for_update()
     return (await conn.execute(query)).one_or_none()
 
 

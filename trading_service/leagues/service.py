@@ -2,8 +2,8 @@
 
 A league account is an ordinary account (own cash, reservations, positions, orders) whose
 `league_id` ties it to the league's rules. Order entry checks the rules in the same transaction
-that reserves, holding the league row FOR SHARE: closing takes it FOR UPDATE, so an order is
-either in before the close (and canceled by it) or refused.
+that reserves, holding the league row FOR SHARE: closing and removing a member take it FOR
+UPDATE, so an order is either in before them (and canceled by them) or refused.
 """
 
 from __future__ import annotations
@@ -175,20 +175,24 @@ async def check_order_entry(
 
     `price` is the per-share value the order is measured at (its limit, else the last price).
     """
-    account = (
-        await conn.execute(
-            select(accounts.c.league_id, accounts.c.frozen_at).where(accounts.c.id == account_id)
-        )
-    ).one()
-    if account.frozen_at is not None:
-        raise AccountFrozen("this account was removed from its league and takes no orders")
-    if account.league_id is None:
-        return
+    # Lock order league -> account, as closing and removing members take them (the engine
+    # takes orders -> accounts), so none of them can deadlock with another.
+    league_id = (
+        await conn.execute(select(accounts.c.league_id).where(accounts.c.id == account_id))
+    ).scalar_one()
+    if league_id is None:
+        return  # the personal account: no league rules
     league = (
         await conn.execute(
-            select(leagues).where(leagues.c.id == account.league_id).with_for_update(read=True)
+            select(leagues).where(leagues.c.id == league_id).with_for_update(read=True)
         )
     ).one()
+    # Read under the league lock: a removal holds the league FOR UPDATE until it commits.
+    frozen = (
+        await conn.execute(select(accounts.c.frozen_at).where(accounts.c.id == account_id))
+    ).scalar_one()
+    if frozen is not None:
+        raise AccountFrozen("this account was removed from its league and takes no orders")
     now = await repository.now(conn)
     match status(league, now):
         case "upcoming":
@@ -247,10 +251,13 @@ async def remove_member(
     conn: AsyncConnection, claims: Claims, league_id: uuid.UUID, account_id: uuid.UUID
 ) -> tuple[AccountOut, list[Row[Any]]]:
     await administered(conn, claims, league_id)
-    if await repository.member_account(conn, league_id, account_id, lock=True) is None:
+    # The league row first (waits for the member's orders in flight), then the orders, then the
+    # account: the lock order of order entry and of the engine (see check_order_entry).
+    await repository.get(conn, league_id, lock=True)
+    if await repository.member_account(conn, league_id, account_id) is None:
         raise NotFound("no such member account in this league")
-    await repository.freeze(conn, account_id)
     canceled = await repository.cancel_open_orders(conn, [account_id])
+    await repository.freeze(conn, account_id)
     row = await repository.member_account(conn, league_id, account_id)
     assert row is not None
     return account_out(row), canceled
