@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 
 from shared.errors import error_body
-from trading_service.deps import CurrentAccount, Resources, ResourcesDep
+from trading_service.deps import ActiveAccount, CurrentAccount, Resources, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.leagues import service as league_rules
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
@@ -166,9 +166,14 @@ async def place_order(
     return await _submit(resources, account_id, body, wait=wait, response=response)
 
 
+_BEFORE_RESET = Query(
+    description="Also list what the account did before its last reset (POST /accounts/{id}/reset)"
+)
+
+
 @router.get("/orders", summary="Your orders, newest first")
 async def list_orders(
-    account_id: CurrentAccount,
+    account: ActiveAccount,
     resources: ResourcesDep,
     status_filter: Annotated[
         Literal["open", "closed", "all"], Query(alias="status", description="open, closed or all")
@@ -178,6 +183,7 @@ async def list_orders(
         Query(max_length=10, pattern=SYMBOL_PATTERN, description="Only this symbol"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_reset: Annotated[bool, _BEFORE_RESET] = False,
 ) -> list[OrderOut]:
     statuses = {
         "open": repository.OPEN_STATUSES,
@@ -186,7 +192,12 @@ async def list_orders(
     }[status_filter]
     async with resources.db.connect() as conn:
         rows = await repository.list_orders(
-            conn, account_id, statuses, symbol.upper() if symbol else None, limit
+            conn,
+            account.id,
+            statuses,
+            symbol.upper() if symbol else None,
+            limit,
+            None if before_reset else account.reset_at,
         )
         return await service.render_orders(conn, rows)
 
@@ -222,12 +233,15 @@ async def get_order(
 
 @router.get("/trades", summary="Your fills, newest first")
 async def list_trades(
-    account_id: CurrentAccount,
+    account: ActiveAccount,
     resources: ResourcesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_reset: Annotated[bool, _BEFORE_RESET] = False,
 ) -> list[TradeOut]:
     async with resources.db.connect() as conn:
-        rows = await repository.list_fills(conn, account_id, limit)
+        rows = await repository.list_fills(
+            conn, account.id, limit, None if before_reset else account.reset_at
+        )
     return [
         TradeOut(
             id=r.id,

@@ -138,8 +138,11 @@ async def list_orders(
     statuses: tuple[str, ...] | None,
     symbol: str | None,
     limit: int,
+    since: datetime | None = None,
 ) -> list[Row[Any]]:
     query = select(orders).where(orders.c.account_id == account_id)
+    if since is not None:  # an account's last reset: older orders are history
+        query = query.where(orders.c.created_at >= since)
     if statuses is not None:
         query = query.where(orders.c.status.in_(statuses))
     if symbol is not None:
@@ -163,13 +166,13 @@ async def fills_by_order(
     return grouped
 
 
-async def list_fills(conn: AsyncConnection, account_id: uuid.UUID, limit: int) -> list[Row[Any]]:
-    rows = await conn.execute(
-        select(fills)
-        .where(fills.c.account_id == account_id)
-        .order_by(fills.c.id.desc())
-        .limit(limit)
-    )
+async def list_fills(
+    conn: AsyncConnection, account_id: uuid.UUID, limit: int, since: datetime | None = None
+) -> list[Row[Any]]:
+    query = select(fills).where(fills.c.account_id == account_id)
+    if since is not None:
+        query = query.where(fills.c.ts >= since)
+    rows = await conn.execute(query.order_by(fills.c.id.desc()).limit(limit))
     return list(rows.all())
 
 
