@@ -30,6 +30,7 @@ from trading_service.leagues.endpoints import router as leagues_router
 from trading_service.leagues.keeper import run_league_keeper
 from trading_service.market.endpoints import router as market_router
 from trading_service.marketwatch.endpoints import router as marketwatch_router
+from trading_service.orders.closing import run_deleted_accounts_sweep
 from trading_service.orders.endpoints import router as orders_router
 from trading_service.orders.executions import ExecutionWaiter
 from trading_service.orders.handoff import OrderHandoff, build_producer, run_outbox_sweep
@@ -115,6 +116,8 @@ def create_app(
                     db, prices, handoff, settings.league_check_s, settings.league_snapshot_s
                 )
             ),
+            asyncio.create_task(hub.run_deleted_accounts()),
+            asyncio.create_task(run_deleted_accounts_sweep(db, redis, handoff, every_s=1.0)),
         ]
         try:
             yield
