@@ -7,7 +7,7 @@ import uuid
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.realtime.conftest import Server, receive, receive_until, send
+from tests.realtime.conftest import Server, receive_until, send
 from tests.trading_fixtures import Market, SigningKey, Trader
 
 
@@ -30,13 +30,14 @@ async def test_private_channels_follow_the_chosen_league_account(
     token = trader.headers["Authorization"].removeprefix("Bearer ")
     async with connect(one.ws_url) as ws:
         await send(ws, action="auth", token=token, account_id=str(uuid.uuid4()))
-        refused = await receive(ws)
+        refused, _ = await receive_until(ws, lambda m: m["type"] in ("error", "authenticated"))
         assert refused["type"] == "error" and refused["error"] == "not_found"
         await send(ws, action="auth", token=token, account_id=account["id"])
-        authenticated = await receive(ws)
+        authenticated, _ = await receive_until(ws, lambda m: m["type"] == "authenticated")
         assert authenticated["account_id"] == account["id"]
         await send(ws, action="subscribe", channels=["portfolio"])
         start, _ = await receive_until(ws, lambda m: m["type"] == "portfolio")
         assert start["portfolio"]["cash"] == "700.00"
         await send(ws, action="auth", token=token)  # back to the personal account
-        assert (await receive(ws))["account_id"] == str(trader.id)
+        personal, _ = await receive_until(ws, lambda m: m["type"] == "authenticated")
+        assert personal["account_id"] == str(trader.id)
