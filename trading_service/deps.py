@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.deleted_users import DeletedUsers
 from shared.errors import Unauthorized
-from shared.tokens import Claims, TokenVerifier
+from shared.request_context import bind_account
+from shared.tokens import Claims, RefreshingVerifier
 from trading_service.accounts import repository
 from trading_service.accounts.service import Account, NoSuchAccount, account_for
 from trading_service.config import TradingSettings
@@ -31,7 +32,7 @@ class Resources:
     prices: PriceCache
     handoff: OrderHandoff
     executions: ExecutionWaiter
-    verifier: TokenVerifier
+    verifier: RefreshingVerifier
     deleted_users: DeletedUsers
     # Accounts this process has already made sure exist (saves an INSERT per request).
     known_accounts: set[uuid.UUID] = field(default_factory=set)
@@ -67,8 +68,9 @@ async def current_user(
         token = cookie
     else:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
-    claims = resources.verifier.verify(token)
+    claims = await resources.verifier.verify_fetching(token)
     user_id = claims.sub
+    bind_account(user_id)
     await resources.deleted_users.check(user_id)
     if user_id not in resources.known_accounts:
         async with resources.db.begin() as conn:
