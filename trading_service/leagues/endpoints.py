@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from shared.errors import NotFound, error_body
 from trading_service.accounts.schemas import AccountOut
@@ -68,18 +68,22 @@ async def list_leagues(claims: CurrentUser, resources: ResourcesDep) -> list[Lea
     "/leagues/join",
     status_code=status.HTTP_201_CREATED,
     summary="Join a league with its invite code",
-    description="Opens your account in the league with the league's starting cash. Send its "
-    "id as `X-Account-Id` to trade in it.",
+    description="Opens your account in the league with the league's starting cash (201). Send "
+    "its id as `X-Account-Id` to trade in it. Joining again answers that account with 200.",
     responses={
+        200: {"description": "Already a member: your account in the league"},
         404: {"description": "No league has this code"},
-        409: {"description": "Already a member, or the league has ended"},
+        409: {"description": "The league has ended"},
     },
 )
 async def join_league(
-    body: JoinRequest, claims: CurrentUser, resources: ResourcesDep
+    body: JoinRequest, claims: CurrentUser, resources: ResourcesDep, response: Response
 ) -> AccountOut:
     async with resources.db.begin() as conn:
-        return await service.join(conn, claims.sub, body.invite_code)
+        account, created = await service.join(conn, claims.sub, body.invite_code)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return account
 
 
 @router.get("/leagues/{league_id}", summary="One league", responses=_VISIBLE)

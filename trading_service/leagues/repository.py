@@ -123,6 +123,13 @@ async def join(
     return (await conn.execute(query)).one_or_none()
 
 
+async def member_of(conn: AsyncConnection, league_id: uuid.UUID, user_id: uuid.UUID) -> Row[Any]:
+    query = select(accounts).where(
+        and_(accounts.c.league_id == league_id, accounts.c.user_id == user_id)
+    )
+    return (await conn.execute(query)).one()
+
+
 async def member_account(
     conn: AsyncConnection, league_id: uuid.UUID, account_id: uuid.UUID
 ) -> Row[Any] | None:

@@ -53,10 +53,6 @@ class LeagueNotOpen(Conflict):
     error = "league_not_open"
 
 
-class AlreadyMember(Conflict):
-    error = "already_member"
-
-
 class SymbolNotAllowed(UnprocessableEntity):
     error = "symbol_not_allowed"
 
@@ -152,7 +148,9 @@ async def list_leagues(conn: AsyncConnection, claims: Claims) -> list[LeagueOut]
     ]
 
 
-async def join(conn: AsyncConnection, user_id: uuid.UUID, code: str) -> AccountOut:
+async def join(conn: AsyncConnection, user_id: uuid.UUID, code: str) -> tuple[AccountOut, bool]:
+    """(the account, created): joining again answers the account already held, so a retried
+    join never fails."""
     league = await repository.by_invite_code(conn, code.strip().upper())
     if league is None:
         # The same answer for a wrong code and a rotated one: codes cannot be probed.
@@ -161,11 +159,12 @@ async def join(conn: AsyncConnection, user_id: uuid.UUID, code: str) -> AccountO
     if status(league, now) == "ended":
         raise LeagueNotOpen(f"league {league.name!r} has ended")
     account = await repository.join(conn, league.id, user_id, league.starting_cash)
+    created = account is not None
     if account is None:
-        raise AlreadyMember("you already have an account in this league")
+        account = await repository.member_of(conn, league.id, user_id)
     out = account_out(account)
     out.league_name = league.name
-    return out
+    return out, created
 
 
 async def check_order_entry(
