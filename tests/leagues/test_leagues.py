@@ -136,6 +136,13 @@ async def test_league_rules_allowed_symbols_and_max_order_value(
     assert "500.00" in big.json()["detail"]
     limit = {"symbol": "RULA", "qty": 60, "side": "buy", "type": "limit", "limit_price": "9.00"}
     assert (await api.post("/orders", json=limit, headers=headers)).status_code == 422
+    # A replace cannot grow an order past the limit either.
+    small = await api.post("/orders?wait=true", json={**limit, "qty": 10}, headers=headers)
+    assert small.status_code == 201 and small.json()["status"] == "new", small.text
+    grown = await api.patch(f"/orders/{small.json()['id']}", json={"qty": 60}, headers=headers)
+    assert grown.status_code == 422 and grown.json()["error"] == "order_value_too_large"
+    kept = await api.get(f"/orders/{small.json()['id']}", headers=headers)
+    assert kept.json()["qty"] == 10
     ok = await api.post(
         "/orders?wait=true", json={"symbol": "RULA", "qty": 50, **MARKET_BUY}, headers=headers
     )

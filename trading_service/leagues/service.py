@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.errors import Conflict, DomainError, NotFound, UnprocessableEntity
@@ -34,7 +34,7 @@ from trading_service.leagues.schemas import (
     StandingOut,
 )
 from trading_service.prices.cache import PriceCache
-from trading_service.tables import accounts, leagues
+from trading_service.tables import accounts, leagues, orders
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -168,7 +168,7 @@ async def join(conn: AsyncConnection, user_id: uuid.UUID, code: str) -> tuple[Ac
 
 
 async def check_order_entry(
-    conn: AsyncConnection, account_id: uuid.UUID, symbol: str, qty: int, price: Decimal
+    conn: AsyncConnection, account_id: uuid.UUID, symbol: str, qty: int, price: Decimal | None
 ) -> None:
     """Refuse an order the account's league does not allow now; call in the order's transaction.
 
@@ -203,12 +203,35 @@ async def check_order_entry(
             f"{symbol} is not traded in league {league.name!r}; allowed: "
             + ", ".join(league.allowed_symbols)
         )
+    if league.max_order_value is None or price is None:
+        return
     value = round_money(price * qty)
-    if league.max_order_value is not None and value > league.max_order_value:
+    if value > league.max_order_value:
         raise OrderTooLarge(
             f"the order is worth {value:.2f}; league {league.name!r} allows at most "
             f"{league.max_order_value:.2f} per order"
         )
+
+
+async def check_replace(
+    conn: AsyncConnection,
+    account_id: uuid.UUID,
+    order_id: uuid.UUID,
+    qty: int | None,
+    limit: Decimal | None,
+    stop: Decimal | None,
+) -> None:
+    """A changed order obeys its league's window and rules like a new one (an unknown order is
+    left to the replace, which answers 404)."""
+    order = (
+        await conn.execute(
+            select(orders).where(and_(orders.c.id == order_id, orders.c.account_id == account_id))
+        )
+    ).one_or_none()
+    if order is None:
+        return
+    price = limit or order.limit_price or stop or order.stop_price or order.protection_price
+    await check_order_entry(conn, account_id, order.symbol, qty or order.qty, price)
 
 
 async def rotate_code(conn: AsyncConnection, claims: Claims, league_id: uuid.UUID) -> LeagueOut:

@@ -341,6 +341,9 @@ async def replace_order(
     resources: ResourcesDep,
 ) -> OrderOut:
     async with resources.db.begin() as conn:
+        await league_rules.check_replace(
+            conn, account_id, order_id, body.qty, body.limit_price, body.stop_price
+        )
         row, message = await service.request_replace(
             conn,
             account_id,
