@@ -23,7 +23,11 @@ async def test_bots_fill_a_league_and_trade_in_it(capsys: pytest.CaptureFixture[
         async with httpx.AsyncClient(timeout=30) as http:
             # A fresh system: its first user is the administrator.
             assert (await http.post(f"{system.user_url}/register", json=teacher)).status_code == 201
-            login = await http.post(f"{system.user_url}/login", json=teacher)
+            login = await http.post(
+                f"{system.user_url}/login",
+                json={"email": teacher["email"], "password": teacher["password"]},
+            )
+            assert login.status_code == 200, login.text
             admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
             league = (
                 await http.post(
