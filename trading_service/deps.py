@@ -100,6 +100,10 @@ async def active_account(
             account_id = uuid.UUID(x_account_id.strip())
         except ValueError:
             raise NoSuchAccount() from None
+    if account_id is None or account_id == claims.sub:
+        # The personal account: it exists (current_user made sure) and is never frozen, so the
+        # seed's hot path pays no extra query.
+        return Account(claims.sub, claims.sub, None, False)
     async with resources.db.connect() as conn:
         return await account_for(conn, claims.sub, account_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,13 @@ async def get(conn: AsyncConnection, account_id: uuid.UUID, lock: bool = False) 
     if lock:
         query = query.with_for_update()
     return (await conn.execute(query)).one_or_none()
+
+
+async def reset_at(conn: AsyncConnection, account_id: uuid.UUID) -> datetime | None:
+    """When the account was last reset (what came before is history), or None."""
+    query = select(accounts.c.reset_at).where(accounts.c.id == account_id)
+    moment: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+    return moment
 
 
 async def list_for_user(conn: AsyncConnection, user_id: uuid.UUID) -> list[Row[Any]]:

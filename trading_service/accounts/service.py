@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +43,6 @@ class Account:
     user_id: uuid.UUID
     league_id: uuid.UUID | None
     frozen: bool
-    reset_at: datetime | None
 
     @property
     def personal(self) -> bool:
@@ -52,7 +50,7 @@ class Account:
 
 
 def _account(row: Row[Any]) -> Account:
-    return Account(row.id, row.user_id, row.league_id, row.frozen_at is not None, row.reset_at)
+    return Account(row.id, row.user_id, row.league_id, row.frozen_at is not None)
 
 
 async def account_for(

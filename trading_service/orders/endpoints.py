@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 
 from shared.errors import error_body
-from trading_service.deps import ActiveAccount, CurrentAccount, Resources, ResourcesDep
+from trading_service.accounts import repository as accounts_repository
+from trading_service.deps import CurrentAccount, Resources, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.leagues import service as league_rules
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
@@ -190,7 +191,7 @@ _BEFORE_RESET = Query(
 
 @router.get("/orders", summary="Your orders, newest first")
 async def list_orders(
-    account: ActiveAccount,
+    account_id: CurrentAccount,
     resources: ResourcesDep,
     status_filter: Annotated[
         Literal["open", "closed", "all"], Query(alias="status", description="open, closed or all")
@@ -210,11 +211,11 @@ async def list_orders(
     async with resources.db.connect() as conn:
         rows = await repository.list_orders(
             conn,
-            account.id,
+            account_id,
             statuses,
             symbol.upper() if symbol else None,
             limit,
-            None if before_reset else account.reset_at,
+            None if before_reset else await accounts_repository.reset_at(conn, account_id),
         )
         return await service.render_orders(conn, rows)
 
@@ -250,14 +251,17 @@ async def get_order(
 
 @router.get("/trades", summary="Your fills, newest first")
 async def list_trades(
-    account: ActiveAccount,
+    account_id: CurrentAccount,
     resources: ResourcesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before_reset: Annotated[bool, _BEFORE_RESET] = False,
 ) -> list[TradeOut]:
     async with resources.db.connect() as conn:
         rows = await repository.list_fills(
-            conn, account.id, limit, None if before_reset else account.reset_at
+            conn,
+            account_id,
+            limit,
+            None if before_reset else await accounts_repository.reset_at(conn, account_id),
         )
     return [
         TradeOut(
