@@ -31,7 +31,8 @@ class LeagueCreate(BaseModel):
         },
     )
 
-    name: str = Field(min_length=1, max_length=100)
+    # No control characters (PostgreSQL refuses a NUL in text: that would be a 500).
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     starting_cash: Decimal = Field(gt=0, le=Decimal("1000000000"), decimal_places=2)
     starts_at: datetime | None = Field(default=None, description="Default: now")
     ends_at: datetime | None = Field(default=None, description="null: open-ended")
@@ -39,7 +40,11 @@ class LeagueCreate(BaseModel):
         default=None, min_length=1, max_length=500, description="null: every symbol"
     )
     max_order_value: Decimal | None = Field(
-        default=None, gt=0, decimal_places=2, description="Largest qty x price of one order"
+        default=None,
+        gt=0,
+        le=Decimal("1000000000000"),
+        decimal_places=2,
+        description="Largest qty x price of one order",
     )
     allow_reset: bool = False
     public: bool = Field(default=False, description="Anyone may see its leaderboard and equity")
@@ -74,7 +79,7 @@ class LeagueOut(BaseModel):
 class JoinRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    invite_code: str = Field(min_length=1, max_length=64)
+    invite_code: str = Field(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9]+\s*$")
 
 
 class StandingOut(BaseModel):
