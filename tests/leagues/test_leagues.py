@@ -343,6 +343,13 @@ async def test_closing_early_and_removing_a_member_while_trading(
         f"/leagues/{league['id']}/members/{removed['id']}/orders", headers=admin.headers
     )
     assert len(seen.json()) == codes.count(201)
+    held = await api.get(
+        f"/leagues/{league['id']}/members/{removed['id']}/portfolio", headers=admin.headers
+    )
+    assert held.json()["cash"] == "10000.00" and held.json()["reserved_cash"] == "0.00"
+    for path in ("portfolio", "orders"):
+        peek = f"/leagues/{league['id']}/members/{kept['id']}/{path}"
+        assert (await api.get(peek, headers=leaves.headers)).status_code == 403
     members = (await api.get(f"/leagues/{league['id']}/members", headers=admin.headers)).json()
     assert {m["account_id"]: m["frozen"] for m in members} == {
         kept["id"]: False,
