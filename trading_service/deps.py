@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.deleted_users import DeletedUsers
 from shared.errors import Unauthorized
 from shared.request_context import bind_account
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import Claims, RefreshingVerifier
 from trading_service.accounts import repository
 from trading_service.accounts.service import Account, NoSuchAccount, account_for
@@ -34,6 +35,7 @@ class Resources:
     executions: ExecutionWaiter
     verifier: RefreshingVerifier
     deleted_users: DeletedUsers
+    revoked_tokens: RevokedTokens
     # Accounts this process has already made sure exist (saves an INSERT per request).
     known_accounts: set[uuid.UUID] = field(default_factory=set)
 
@@ -69,6 +71,7 @@ async def current_user(
     else:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
     claims = await resources.verifier.verify_fetching(token)
+    await resources.revoked_tokens.check(claims)  # logged out
     user_id = claims.sub
     bind_account(user_id)
     await resources.deleted_users.check(user_id)

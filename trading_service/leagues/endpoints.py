@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from shared.errors import NotFound, error_body
 from trading_service.accounts.schemas import AccountOut
@@ -163,11 +164,17 @@ async def _member(
     responses=_ADMIN,
 )
 async def member_portfolio(
-    league_id: uuid.UUID, account_id: uuid.UUID, claims: CurrentUser, resources: ResourcesDep
+    request: Request,
+    league_id: uuid.UUID,
+    account_id: uuid.UUID,
+    claims: CurrentUser,
+    resources: ResourcesDep,
 ) -> PortfolioOut:
     await _member(resources, claims, league_id, account_id)
     async with resources.db.connect() as conn:
-        return await portfolio_service.portfolio(conn, resources.prices, account_id)
+        return await portfolio_service.portfolio(
+            conn, resources.prices, request.app.state.clock, account_id, datetime.now(UTC)
+        )
 
 
 @router.get(
