@@ -49,6 +49,9 @@ async def test_personal_and_league_accounts_are_separate_and_chosen_by_header(
     assert (await api.get("/orders", headers=trader.headers)).json() == []
     fills = (await api.get("/trades", headers=acting(trader, account["id"]))).json()
     assert len(fills) == 1 and (await api.get("/trades", headers=trader.headers)).json() == []
+    # The global leaderboard ranks personal accounts only.
+    names = {row["name"] for row in (await api.get("/leaderboard?limit=1000")).json()}
+    assert f"trader-{account['id'][:4]}" not in names and f"trader-{trader.id.hex[:4]}" in names
     await settle(db)
     assert await audit_violations(db) == {}
 

@@ -362,6 +362,10 @@ async def test_closing_early_and_removing_a_member_while_trading(
     assert closed.json()["status"] == "ended" and closed.json()["finalized_at"] is not None
     refused = await api.post("/orders", json=resting, headers=acting(stays, kept["id"]))
     assert refused.status_code == 409 and refused.json()["error"] == "league_not_open"
+    late = await api.post(
+        "/leagues/join", json={"invite_code": league["invite_code"]}, headers=new_trader().headers
+    )
+    assert late.status_code == 409 and late.json()["error"] == "league_not_open"
     await until(
         lambda: _reserved_is_zero(api, stays, kept["id"]), "the close released the reservation", 60
     )

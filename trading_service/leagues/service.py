@@ -61,6 +61,11 @@ class OrderTooLarge(UnprocessableEntity):
     error = "order_value_too_large"
 
 
+def _name(member: Row[Any]) -> str:
+    # As on the global leaderboard: a name a person can read, never a raw id.
+    return str(member.username or f"trader-{member.user_id.hex[:4]}")
+
+
 def require_admin(claims: Claims) -> None:
     if not claims.is_admin:
         raise Forbidden("only an administrator may do this")
@@ -293,7 +298,7 @@ async def member_list(
         MemberOut(
             account_id=m.id,
             user_id=m.user_id,
-            username=m.username or str(m.user_id)[:8],
+            username=_name(m),
             cash=m.cash,
             reserved_cash=m.reserved_cash,
             frozen=m.frozen_at is not None,
@@ -323,9 +328,7 @@ async def leaderboard(
     conn: AsyncConnection, prices: PriceCache, league: Row[Any]
 ) -> list[StandingOut]:
     """Live standings, or the frozen final ones once the league is finalized."""
-    names = {
-        m.id: m.username or str(m.user_id)[:8] for m in await repository.members(conn, league.id)
-    }
+    names = {m.id: _name(m) for m in await repository.members(conn, league.id)}
     if league.finalized_at is not None:
         rows = [
             (r.account_id, r.equity, r.trades)
@@ -338,7 +341,7 @@ async def leaderboard(
     return [
         StandingOut(
             rank=i,
-            username=names.get(account_id, str(account_id)[:8]),
+            username=names.get(account_id, f"trader-{account_id.hex[:4]}"),
             account_id=account_id,
             equity=equity,
             return_pct=round_money((equity - start) * 100 / start),
@@ -350,10 +353,7 @@ async def leaderboard(
 
 async def equity(conn: AsyncConnection, league: Row[Any]) -> list[EquitySeries]:
     members = await repository.members(conn, league.id)
-    series = {
-        m.id: EquitySeries(account_id=m.id, username=m.username or str(m.user_id)[:8], points=[])
-        for m in members
-    }
+    series = {m.id: EquitySeries(account_id=m.id, username=_name(m), points=[]) for m in members}
     for r in await repository.equity_history(conn, league.id):
         if r.account_id in series:
             series[r.account_id].points.append(EquityPoint(ts=r.ts, equity=r.equity))
