@@ -30,6 +30,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--user-url", default="http://127.0.0.1:8001")
     parser.add_argument("--trading-url", default="http://127.0.0.1:8002")
     parser.add_argument(
+        "--league",
+        metavar="CODE",
+        default=None,
+        help="join the league with this invite code and trade in it (its leaderboard moves)",
+    )
+    parser.add_argument(
         "--data-dir", type=Path, default=None, help="where bots.json lives (STOCKSIM_DATA_DIR)"
     )
     return parser.parse_args(argv)
@@ -39,7 +45,7 @@ async def run(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or CommonSettings().data_dir
     session = Session(
         args.user_url, args.trading_url, data_dir / CREDENTIALS_FILE, args.traders, args.mix,
-        args.seed,
+        args.seed, league=args.league,
     )  # fmt: skip
     pacer = Pacer(args.rate, args.orders, args.duration or None)
     async with session:

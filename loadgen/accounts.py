@@ -33,7 +33,10 @@ def _load(path: Path) -> list[Account]:
 
 def _save(path: Path, accounts: list[Account]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    saved = [{k: v for k, v in asdict(a).items() if k != "token"} for a in accounts]
+    saved = [
+        {k: v for k, v in asdict(a).items() if k not in ("token", "trading_account")}
+        for a in accounts
+    ]
     path.write_text(json.dumps(saved, indent=1))
     path.chmod(0o600)  # passwords of throwaway accounts, but passwords still
 

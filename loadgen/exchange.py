@@ -26,6 +26,9 @@ class Account:
     password: str
     id: str
     token: str | None = None
+    # The account its orders go to (X-Account-Id): its league account with --league, else None
+    # (the personal one).
+    trading_account: str | None = None
 
 
 class Exchange:
@@ -73,6 +76,20 @@ class Exchange:
         if response.status_code == 200:
             account.token = response.json()["access_token"]
         return response
+
+    async def join_league(self, account: Account, invite_code: str) -> str:
+        """The account's league account (joined now, or already): its id."""
+        response = await self.trading.post(
+            "/leagues/join",
+            json={"invite_code": invite_code},
+            headers={"Authorization": f"Bearer {account.token}"},
+        )
+        if response.status_code not in (200, 201):
+            raise RuntimeError(
+                f"joining the league refused: {response.status_code} {response.text}"
+            )
+        league_account: str = response.json()["id"]
+        return league_account
 
     # --- trading ----------------------------------------------------------------------------
 
@@ -136,6 +153,8 @@ class Exchange:
         """Send with the account's token, logging in again once if it expired."""
         for _ in range(2):
             headers = {"Authorization": f"Bearer {account.token}"}
+            if account.trading_account:
+                headers["X-Account-Id"] = account.trading_account
             response = await self._retrying(op, self._pool(account), method, path, json, headers)
             if response is None or response.status_code != 401:
                 return response

@@ -21,6 +21,7 @@ class Session:
         mix: tuple[int, int, int] = (4, 3, 3),
         seed: int = 1,
         retry_for_s: float = 60.0,
+        league: str | None = None,
     ) -> None:
         self.stats = Stats()
         self.exchange = Exchange(user_url, trading_url, self.stats, retry_for_s=retry_for_s)
@@ -31,9 +32,13 @@ class Session:
         self.market = MarketView(self.exchange)
         self.accounts: list[Account] = []
         self.traders: list[Trader] = []
+        self.league = league  # an invite code: the bots trade in that league
 
     async def __aenter__(self) -> Session:
         self.accounts = await ensure_accounts(self.exchange, self.count, self.credentials)
+        if self.league is not None:
+            for account in self.accounts:
+                account.trading_account = await self.exchange.join_league(account, self.league)
         await self.market.wait_ready()
         return self
 

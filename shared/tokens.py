@@ -36,6 +36,12 @@ class Claims:
     exp: int
     # The token's own id, so logging out can revoke exactly this token; older tokens have none.
     jti: str | None = None
+    # "admin" or "user"; a token from before roles existed is a user's.
+    role: str = "user"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 class UnknownKey(Unauthorized):
@@ -105,7 +111,8 @@ class TokenVerifier:
         jti = payload.get("jti")
         if jti is not None and (not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH):
             raise Unauthorized("token id (jti) is malformed") from None
-        return Claims(sub=sub, iat=int(payload["iat"]), exp=int(payload["exp"]), jti=jti)
+        role = "admin" if payload.get("role") == "admin" else "user"
+        return Claims(sub=sub, iat=int(payload["iat"]), exp=int(payload["exp"]), jti=jti, role=role)
 
 
 class RefreshingVerifier:

@@ -23,12 +23,15 @@ from shared.metrics import install_metrics
 from shared.probes import Check, KafkaCheck, postgres_check, probe_router, redis_check
 from shared.revoked_tokens import RevokedTokens
 from shared.tokens import RefreshingVerifier, TokenVerifier, load_jwks
+from trading_service.accounts.endpoints import router as accounts_router
 from trading_service.candles.aggregator import CandleAggregator
 from trading_service.candles.endpoints import router as candles_router
 from trading_service.config import TradingSettings
 from trading_service.deps import Resources, ResourcesDep
 from trading_service.frontend.static import install_frontend
 from trading_service.leaderboard.endpoints import router as leaderboard_router
+from trading_service.leagues.endpoints import router as leagues_router
+from trading_service.leagues.keeper import run_league_keeper
 from trading_service.market.endpoints import router as market_router
 from trading_service.marketwatch.endpoints import router as marketwatch_router
 from trading_service.monitoring import sample_storage
@@ -122,6 +125,11 @@ def create_app(
             asyncio.create_task(run_price_consumer(settings.kafka_bootstrap_servers, prices)),
             asyncio.create_task(executions.run()),
             asyncio.create_task(run_outbox_sweep(db, handoff, settings.republish_after_s)),
+            asyncio.create_task(
+                run_league_keeper(
+                    db, prices, handoff, settings.league_check_s, settings.league_snapshot_s
+                )
+            ),
             asyncio.create_task(hub.run_deleted_accounts()),
             asyncio.create_task(run_deleted_accounts_sweep(db, redis, handoff, every_s=1.0)),
             asyncio.create_task(sample_storage(db, prices)),
@@ -181,6 +189,8 @@ def create_app(
     app.include_router(realtime_router)
     app.include_router(session_router)
     app.include_router(leaderboard_router)
+    app.include_router(accounts_router)
+    app.include_router(leagues_router)
     app.include_router(marketwatch_router)
     app.include_router(clock_router)
     install_frontend(app)  # the web page at /, when built (web/)

@@ -39,6 +39,10 @@ class TradingSettings(CommonSettings):
     order_burst: int = Field(default=100, ge=1)
     cancel_rate: float = Field(default=20.0, ge=0)
     cancel_burst: int = Field(default=100, ge=1)
+    # Leagues (trading_service/leagues): how often ended leagues are finalized, and the interval
+    # of their equity snapshots.
+    league_check_s: float = Field(default=2.0, gt=0)
+    league_snapshot_s: float = Field(default=60.0, ge=1)
 
 
 class EngineSettings(CommonSettings):

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,9 +15,10 @@ from shared.deleted_users import DeletedUsers
 from shared.errors import Unauthorized
 from shared.request_context import bind_account
 from shared.revoked_tokens import RevokedTokens
-from shared.tokens import RefreshingVerifier
+from shared.tokens import Claims, RefreshingVerifier
+from trading_service.accounts import repository
+from trading_service.accounts.service import Account, NoSuchAccount, account_for
 from trading_service.config import TradingSettings
-from trading_service.orders import repository
 from trading_service.orders.executions import ExecutionWaiter
 from trading_service.orders.handoff import OrderHandoff
 from trading_service.prices.cache import PriceCache
@@ -52,12 +53,12 @@ _bearer = HTTPBearer(
 )
 
 
-async def current_account(
+async def current_user(
     request: Request,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> uuid.UUID:
-    """The caller's account id (= user id), created with the starting cash on first use.
+) -> Claims:
+    """The caller's verified token; their personal account is created on first use.
 
     The token comes from the Authorization header, or else from the web page's session cookie
     (trading_service/session/cookies.py), which needs the CSRF header on state changes.
@@ -71,14 +72,51 @@ async def current_account(
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
     claims = await resources.verifier.verify_fetching(token)
     await resources.revoked_tokens.check(claims)  # logged out
-    account_id = claims.sub
-    bind_account(account_id)
-    await resources.deleted_users.check(account_id)
-    if account_id not in resources.known_accounts:
+    user_id = claims.sub
+    bind_account(user_id)
+    await resources.deleted_users.check(user_id)
+    if user_id not in resources.known_accounts:
         async with resources.db.begin() as conn:
-            await repository.ensure_account(conn, account_id, resources.settings.starting_cash)
-        resources.known_accounts.add(account_id)
-    return account_id
+            await repository.ensure_personal(conn, user_id, resources.settings.starting_cash)
+        resources.known_accounts.add(user_id)
+    return claims
+
+
+CurrentUser = Annotated[Claims, Depends(current_user)]
+
+
+async def active_account(
+    claims: CurrentUser,
+    resources: ResourcesDep,
+    x_account_id: Annotated[
+        str | None,
+        Header(
+            description="The account to act on (GET /accounts lists yours); default: the "
+            "personal account, whose id is your user id. Another user's account is 404."
+        ),
+    ] = None,
+) -> Account:
+    """The one place a request's account is chosen (orders, portfolio, fills, lists)."""
+    account_id: uuid.UUID | None = None
+    if x_account_id is not None and x_account_id.strip():
+        try:
+            account_id = uuid.UUID(x_account_id.strip())
+        except ValueError:
+            raise NoSuchAccount() from None
+    if account_id is None or account_id == claims.sub:
+        # The personal account: it exists (current_user made sure) and is never frozen, so the
+        # seed's hot path pays no extra query.
+        return Account(claims.sub, claims.sub, None, False)
+    async with resources.db.connect() as conn:
+        return await account_for(conn, claims.sub, account_id)
+
+
+ActiveAccount = Annotated[Account, Depends(active_account)]
+
+
+async def current_account(account: ActiveAccount) -> uuid.UUID:
+    """The id of the request's account (see `active_account`)."""
+    return account.id
 
 
 CurrentAccount = Annotated[uuid.UUID, Depends(current_account)]

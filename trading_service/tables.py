@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Boolean,
     Column,
@@ -28,6 +29,25 @@ HOUSE_ACCOUNT_ID = uuid.UUID(int=0)
 metadata = MetaData()
 Money = Numeric(20, 2)
 
+leagues = Table(
+    "leagues",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("invite_code", Text, nullable=False, unique=True),
+    Column("starting_cash", Money, nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True)),  # NULL: open-ended
+    Column("allowed_symbols", ARRAY(Text)),  # NULL: every symbol
+    Column("max_order_value", Money),  # NULL: no limit beyond buying power
+    Column("allow_reset", Boolean, nullable=False, server_default="false"),
+    Column("public", Boolean, nullable=False, server_default="false"),
+    Column("created_by", Uuid, nullable=False),
+    Column("closed_at", DateTime(timezone=True)),  # closed early by an administrator
+    Column("finalized_at", DateTime(timezone=True)),  # orders canceled, final standings taken
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 accounts = Table(
     "accounts",
     metadata,
@@ -38,6 +58,13 @@ accounts = Table(
     Column("cash", Money, nullable=False),
     Column("reserved_cash", Money, nullable=False, server_default="0"),
     Column("granted_cash", Money, nullable=False),  # starting grants: what conservation sums to
+    # Owner (NULL for the house). The personal account's id is the user id; a league account's
+    # is its own (trading_service/accounts).
+    Column("user_id", Uuid),
+    Column("league_id", Uuid, ForeignKey("leagues.id")),  # NULL: the personal account
+    Column("frozen_at", DateTime(timezone=True)),  # removed from its league: takes no orders
+    Column("reset_count", Integer, nullable=False, server_default="0"),
+    Column("reset_at", DateTime(timezone=True)),  # orders before it are history (listed on ask)
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -155,4 +182,15 @@ candles = Table(
     Column("close_seq", BigInteger, nullable=False),  # tick seq of the close: highest seen wins
     Column("volume", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+league_equity = Table(
+    "league_equity",
+    metadata,
+    Column("league_id", Uuid, ForeignKey("leagues.id"), primary_key=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id"), primary_key=True),
+    Column("ts", DateTime(timezone=True), primary_key=True),
+    Column("equity", Money, nullable=False),
+    Column("trades", BigInteger, nullable=False),
+    Column("final", Boolean, nullable=False, server_default="false"),  # the frozen standings
 )

@@ -86,6 +86,7 @@ def _key_resources(keys: KeyRing, settings: UserSettings) -> dict[str, Any]:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             lifetime_s=settings.jwt_lifetime_s,
+            admin_emails=frozenset(e.lower() for e in settings.admin_emails),
         ),
         "verifier": TokenVerifier(keys.jwks(), settings.jwt_issuer, settings.jwt_audience),
     }

@@ -36,6 +36,8 @@ class UserSettings(CommonSettings):
     throttle_window_s: int = Field(default=60, ge=1)
     # Only behind a proxy that sets X-Forwarded-For: otherwise any client could claim any address.
     trust_forwarded_for: bool = False
+    # Administrators (create classroom leagues), besides the first user; a JSON list in the env.
+    admin_emails: list[str] = Field(default_factory=list)
 
     @field_validator("jwt_extra_key_paths", mode="before")
     @classmethod

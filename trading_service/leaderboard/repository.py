@@ -17,7 +17,7 @@ async def accounts_with_names(conn: AsyncConnection) -> list[Any]:
     query = (
         select(accounts.c.id, accounts.c.cash, accounts.c.granted_cash, users.c.username)
         .select_from(accounts.outerjoin(users, users.c.id == accounts.c.id))
-        .where(accounts.c.house.is_(False))
+        .where(accounts.c.house.is_(False), accounts.c.league_id.is_(None))
     )
     return list((await conn.execute(query)).all())
 

@@ -11,8 +11,10 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from shared.errors import error_body
 from shared.market_clock import MarketClock
+from trading_service.accounts import repository as accounts_repository
 from trading_service.deps import CurrentAccount, Resources, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
+from trading_service.leagues import service as league_rules
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
 from trading_service.monitoring import ORDERS_SUBMITTED
 from trading_service.orders import repository, service
@@ -94,6 +96,14 @@ async def _submit(
     last = service.check_price(request.symbol, tick, settings.max_price_age_s)
     try:
         async with resources.db.begin() as conn:
+            # A league account's window and rules, checked in the transaction that reserves.
+            await league_rules.check_order_entry(
+                conn,
+                account_id,
+                request.symbol,
+                request.qty,
+                request.limit_price or request.stop_price or last.price,
+            )
             row, created = await service.place_order(
                 conn, account_id, request, last, settings.market_collar_bps
             )
@@ -175,6 +185,11 @@ async def place_order(
     return await _submit(resources, account_id, body, wait=wait, response=response)
 
 
+_BEFORE_RESET = Query(
+    description="Also list what the account did before its last reset (POST /accounts/{id}/reset)"
+)
+
+
 @router.get("/orders", summary="Your orders, newest first")
 async def list_orders(
     account_id: CurrentAccount,
@@ -187,6 +202,7 @@ async def list_orders(
         Query(max_length=10, pattern=SYMBOL_PATTERN, description="Only this symbol"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_reset: Annotated[bool, _BEFORE_RESET] = False,
 ) -> list[OrderOut]:
     statuses = {
         "open": repository.OPEN_STATUSES,
@@ -195,7 +211,12 @@ async def list_orders(
     }[status_filter]
     async with resources.db.connect() as conn:
         rows = await repository.list_orders(
-            conn, account_id, statuses, symbol.upper() if symbol else None, limit
+            conn,
+            account_id,
+            statuses,
+            symbol.upper() if symbol else None,
+            limit,
+            None if before_reset else await accounts_repository.reset_at(conn, account_id),
         )
         return await service.render_orders(conn, rows)
 
@@ -235,9 +256,15 @@ async def list_trades(
     account_id: CurrentAccount,
     resources: ResourcesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_reset: Annotated[bool, _BEFORE_RESET] = False,
 ) -> list[TradeOut]:
     async with resources.db.connect() as conn:
-        rows = await repository.list_fills(conn, account_id, limit)
+        rows = await repository.list_fills(
+            conn,
+            account_id,
+            limit,
+            None if before_reset else await accounts_repository.reset_at(conn, account_id),
+        )
     clock: MarketClock = request.app.state.clock
     return [
         TradeOut(
@@ -322,6 +349,9 @@ async def replace_order(
     resources: ResourcesDep,
 ) -> OrderOut:
     async with resources.db.begin() as conn:
+        await league_rules.check_replace(
+            conn, account_id, order_id, body.qty, body.limit_price, body.stop_price
+        )
         row, message = await service.request_replace(
             conn,
             account_id,

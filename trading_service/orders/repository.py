@@ -34,7 +34,7 @@ class Holding:
 async def ensure_account(conn: AsyncConnection, account_id: uuid.UUID, grant: Decimal) -> None:
     await conn.execute(
         pg_insert(accounts)
-        .values(id=account_id, cash=grant, granted_cash=grant)
+        .values(id=account_id, user_id=account_id, cash=grant, granted_cash=grant)
         .on_conflict_do_nothing(index_elements=[accounts.c.id])
     )
 
@@ -147,8 +147,11 @@ async def list_orders(
     statuses: tuple[str, ...] | None,
     symbol: str | None,
     limit: int,
+    since: datetime | None = None,
 ) -> list[Row[Any]]:
     query = select(orders).where(orders.c.account_id == account_id)
+    if since is not None:  # an account's last reset: older orders are history
+        query = query.where(orders.c.created_at >= since)
     if statuses is not None:
         query = query.where(orders.c.status.in_(statuses))
     if symbol is not None:
@@ -172,13 +175,13 @@ async def fills_by_order(
     return grouped
 
 
-async def list_fills(conn: AsyncConnection, account_id: uuid.UUID, limit: int) -> list[Row[Any]]:
-    rows = await conn.execute(
-        select(fills)
-        .where(fills.c.account_id == account_id)
-        .order_by(fills.c.id.desc())
-        .limit(limit)
-    )
+async def list_fills(
+    conn: AsyncConnection, account_id: uuid.UUID, limit: int, since: datetime | None = None
+) -> list[Row[Any]]:
+    query = select(fills).where(fills.c.account_id == account_id)
+    if since is not None:
+        query = query.where(fills.c.ts >= since)
+    rows = await conn.execute(query.order_by(fills.c.id.desc()).limit(limit))
     return list(rows.all())
 
 
@@ -293,14 +296,18 @@ async def claim_unsettled_replaces(
 async def accounts_with_open_orders(
     conn: AsyncConnection, account_ids: list[uuid.UUID]
 ) -> list[uuid.UUID]:
-    """Those of `account_ids` with an open order nobody has asked to cancel yet."""
+    """Those of `account_ids` with an open order nobody has asked to cancel yet.
+
+    The ids are users' (= their personal accounts'); their league accounts count too.
+    """
     if not account_ids:
         return []
+    owned = select(accounts.c.id).where(accounts.c.user_id.in_(account_ids))
     rows = await conn.execute(
         select(orders.c.account_id)
         .where(
             and_(
-                orders.c.account_id.in_(account_ids),
+                orders.c.account_id.in_(owned),
                 orders.c.status.in_(OPEN_STATUSES),
                 orders.c.cancel_requested_at.is_(None),
             )

@@ -49,6 +49,7 @@ class Connection:
         self.batch = batch
         self.channels: set[str] = set()
         self.account_id: uuid.UUID | None = None
+        self.user_id: uuid.UUID | None = None  # the token's; account_id may be a league's
         self.token_expiry: asyncio.TimerHandle | None = None
         self.closed = False
         # Channels whose snapshot is being built: their updates wait here until it is sent.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -43,7 +44,7 @@ async def stream(
         token = websocket.cookies.get(SESSION_COOKIE)
         if token and _same_origin(websocket):
             # The web page cannot read its HttpOnly session cookie: authenticate with it here.
-            await _authenticate(hub, conn, token)
+            await _authenticate(hub, conn, token, websocket.query_params.get("account_id"))
         while not conn.closed:
             received = asyncio.ensure_future(websocket.receive())
             # The writer may end the connection first (slow consumer): stop reading then too.
@@ -66,7 +67,7 @@ async def _handle(hub: Hub, conn: Connection, raw: str | bytes | None) -> None:
     try:
         message = parse_message(raw)
         if message.action == "auth":
-            await hub.authenticate(conn, message.token)
+            await hub.authenticate(conn, message.token, message.account_id)
         elif message.action == "subscribe":
             await hub.subscribe(conn, message.channels)
         else:
@@ -81,8 +82,14 @@ def _same_origin(websocket: WebSocket) -> bool:
     return origin is None or urlsplit(origin).netloc == websocket.headers.get("host")
 
 
-async def _authenticate(hub: Hub, conn: Connection, token: str) -> None:
+async def _authenticate(hub: Hub, conn: Connection, token: str, account: str | None) -> None:
+    """`account`: the `?account_id=` of the handshake, the web page's choice of account."""
     try:
-        await hub.authenticate(conn, token)
+        account_id = uuid.UUID(account) if account else None
+    except ValueError:
+        conn.send(error_message("not_found", "no such account"))
+        return
+    try:
+        await hub.authenticate(conn, token, account_id)
     except DomainError as exc:
         conn.send(error_message(exc.error, str(exc.detail)))

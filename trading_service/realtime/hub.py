@@ -26,6 +26,7 @@ from shared.deleted_users import DELETED_USERS_KEY, DeletedUsers
 from shared.errors import DomainError, Unauthorized
 from shared.revoked_tokens import RevokedTokens
 from shared.tokens import LEEWAY_S, RefreshingVerifier
+from trading_service.accounts.service import account_for
 from trading_service.candles.aggregator import Bar, CandleAggregator
 from trading_service.messages import EXECUTIONS_CHANNEL
 from trading_service.monitoring import WS_CONNECTIONS, WS_REFUSED
@@ -93,8 +94,14 @@ class Hub:
         if conn.token_expiry is not None:
             conn.token_expiry.cancel()
 
-    async def authenticate(self, conn: Connection, token: object) -> None:
-        """Raises DomainError (unauthorized) on a bad token; the connection stays open."""
+    async def authenticate(
+        self, conn: Connection, token: object, account_id: uuid.UUID | None = None
+    ) -> None:
+        """Raises DomainError (unauthorized) on a bad token; the connection stays open.
+
+        The private channels follow `account_id`, one of the user's accounts (default: the
+        personal one); another user's is 404 like X-Account-Id over HTTP.
+        """
         if not isinstance(token, str) or not token:
             raise DomainError("auth needs a non-empty 'token' string")
         claims = await self.verifier.verify_fetching(token)
@@ -104,15 +111,17 @@ class Hub:
             return
         async with self.db.begin() as db:
             await orders_repository.ensure_account(db, claims.sub, self.starting_cash)
-        if conn.account_id is not None and conn.account_id != claims.sub:
-            self._close_private(conn)  # another user's token: nothing private carries over
-        conn.account_id = claims.sub
+            account = await account_for(db, claims.sub, account_id)
+        if conn.account_id is not None and conn.account_id != account.id:
+            self._close_private(conn)  # another account: nothing private carries over
+        conn.account_id = account.id
+        conn.user_id = claims.sub
         if conn.token_expiry is not None:
             conn.token_expiry.cancel()
         # The same leeway the verifier grants, so a token is never both valid and expired.
         delay = max(0.0, claims.exp + LEEWAY_S - time.time())
         conn.token_expiry = asyncio.get_running_loop().call_later(delay, self._expire, conn)
-        conn.send(messages.authenticated(claims.sub, claims.exp))
+        conn.send(messages.authenticated(account.id, claims.exp))
 
     def _over_user_cap(self, conn: Connection, account_id: uuid.UUID) -> bool:
         """Refuse and close a connection past the per-user cap: one client cannot hold them all."""
@@ -120,7 +129,7 @@ class Hub:
         held = sum(
             1
             for c in self.connections
-            if c is not conn and c.account_id == account_id and not c.closed
+            if c is not conn and c.user_id == account_id and not c.closed
         )
         if held < limit:
             return False
@@ -138,6 +147,7 @@ class Hub:
     def _expire(self, conn: Connection) -> None:
         closed = self._close_private(conn)
         conn.account_id = None
+        conn.user_id = None
         conn.token_expiry = None
         detail = "token expired; send a new auth message"
         if closed:
@@ -338,14 +348,14 @@ class Hub:
                 log.warning("could not check for deleted users' sockets", exc_info=True)
 
     async def close_deleted_accounts(self) -> None:
-        authenticated = [c for c in self.connections if c.account_id is not None]
+        authenticated = [c for c in self.connections if c.user_id is not None]
         if not authenticated:
             return
-        ids = sorted({str(c.account_id) for c in authenticated})
+        ids = sorted({str(c.user_id) for c in authenticated})
         flags = await self.redis.smismember(DELETED_USERS_KEY, ids)
         deleted = {i for i, flag in zip(ids, flags, strict=True) if flag}
         for conn in authenticated:
-            if str(conn.account_id) in deleted:
+            if str(conn.user_id) in deleted:
                 self.unregister(conn)  # no delivery from now on
                 conn.send(error_message("account_deleted", "the account was deleted"))
                 conn.close()

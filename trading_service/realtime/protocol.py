@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +20,8 @@ class ClientMessage(BaseModel):
 
     action: Literal["auth", "subscribe", "unsubscribe"]
     token: str | None = None
+    # auth only: which of the user's accounts the private channels follow (default personal)
+    account_id: uuid.UUID | None = None
     channels: list[str] = Field(default_factory=list, max_length=500)
 
 

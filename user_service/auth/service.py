@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 # One answer for an unknown email and a wrong password, so the response tells nothing apart.
 BAD_CREDENTIALS = "Incorrect email, user name or password"
 
+ROLE_ADMIN = "admin"
+ROLE_USER = "user"
+
 
 @dataclass(frozen=True)
 class AccessToken:
@@ -36,11 +39,14 @@ class TokenSigner:
     issuer: str
     audience: str
     lifetime_s: int
+    # USER_ADMIN_EMAILS, lower-case; besides them the first user of the system is an administrator.
+    admin_emails: frozenset[str] = frozenset()
 
-    def sign(self, user_id: uuid.UUID) -> AccessToken:
+    def sign(self, user_id: uuid.UUID, role: str = ROLE_USER) -> AccessToken:
         now = int(time.time())
         claims = {
             "sub": str(user_id),
+            "role": role,
             "iat": now,
             "exp": now + self.lifetime_s,
             "iss": self.issuer,
@@ -71,7 +77,19 @@ async def login(
     attempt = await throttle.login(user.email if user else identifier, client)
     user = await _verified(repository, hasher, user, password)
     await throttle.refund(attempt)
-    return signer.sign(user.id)
+    return signer.sign(user.id, await role_of(conn, signer.admin_emails, user))
+
+
+async def role_of(conn: AsyncConnection, admin_emails: frozenset[str], user: UserRecord) -> str:
+    """Decided at each sign-in, so a change to USER_ADMIN_EMAILS applies at the next login.
+
+    The first user is the one registered first (never changes once chosen, unlike a flag set by
+    a racing "is the table empty?" check at sign-up).
+    """
+    if user.email.lower() in admin_emails:
+        return ROLE_ADMIN
+    first = await UserRepository(conn).first_user_id()
+    return ROLE_ADMIN if first == user.id else ROLE_USER
 
 
 async def find_user(repository: UserRepository, identifier: str) -> UserRecord | None:

@@ -64,6 +64,12 @@ class UserRepository:
         row = (await self._conn.execute(statement)).one_or_none()
         return None if row is None else _record(row)
 
+    async def first_user_id(self) -> uuid.UUID | None:
+        """The earliest registered user (ties by id), the administrator of a fresh system."""
+        query = select(users.c.id).order_by(users.c.created_at, users.c.id).limit(1)
+        found: uuid.UUID | None = (await self._conn.execute(query)).scalar_one_or_none()
+        return found
+
     async def get_by_username(self, username: str) -> UserRecord | None:
         statement = select(users).where(func.lower(users.c.username) == username.lower())
         row = (await self._conn.execute(statement)).one_or_none()

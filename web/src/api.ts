@@ -39,8 +39,12 @@ export const failures = {
   read: (_path: string, _error: ApiError | null): void => undefined,
 };
 
+/** The account the page acts on (views/accounts.ts); null: the personal account. */
+export const activeAccount: { id: string | null } = { id: null };
+
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { "X-Requested-With": "stocksim-web" };
+  if (activeAccount.id) headers["X-Account-Id"] = activeAccount.id;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response: Response;
   try {

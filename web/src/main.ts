@@ -7,7 +7,9 @@ import { h, replace } from "./dom";
 import { ordersScreen, watchOrders } from "./notify";
 import { stream } from "./stream";
 import { signOut, viewLogin } from "./views/login";
+import { forgetAccount, restoreAccount, viewAccounts } from "./views/accounts";
 import { viewLeaderboard } from "./views/leaderboard";
+import { viewLeague, viewLeagues } from "./views/leagues";
 import { viewOrders } from "./views/orders";
 import { viewPortfolio } from "./views/portfolio";
 import { viewSymbol } from "./views/symbol";
@@ -29,6 +31,7 @@ const app: App = {
   session: null,
   signedIn(session) {
     app.session = session;
+    forgetAccount();
     stream.start();
     watchOrders(session !== null);
     renderHeader();
@@ -126,6 +129,10 @@ function route(): void {
     cleanup = viewSymbol(main, arg.toUpperCase());
   } else if (page === "orders") {
     cleanup = viewOrders(main);
+  } else if (page === "accounts") {
+    cleanup = viewAccounts(main);
+  } else if (page === "leagues") {
+    cleanup = /^[0-9a-f-]{36}$/.test(arg) ? viewLeague(main, arg) : viewLeagues(main);
   } else if (page === "portfolio") {
     cleanup = viewPortfolio(main);
   } else {
@@ -136,6 +143,7 @@ function route(): void {
 }
 
 async function boot(): Promise<void> {
+  restoreAccount();
   // The stream authenticates from the cookie by itself: it need not wait for /session, and the
   // header's connection state is true even while /session fails.
   stream.start();

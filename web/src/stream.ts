@@ -1,6 +1,8 @@
 // One WebSocket for the whole page (docs/realtime.md). The server authenticates it from the
 // session cookie on connect; channels are reference-counted so views can come and go.
 
+import { activeAccount } from "./api";
+
 export type Message = { type: string; [key: string]: unknown };
 type Listener = (message: Message) => void;
 
@@ -87,7 +89,9 @@ class Stream {
 
   private connect(): void {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/ws?batch=true`);
+    // The private channels follow the page's active account (views/accounts.ts).
+    const account = activeAccount.id ? `&account_id=${encodeURIComponent(activeAccount.id)}` : "";
+    const socket = new WebSocket(`${scheme}://${location.host}/ws?batch=true${account}`);
     this.socket = socket;
     this.authenticated = false;
     socket.onopen = () => {
