@@ -15,6 +15,7 @@ from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
 from shared.tokens import TokenVerifier
 from user_service import health
+from user_service.api_keys import endpoints as api_key_endpoints
 from user_service.auth import endpoints as auth_endpoints
 from user_service.auth.service import TokenSigner
 from user_service.config import UserSettings
@@ -76,6 +77,7 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     app.include_router(user_endpoints.router)
     app.include_router(auth_endpoints.router)
+    app.include_router(api_key_endpoints.router)
     app.include_router(health.router)
     return app
 
