@@ -115,7 +115,16 @@ def _unreachable(exc: Exception) -> str | None:
     return None
 
 
-async def _dependency_error_handler(_: Request, exc: Exception) -> JSONResponse:
+async def _internal_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    """Any other exception is a bug, answered in the JSON error shape like every other error
+    (never Starlette's plain-text 500); the server logs its traceback."""
+    return JSONResponse(
+        error_body("internal_error", "an unexpected error occurred; it has been logged"),
+        status_code=500,
+    )
+
+
+async def _dependency_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """503 when the database or Redis cannot be reached: a clear, retryable refusal, not a 500.
 
     The request's transaction rolled back, or (failing after its commit) a retry with the same
@@ -123,7 +132,9 @@ async def _dependency_error_handler(_: Request, exc: Exception) -> JSONResponse:
     """
     dependency = _unreachable(exc)
     if dependency is None:
-        raise exc  # a real bug: the server error middleware answers 500 and logs it
+        # A real bug; answered here, so nothing re-raises it to the server's log.
+        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return await _internal_error_handler(request, exc)
     log.warning("%s unreachable: %s", dependency, type(exc).__name__)
     return JSONResponse(
         error_body("service_unavailable", f"{dependency} is unreachable; try again shortly"),
@@ -139,3 +150,4 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(failure, _dependency_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(Exception, _internal_error_handler)

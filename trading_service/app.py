@@ -27,6 +27,7 @@ from trading_service.frontend.static import install_frontend
 from trading_service.leaderboard.endpoints import router as leaderboard_router
 from trading_service.market.endpoints import router as market_router
 from trading_service.marketwatch.endpoints import router as marketwatch_router
+from trading_service.orders.closing import run_deleted_accounts_sweep
 from trading_service.orders.endpoints import router as orders_router
 from trading_service.orders.executions import ExecutionWaiter
 from trading_service.orders.handoff import OrderHandoff, build_producer, run_outbox_sweep
@@ -107,6 +108,8 @@ def create_app(
             asyncio.create_task(run_price_consumer(settings.kafka_bootstrap_servers, prices)),
             asyncio.create_task(executions.run()),
             asyncio.create_task(run_outbox_sweep(db, handoff, settings.republish_after_s)),
+            asyncio.create_task(hub.run_deleted_accounts()),
+            asyncio.create_task(run_deleted_accounts_sweep(db, redis, handoff, every_s=1.0)),
         ]
         try:
             yield

@@ -80,6 +80,15 @@ orders = Table(
     Column("triggered_at", DateTime(timezone=True)),  # a stop order's stop price was crossed
     Column("published_at", DateTime(timezone=True)),  # last hand-off to Kafka (outbox sweep)
     Column("cancel_requested_at", DateTime(timezone=True)),  # acknowledged cancel, not yet done
+    # Replaces (migration 0003): the API counts the ones it accepted, the engine the ones it
+    # settled; while replace_seq is ahead, pending_* are the terms of the latest accepted one.
+    Column("replace_seq", BigInteger, nullable=False, server_default="0"),
+    Column("replace_applied_seq", BigInteger, nullable=False, server_default="0"),
+    Column("pending_qty", BigInteger),
+    Column("pending_limit_price", Money),
+    Column("pending_stop_price", Money),
+    Column("pending_protection_price", Money),
+    Column("replace_reject_reason", Text),  # why the engine refused the last settled replace
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

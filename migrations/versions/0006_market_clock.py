@@ -1,13 +1,13 @@
 """The market clock's epoch, the generated history's bookkeeping, candles in market time.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 """
 
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

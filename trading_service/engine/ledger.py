@@ -20,6 +20,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.money import TICK, from_ticks
+from trading_service.engine.accounting import (
+    TERMINAL,
+    Balance,
+    Holding,
+    ReplaceSettled,
+    check_invariants,
+)
 from trading_service.engine.core.model import (
     Accepted,
     Canceled,
@@ -32,24 +39,9 @@ from trading_service.engine.core.model import (
 )
 from trading_service.tables import HOUSE_ACCOUNT_ID, accounts, fills, orders, positions, trades
 
-TERMINAL = frozenset({"filled", "canceled", "expired", "rejected"})
+# What the ledger applies: the core's events and the runner's settlement of replaces.
+Entry = Event | ReplaceSettled
 ZERO = Decimal("0.00")
-
-
-@dataclass
-class _Position:
-    qty: int
-    reserved_qty: int
-    cost_basis: Decimal
-    realized_pnl: Decimal
-    house: bool
-    exists: bool
-
-
-@dataclass
-class _Account:
-    cash: Decimal
-    reserved_cash: Decimal
 
 
 @dataclass
@@ -62,7 +54,7 @@ class BatchResult:
     fills: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _order_ids(events: Sequence[Event]) -> set[uuid.UUID]:
+def _order_ids(events: Sequence[Entry]) -> set[uuid.UUID]:
     ids: set[uuid.UUID] = set()
     for e in events:
         if isinstance(e, Trade):
@@ -78,8 +70,10 @@ def _reserve_per_share(order: dict[str, Any]) -> Decimal:
 
 
 async def apply_events(
-    conn: AsyncConnection, events: Sequence[Event], now: datetime
+    conn: AsyncConnection, events: Sequence[Entry], now: datetime
 ) -> BatchResult:
+    """Apply `events` to the rows they touch and write them; raises InvariantBroken (writing
+    nothing) if the result would break a money invariant."""
     result = BatchResult()
     if not events:
         return result
@@ -102,7 +96,7 @@ async def apply_events(
             position_keys.add((HOUSE_ACCOUNT_ID, e.symbol))
 
     acct = {
-        r.id: _Account(r.cash, r.reserved_cash)
+        r.id: Balance(r.cash, r.reserved_cash)
         for r in await conn.execute(
             select(accounts.c.id, accounts.c.cash, accounts.c.reserved_cash)
             .where(accounts.c.id.in_(sorted(account_ids)))
@@ -110,8 +104,8 @@ async def apply_events(
             .with_for_update(key_share=True)
         )
     }
-    pos: dict[tuple[uuid.UUID, str], _Position] = {
-        (r.account_id, r.symbol): _Position(
+    pos: dict[tuple[uuid.UUID, str], Holding] = {
+        (r.account_id, r.symbol): Holding(
             r.qty, r.reserved_qty, r.cost_basis, r.realized_pnl, r.house, True
         )
         for r in await conn.execute(
@@ -122,10 +116,10 @@ async def apply_events(
         )
     }
 
-    def position(account_id: uuid.UUID, symbol: str) -> _Position:
+    def position(account_id: uuid.UUID, symbol: str) -> Holding:
         key = (account_id, symbol)
         if key not in pos:
-            pos[key] = _Position(0, 0, ZERO, ZERO, account_id == HOUSE_ACCOUNT_ID, False)
+            pos[key] = Holding(0, 0, ZERO, ZERO, account_id == HOUSE_ACCOUNT_ID, False)
         return pos[key]
 
     def release(order: dict[str, Any]) -> None:
@@ -233,7 +227,23 @@ async def apply_events(
             _replace(
                 order, acct[order["account_id"]], position(order["account_id"], order["symbol"]), e
             )
+        elif isinstance(e, ReplaceSettled) and e.seq is not None:
+            order["replace_applied_seq"] = max(order["replace_applied_seq"], e.seq)
+            order["replace_reject_reason"] = e.refused
+            if e.refused is None:
+                # Applied: the core's Replaced follows and reserves at the new collar.
+                order["protection_price"] = e.protection
+            elif order["status"] not in TERMINAL:
+                # Refused: give back what the API reserved for it; the old terms stand.
+                _reserve_exactly(
+                    order,
+                    acct[order["account_id"]],
+                    position(order["account_id"], order["symbol"]),
+                )
 
+    check_invariants(
+        HOUSE_ACCOUNT_ID, acct, pos, [order_rows[i] for i in touched]
+    )  # before any write: a refused command leaves no trace in this transaction
     if trade_rows:
         await conn.execute(trades.insert(), trade_rows)
     if fill_rows:
@@ -248,6 +258,8 @@ async def apply_events(
             "symbol": o["symbol"],
             "status": o["status"],
             "filled_qty": o["filled_qty"],
+            # Replaces settled so far: what a PATCH waits for (orders/executions.py).
+            "replace_seq": o["replace_applied_seq"],
         }
         for o in (order_rows[i] for i in sorted(touched))
     ]
@@ -267,7 +279,7 @@ async def apply_events(
 
 
 def _fill_order(
-    order: dict[str, Any], account: _Account, held: _Position, qty: int, price: Decimal
+    order: dict[str, Any], account: Balance, held: Holding, qty: int, price: Decimal
 ) -> None:
     notional = price * qty
     order["filled_qty"] += qty
@@ -296,7 +308,7 @@ def _fill_order(
         account.cash += notional
 
 
-def _house_side(account: _Account, held: _Position, side: str, qty: int, notional: Decimal) -> None:
+def _house_side(account: Balance, held: Holding, side: str, qty: int, notional: Decimal) -> None:
     if side == "buy":
         account.cash -= notional
         held.qty += qty
@@ -305,14 +317,19 @@ def _house_side(account: _Account, held: _Position, side: str, qty: int, notiona
         held.qty -= qty
 
 
-def _replace(order: dict[str, Any], account: _Account, held: _Position, e: Replaced) -> None:
+def _replace(order: dict[str, Any], account: Balance, held: Holding, e: Replaced) -> None:
     order["qty"] = e.qty
     order["limit_price"] = None if e.limit is None else from_ticks(e.limit)
     order["stop_price"] = None if e.stop is None else from_ticks(e.stop)
     order["priority"] = e.priority
-    remaining = e.qty - order["filled_qty"]
     # The API reserved any increase before sending the replace; here the reservation is set to
     # exactly what the new qty and price need, giving back the rest.
+    _reserve_exactly(order, account, held)
+
+
+def _reserve_exactly(order: dict[str, Any], account: Balance, held: Holding) -> None:
+    """Set an open order's reservation to what its current terms need for the rest."""
+    remaining = order["qty"] - order["filled_qty"]
     if order["side"] == "buy":
         wanted = _reserve_per_share(order) * remaining
         account.reserved_cash += wanted - order["reserved_cash"]
@@ -351,6 +368,9 @@ async def _write_orders(conn: AsyncConnection, rows: list[dict[str, Any]], now: 
             qty=bindparam("b_qty"),
             limit_price=bindparam("b_limit_price"),
             stop_price=bindparam("b_stop_price"),
+            protection_price=bindparam("b_protection_price"),
+            replace_applied_seq=bindparam("b_replace_applied_seq"),
+            replace_reject_reason=bindparam("b_replace_reject_reason"),
             updated_at=now,
         ),
         [
@@ -370,6 +390,9 @@ async def _write_orders(conn: AsyncConnection, rows: list[dict[str, Any]], now: 
                     "qty",
                     "limit_price",
                     "stop_price",
+                    "protection_price",
+                    "replace_applied_seq",
+                    "replace_reject_reason",
                 )
             }
             for o in rows
@@ -378,7 +401,7 @@ async def _write_orders(conn: AsyncConnection, rows: list[dict[str, Any]], now: 
 
 
 async def _write_accounts(
-    conn: AsyncConnection, acct: dict[uuid.UUID, _Account], now: datetime
+    conn: AsyncConnection, acct: dict[uuid.UUID, Balance], now: datetime
 ) -> None:
     if not acct:
         return
@@ -391,7 +414,7 @@ async def _write_accounts(
 
 
 async def _write_positions(
-    conn: AsyncConnection, pos: dict[tuple[uuid.UUID, str], _Position], now: datetime
+    conn: AsyncConnection, pos: dict[tuple[uuid.UUID, str], Holding], now: datetime
 ) -> None:
     if not pos:
         return

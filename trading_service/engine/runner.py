@@ -10,13 +10,16 @@ engine that lost its partitions without noticing (a long pause) cannot write twi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import json
 import logging
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -25,6 +28,7 @@ from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC
@@ -32,9 +36,17 @@ from shared.market_clock import MarketClock
 from shared.market_epoch import load_market_clock
 from shared.money import to_ticks
 from trading_service.config import EngineSettings
+from trading_service.engine.accounting import InvariantBroken, ReplaceSettled
 from trading_service.engine.core.matching import MatchingEngine
-from trading_service.engine.core.model import Canceled, Event, Expired, TimeInForce
-from trading_service.engine.ledger import apply_events
+from trading_service.engine.core.model import (
+    Canceled,
+    Event,
+    Expired,
+    Rejected,
+    Replaced,
+    TimeInForce,
+)
+from trading_service.engine.ledger import Entry, apply_events
 from trading_service.market.snapshots import book_snapshot, publish_books
 from trading_service.messages import (
     EXECUTIONS_CHANNEL,
@@ -62,6 +74,42 @@ class FencedOut(Exception):
     """Another engine processed our partitions since we last looked: rebuild from Postgres."""
 
 
+# Redis hash: rejected_commands (all engine instances), last_reason, last_at.
+HEALTH_KEY = "stocksim:engine:health"
+
+
+@dataclass
+class EngineHealth:
+    """This process's record of the commands it refused rather than stop on them."""
+
+    rejected_commands: int = 0
+    last_reason: str | None = None
+
+    def refused(self, reason: str) -> None:
+        self.rejected_commands += 1
+        self.last_reason = reason
+
+
+def _is_bad_command(exc: Exception) -> bool:
+    """A failure the records of a batch caused, not an outage: refused, never replayed forever.
+
+    A database that is unreachable raises OperationalError/InterfaceError instead, and a fenced
+    engine FencedOut: those are retried after a rebuild.
+    """
+    return isinstance(
+        exc,
+        InvariantBroken | IntegrityError | DataError | ArithmeticError | LookupError | ValueError,
+    )
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, InvariantBroken):
+        return exc.reason
+    if isinstance(exc, IntegrityError | DataError):
+        return f"the database refused it ({str(exc.orig).splitlines()[0][:200]})"
+    return f"it cannot be applied ({type(exc).__name__})"
+
+
 class EngineRunner:
     def __init__(
         self, settings: EngineSettings, db: AsyncEngine, redis: Redis, consumer: AIOKafkaConsumer
@@ -76,6 +124,7 @@ class EngineRunner:
         self.ref_seq: dict[str, int] = {}
         self.clock: MarketClock | None = None  # loaded from Postgres by the first rebuild/loop
         self.trading_day: int | None = None
+        self.health = EngineHealth()
         # Rebalance callbacks and batches take turns: a partition is never dropped mid-batch.
         self.lock = asyncio.Lock()
 
@@ -204,7 +253,7 @@ class EngineRunner:
                             await self._apply_alone(expired)
                             await self._publish_books(set(self.ref_seq))
                     if batch:
-                        await self.process(batch)
+                        await self._process_guarded(batch)
                     backoff = 0.5
                 except asyncio.CancelledError:
                     raise
@@ -214,6 +263,126 @@ class EngineRunner:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10)
                     await self._rebuild_safely()
+
+    async def _process_guarded(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
+    ) -> None:
+        """The batch in one transaction; if one of its commands cannot be applied, each record
+        alone, refusing the ones that fail: one bad command never stops the others."""
+        try:
+            await self.process(batch)
+        except Exception as exc:
+            if not _is_bad_command(exc):
+                raise
+            log.warning("batch not applied (%s); applying its records one by one", exc)
+            await self.rebuild(set(self.assigned))
+            await self._isolate(batch)
+
+    async def _isolate(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+        records = heapq.merge(*batch.values(), key=lambda r: (r.timestamp, r.offset))
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            for attempt in (1, 2):
+                if tp not in self.expected or record.offset < self.expected[tp]:
+                    break  # not ours any more, or already applied
+                try:
+                    await self.process({tp: [record]})
+                    break
+                except Exception as exc:
+                    if not _is_bad_command(exc):
+                        raise
+                    await self.rebuild(set(self.assigned))
+                    if tp not in self.expected:
+                        break
+                    if not await self._refuse(tp, record, exc, last_try=attempt == 2):
+                        break
+                    await self.rebuild(set(self.assigned))  # drop the orders it canceled
+
+    async def _refuse(
+        self,
+        tp: TopicPartition,
+        record: ConsumerRecord[Any, Any],
+        exc: Exception,
+        last_try: bool,
+    ) -> bool:
+        """Refuse what `record` asked for, alone in a transaction, and step past it.
+
+        A new order is rejected and a replace refused (their reservations given back); a record
+        that broke an invariant through other orders (a price tick filling them) cancels those
+        orders instead and returns True: the record itself is then applied again.
+        """
+        reason = _reason(exc)
+        message: Any = None
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            message = (
+                PriceTick.decode(record.value)
+                if record.topic == PRICES_TOPIC
+                else decode_order_message(record.value)
+            )
+        own = (
+            message.order.id
+            if isinstance(message, NewOrder)
+            else message.order_id
+            if isinstance(message, ReplaceRequest)
+            else None
+        )
+        broken = exc.order_ids if isinstance(exc, InvariantBroken) else set()
+        others = broken - {own}
+        # Other orders broke it (the command only made them trade): those go, the command stays.
+        retry = bool(others) and not last_try and own not in broken
+        now = datetime.now(UTC)
+        async with self.db.begin() as conn:
+            await self._fence(conn, {tp: [record]})
+            events: list[Entry] = []
+            if retry:
+                events = [Canceled(i, f"canceled by the engine: {reason}") for i in sorted(others)]
+            elif isinstance(message, NewOrder):
+                if message.order.id in await _unaccepted(conn, [message.order.id]):
+                    events = [Rejected(message.order.id, f"refused by the engine: {reason}")]
+            elif isinstance(message, ReplaceRequest):
+                found = await _pending_replaces(conn, [message.order_id])
+                if message.order_id in found:
+                    seq = found[message.order_id].replace_seq
+                    events = [ReplaceSettled(message.order_id, seq, refused=reason)]
+            result = None
+            if events:
+                try:
+                    async with conn.begin_nested():
+                        result = await apply_events(conn, events, now)
+                except Exception as again:
+                    if not _is_bad_command(again):
+                        raise
+                    log.error("could not refuse a command cleanly; skipping it only")
+                    retry = False
+            if not retry:
+                await self._store_offsets(conn, {tp: record.offset + 1})
+        if not retry:
+            self.expected[tp] = record.offset + 1
+        self.health.refused(reason)
+        log.warning(
+            "command refused; the engine goes on",
+            extra={"topic": tp.topic, "offset": record.offset, "reason": reason},
+        )
+        await self._record_health()
+        if result is not None:
+            await self._notify(
+                {"orders": result.orders, "trades": result.trades, "fills": result.fills}
+            )
+        return retry
+
+    async def _record_health(self) -> None:
+        """Shared by every engine instance in Redis: refused commands in all, the last reason."""
+        try:
+            await self.redis.hincrby(HEALTH_KEY, "rejected_commands", 1)
+            await self.redis.hset(
+                HEALTH_KEY,
+                mapping={
+                    "last_reason": self.health.last_reason or "",
+                    "last_at": datetime.now(UTC).isoformat(),
+                },
+            )
+        except Exception:
+            log.warning("could not record the engine's health in Redis", exc_info=True)
 
     async def _rebuild_safely(self) -> None:
         try:
@@ -233,29 +402,41 @@ class EngineRunner:
             return
         # Merge the two topics of a symbol by timestamp; each partition stays in offset order.
         records = list(heapq.merge(*fresh_batch.values(), key=lambda r: (r.timestamp, r.offset)))
-        new_ids = []
         decoded: list[tuple[ConsumerRecord[Any, Any], Any]] = []
         for record in records:
             try:
                 if record.topic == PRICES_TOPIC:
                     decoded.append((record, PriceTick.decode(record.value)))
                 else:
-                    message = decode_order_message(record.value)
-                    if isinstance(message, NewOrder):
-                        new_ids.append(message.order.id)
-                    decoded.append((record, message))
+                    decoded.append((record, decode_order_message(record.value)))
             except (ValueError, KeyError, TypeError):
                 log.warning(
                     "skipping malformed record",
                     extra={"topic": record.topic, "offset": record.offset},
                 )
+        await self._apply(fresh_batch, decoded)
 
+    async def _apply(
+        self,
+        fresh_batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]],
+        decoded: list[tuple[ConsumerRecord[Any, Any], Any]],
+    ) -> None:
+        """One transaction: the records' effects and the offsets past them, or nothing."""
+        new_ids = [m.order.id for _, m in decoded if isinstance(m, NewOrder)]
+        replace_ids = [m.order_id for _, m in decoded if isinstance(m, ReplaceRequest)]
         now = datetime.now(UTC)
         started = time.perf_counter()
         async with self.db.begin() as conn:
             await self._fence(conn, fresh_batch)
+            # The order's terms come from Postgres, never from the message: what the API checked
+            # and reserved for is what the engine applies (a forged record cannot change it).
             unaccepted = await _unaccepted(conn, new_ids)
-            events: list[Event] = []
+            # Locked, so no replace is accepted on top of the one applied here until commit.
+            replaced_early = [
+                i for i, r in unaccepted.items() if r.replace_seq > r.replace_applied_seq
+            ]
+            pending = await _pending_replaces(conn, replace_ids + replaced_early)
+            events: list[Entry] = []
             new_refs: dict[str, PriceTick] = {}
             for _, message in decoded:
                 if isinstance(message, PriceTick):
@@ -264,21 +445,20 @@ class EngineRunner:
                         new_refs[message.symbol] = message
                         events += self.core.set_reference(message.symbol, to_ticks(message.price))
                 elif isinstance(message, NewOrder):
-                    if message.order.id in unaccepted:
-                        unaccepted.discard(message.order.id)  # a second copy in this batch: skip
-                        events += self.core.submit(message.order)
+                    row = unaccepted.pop(message.order.id, None)  # a second copy: skipped
+                    if row is not None:
+                        events += self._submit(row, pending.pop(row.id, None))
                 elif isinstance(message, CancelRequest):
-                    found = self.core.cancel(message.order_id)
+                    found: list[Entry] = list(self.core.cancel(message.order_id))
                     if not found and message.order_id in await _unaccepted(
                         conn, [message.order_id]
                     ):
                         # Canceled before the engine saw it: it must never be accepted later.
+                        unaccepted.pop(message.order_id, None)
                         found = [Canceled(message.order_id, "canceled by user")]
                     events += found
                 elif isinstance(message, ReplaceRequest):
-                    events += self.core.replace(
-                        message.order_id, message.qty, message.limit, message.stop
-                    )
+                    events += self._replace(message.order_id, pending)
             result = await apply_events(conn, events, now)
             if new_refs:
                 stmt = pg_insert(reference_prices)
@@ -302,18 +482,12 @@ class EngineRunner:
                     ],
                 )
             next_offsets = {tp: recs[-1].offset + 1 for tp, recs in fresh_batch.items()}
-            await conn.execute(
-                text(
-                    "UPDATE engine_offsets SET next_offset = :n, updated_at = now() "
-                    "WHERE topic = :t AND partition = :p"
-                ),
-                [{"n": n, "t": tp.topic, "p": tp.partition} for tp, n in next_offsets.items()],
-            )
+            await self._store_offsets(conn, next_offsets)
         self.expected.update(next_offsets)
         log.debug(
             "batch applied",
             extra={
-                "records": len(records),
+                "records": len(decoded),
                 "events": len(events),
                 "ms": round(1000 * (time.perf_counter() - started), 1),
             },
@@ -328,6 +502,65 @@ class EngineRunner:
             if isinstance(m, PriceTick | NewOrder)
         }
         await self._publish_books(touched)
+
+    async def _store_offsets(
+        self, conn: AsyncConnection, next_offsets: dict[TopicPartition, int]
+    ) -> None:
+        await conn.execute(
+            text(
+                "UPDATE engine_offsets SET next_offset = :n, updated_at = now() "
+                "WHERE topic = :t AND partition = :p"
+            ),
+            [{"n": n, "t": tp.topic, "p": tp.partition} for tp, n in next_offsets.items()],
+        )
+
+    def _submit(self, row: Any, replace: Any | None) -> list[Entry]:
+        """A new order; a replace the API accepted before the engine saw the order applies first."""
+        order = to_core_order(row)
+        if replace is None:
+            return list(self.core.submit(order))
+        order.qty = replace.pending_qty
+        order.limit = _ticks(replace.pending_limit_price)
+        order.stop = _ticks(replace.pending_stop_price)
+        order.protection = _ticks(replace.pending_protection_price)
+        settled: list[Entry] = [
+            ReplaceSettled(row.id, replace.replace_seq, replace.pending_protection_price),
+            Replaced(row.id, order.qty, order.limit, order.stop, 0),
+        ]
+        return settled + list(self.core.submit(order))
+
+    def _replace(self, order_id: uuid.UUID, pending: dict[uuid.UUID, Any]) -> list[Entry]:
+        """Apply the order's latest pending terms (any copy of any of its replace messages)."""
+        row = pending.get(order_id)
+        if row is None:
+            return [ReplaceSettled(order_id, None)]  # settled already: report it again
+        if row.accepted_at is None:
+            return []  # the engine has not seen the order yet: its NewOrder applies the terms
+        del pending[order_id]
+        live = self.core.order(order_id)
+        refused = "the order is no longer open"
+        events: list[Event] = []
+        if live is not None:
+            qty, limit = row.pending_qty, _ticks(row.pending_limit_price)
+            stop, protection = _ticks(row.pending_stop_price), _ticks(row.pending_protection_price)
+            if qty <= live.filled:
+                refused = f"qty must be above the {live.filled} shares already filled"
+            else:
+                # The core keeps a replaced order's protection price; a buy stop's moves with its
+                # stop, so it is set on the live order first (and put back if nothing changed).
+                old_protection, live.protection = live.protection, protection
+                events = self.core.replace(
+                    order_id,
+                    qty,
+                    limit if limit != live.limit else None,
+                    stop if stop != live.stop else None,
+                )
+                if not events:
+                    live.protection = old_protection
+                    refused = "the engine cannot apply these terms"
+        if not events:
+            return [ReplaceSettled(order_id, row.replace_seq, refused=refused)]
+        return [ReplaceSettled(order_id, row.replace_seq, row.pending_protection_price), *events]
 
     async def _publish_books(self, symbols: set[str]) -> None:
         """Depth snapshots of what this batch touched, for the API and the WebSocket stream."""
@@ -371,12 +604,37 @@ class EngineRunner:
             log.warning("could not publish executions to Redis", exc_info=True)
 
 
-async def _unaccepted(conn: AsyncConnection, order_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+def _ticks(value: Decimal | None) -> int | None:
+    return None if value is None else to_ticks(value)
+
+
+async def _unaccepted(conn: AsyncConnection, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The stored rows of these orders that the engine has not processed yet."""
     if not order_ids:
-        return set()
+        return {}
     rows = await conn.execute(
-        select(orders.c.id).where(
+        select(orders).where(
             orders.c.id.in_(order_ids), orders.c.accepted_at.is_(None), orders.c.status == "new"
         )
     )
-    return {r.id for r in rows}
+    return {r.id: r for r in rows}
+
+
+async def _pending_replaces(
+    conn: AsyncConnection, order_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """Open orders among these with a replace the engine has not settled, locked: the API cannot
+    accept another one on top until this batch commits."""
+    if not order_ids:
+        return {}
+    rows = await conn.execute(
+        select(orders)
+        .where(
+            orders.c.id.in_(sorted(set(order_ids))),
+            orders.c.replace_seq > orders.c.replace_applied_seq,
+            orders.c.status.in_(OPEN),
+        )
+        .order_by(orders.c.id)
+        .with_for_update(key_share=True)
+    )
+    return {r.id: r for r in rows}

@@ -14,6 +14,7 @@ from trading_service.deps import CurrentAccount, Resources, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
 from trading_service.orders import repository, service
+from trading_service.orders.executions import Outcome, finished, processed, replace_settled
 from trading_service.orders.schemas import (
     CLIENT_ORDER_ID_PATTERN,
     SYMBOL_PATTERN,
@@ -46,24 +47,28 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 async def _hand_off_and_wait(
     resources: Resources,
-    account_id: uuid.UUID,
     handoffs: list[tuple[str, OrderMessage]],
-    order_ids: list[uuid.UUID],
+    waits: list[tuple[uuid.UUID, Outcome]],
     wait: bool,
-) -> list[OrderOut]:
-    """Send to the engine after the commit; optionally wait (bounded) until it has acted."""
+) -> None:
+    """Send to the engine after the commit; optionally wait (bounded) until it has done what
+    each order waits for. Past the timeout the orders are answered as they stand."""
     async with contextlib.AsyncExitStack() as stack:
-        processed = [
-            await stack.enter_async_context(resources.executions.expect(order_id))
-            for order_id in order_ids
+        done = [
+            await stack.enter_async_context(resources.executions.expect(order_id, outcome))
+            for order_id, outcome in waits
         ]
         for symbol, message in handoffs:
             await resources.handoff.send(symbol, message)
-        if wait and processed:
-            # Bounded: past the timeout the orders are answered as they stand.
+        if wait and done:
             await asyncio.wait(
-                [asyncio.shield(p) for p in processed], timeout=resources.settings.order_wait_s
+                [asyncio.shield(d) for d in done], timeout=resources.settings.order_wait_s
             )
+
+
+async def _as_they_stand(
+    resources: Resources, account_id: uuid.UUID, order_ids: list[uuid.UUID]
+) -> list[OrderOut]:
     async with resources.db.connect() as conn:
         rows = [await repository.get_order(conn, account_id, i) for i in order_ids]
         return await service.render_orders(conn, [r for r in rows if r is not None])
@@ -85,10 +90,20 @@ async def _submit(
                 # Redis came back empty and the price consumer is still refilling it.
                 raise service.NoPrice(f"the price of {request.symbol} is reloading; try again")
     last = service.check_price(request.symbol, tick, settings.max_price_age_s)
-    async with resources.db.begin() as conn:
-        row, created = await service.place_order(
-            conn, account_id, request, last, settings.market_collar_bps
-        )
+    try:
+        async with resources.db.begin() as conn:
+            row, created = await service.place_order(
+                conn, account_id, request, last, settings.market_collar_bps
+            )
+    except service.ClientOrderIdTaken:
+        # A concurrent retry stored it first; this attempt's reservation was rolled back.
+        async with resources.db.connect() as conn:
+            found = await repository.get_order_by_client_id(
+                conn, account_id, request.client_order_id or ""
+            )
+        if found is None:
+            raise service.OrderNotFound() from None  # stored, then gone: cannot happen
+        row, created = found, False
     if not created:
         response.status_code = status.HTTP_200_OK  # same client_order_id: the existing order
         async with resources.db.connect() as conn:
@@ -98,8 +113,8 @@ async def _submit(
         await resources.handoff.send(row.symbol, NewOrder(service.to_core_order(row)))
         return service.order_out(row)
     handoff: list[tuple[str, OrderMessage]] = [(row.symbol, NewOrder(service.to_core_order(row)))]
-    (order,) = await _hand_off_and_wait(resources, account_id, handoff, [row.id], wait)
-    return order
+    await _hand_off_and_wait(resources, handoff, [(row.id, processed)], wait)
+    return (await _as_they_stand(resources, account_id, [row.id]))[0]
 
 
 @router.post(
@@ -249,10 +264,12 @@ async def cancel_order(
 ) -> OrderOut:
     async with resources.db.begin() as conn:
         row = await service.request_cancel(conn, account_id, order_id)
-    (order,) = await _hand_off_and_wait(
-        resources, account_id, [(row.symbol, CancelRequest(row.id, account_id))], [row.id], True
+    # Waits for the order to end, not for any news of it: a replace applied meanwhile is no
+    # answer to a cancel.
+    await _hand_off_and_wait(
+        resources, [(row.symbol, CancelRequest(row.id, account_id))], [(row.id, finished)], True
     )
-    return order
+    return (await _as_they_stand(resources, account_id, [row.id]))[0]
 
 
 @router.delete(
@@ -263,23 +280,32 @@ async def cancel_order(
 async def cancel_all_orders(account_id: CurrentAccount, resources: ResourcesDep) -> list[OrderOut]:
     async with resources.db.begin() as conn:
         rows = await repository.mark_cancel_requested(conn, account_id)
-    return await _hand_off_and_wait(
+    await _hand_off_and_wait(
         resources,
-        account_id,
         [(r.symbol, CancelRequest(r.id, account_id)) for r in rows],
-        [r.id for r in rows],
+        [(r.id, finished) for r in rows],
         True,
     )
+    return await _as_they_stand(resources, account_id, [r.id for r in rows])
 
 
 @router.patch(
     "/orders/{order_id}",
     summary="Replace an open order's qty, limit or stop price",
     description="A price change or a larger qty loses time priority; a smaller qty keeps it. "
-    "Buying power (or shares) for any increase is reserved now. Waits, bounded, for the engine.",
+    "Buying power (or shares) for any increase is reserved now, under the order's lock: "
+    "changes to one order are checked one after the other, each against the terms the previous "
+    "one set, so two PATCHes sent at once can never together reserve less than they need. "
+    "Raising a buy stop's stop_price re-reserves at the new stop's protection price. "
+    "Reductions are given back when the engine applies the change. Waits, bounded, for the "
+    "engine and answers the order with the change applied; 409 if the engine refused it (the "
+    "order filled or was canceled first). A cancel-requested order cannot be replaced.",
     responses={
         404: {"description": "No such order of yours"},
-        409: {"description": "Not open any more, or not enough buying power"},
+        409: {
+            "description": "Not open any more (or cancel requested), not enough buying power, "
+            "or the engine refused the change"
+        },
         422: {"description": "Field not valid for this order type, or qty <= filled"},
     },
 )
@@ -290,8 +316,26 @@ async def replace_order(
     resources: ResourcesDep,
 ) -> OrderOut:
     async with resources.db.begin() as conn:
-        row, message = await service.request_replace(conn, account_id, order_id, body)
-    (order,) = await _hand_off_and_wait(
-        resources, account_id, [(row.symbol, message)], [row.id], True
+        row, message = await service.request_replace(
+            conn,
+            account_id,
+            order_id,
+            body,
+            resources.prices.get,
+            resources.settings.market_collar_bps,
+        )
+    seq = row.replace_seq
+    await _hand_off_and_wait(
+        resources, [(row.symbol, message)], [(row.id, replace_settled(seq))], True
     )
-    return order
+    async with resources.db.connect() as conn:
+        after = await repository.get_order(conn, account_id, order_id)
+        if after is None:
+            raise service.OrderNotFound()
+        if after.replace_applied_seq == seq and after.replace_reject_reason is not None:
+            raise service.ReplaceRefused(
+                f"the change was not applied: {after.replace_reject_reason}"
+            )
+        if after.replace_applied_seq < seq and after.status not in repository.OPEN_STATUSES:
+            raise service.OrderNotOpen(f"the order was {after.status} before the change applied")
+        return (await service.render_orders(conn, [after]))[0]

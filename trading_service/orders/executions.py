@@ -7,7 +7,8 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -15,26 +16,49 @@ from trading_service.messages import EXECUTIONS_CHANNEL
 
 log = logging.getLogger(__name__)
 
+# What a waiter waits for, given the engine's report on its order (see ledger.BatchResult).
+Outcome = Callable[[dict[str, Any]], bool]
+
+TERMINAL = frozenset({"filled", "canceled", "expired", "rejected"})
+
+
+def processed(_: dict[str, Any]) -> bool:
+    """Any report: the engine has seen the order."""
+    return True
+
+
+def finished(report: dict[str, Any]) -> bool:
+    """The order is done (a cancel waits for this, not for an unrelated fill or replace)."""
+    return report.get("status") in TERMINAL
+
+
+def replace_settled(seq: int) -> Outcome:
+    """The engine applied or refused replace number `seq` of the order (or a later one)."""
+    return lambda report: int(report.get("replace_seq", 0)) >= seq or finished(report)
+
 
 class ExecutionWaiter:
-    """Resolves a waiting request when the engine reports it processed that order."""
+    """Resolves a waiting request when the engine reports what it waits for about that order."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._waiting: dict[uuid.UUID, list[asyncio.Future[None]]] = {}
+        self._waiting: dict[uuid.UUID, list[tuple[Outcome, asyncio.Future[None]]]] = {}
 
     @contextlib.asynccontextmanager
-    async def expect(self, order_id: uuid.UUID) -> AsyncIterator[asyncio.Future[None]]:
+    async def expect(
+        self, order_id: uuid.UUID, outcome: Outcome = processed
+    ) -> AsyncIterator[asyncio.Future[None]]:
         """Register before handing the order off, so a fast engine cannot be missed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(order_id, []).append(future)
+        entry = (outcome, future)
+        self._waiting.setdefault(order_id, []).append(entry)
         try:
             yield future
         finally:
-            futures = self._waiting.get(order_id, [])
-            if future in futures:
-                futures.remove(future)
-            if not futures:
+            entries = self._waiting.get(order_id, [])
+            if entry in entries:
+                entries.remove(entry)
+            if not entries:
                 self._waiting.pop(order_id, None)
 
     async def run(self) -> None:
@@ -56,10 +80,10 @@ class ExecutionWaiter:
 
     def _dispatch(self, data: bytes) -> None:
         try:
-            order_ids = [uuid.UUID(o["id"]) for o in json.loads(data)["orders"]]
+            reports = [(uuid.UUID(o["id"]), o) for o in json.loads(data)["orders"]]
         except (ValueError, KeyError, TypeError):
             return
-        for order_id in order_ids:
-            for future in self._waiting.get(order_id, []):
-                if not future.done():
+        for order_id, report in reports:
+            for outcome, future in self._waiting.get(order_id, []):
+                if not future.done() and outcome(report):
                     future.set_result(None)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.kafka import ORDERS_TOPIC
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
 from trading_service.orders import repository
-from trading_service.orders.service import to_core_order
+from trading_service.orders.service import replace_message, to_core_order
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,11 @@ def _log_failure(delivery: asyncio.Future[object] | None) -> None:
 
 
 async def run_outbox_sweep(db: AsyncEngine, handoff: OrderHandoff, after_s: float) -> None:
-    """Forever: re-publish orders (and cancels) the engine has not acted on within `after_s`."""
+    """Forever: re-publish orders (cancels, replaces) the engine has not acted on in `after_s`.
+
+    A replace message only tells the engine to look: it applies the order's latest pending terms
+    from Postgres, so a copy sent twice changes nothing twice.
+    """
     while True:
         await asyncio.sleep(after_s / 2)
         try:
@@ -65,14 +69,21 @@ async def run_outbox_sweep(db: AsyncEngine, handoff: OrderHandoff, after_s: floa
             async with db.begin() as conn:
                 stale = await repository.claim_unaccepted(conn, cutoff)
                 cancels = await repository.claim_unprocessed_cancels(conn, cutoff)
+                replaces = await repository.claim_unsettled_replaces(conn, cutoff)
             for row in stale:
                 await handoff.send(row.symbol, NewOrder(to_core_order(row)))
             for row in cancels:
                 await handoff.send(row.symbol, CancelRequest(row.id, row.account_id))
-            if stale or cancels:
+            for row in replaces:
+                await handoff.send(row.symbol, replace_message(row))
+            if stale or cancels or replaces:
                 log.info(
                     "re-published to the engine",
-                    extra={"orders": len(stale), "cancels": len(cancels)},
+                    extra={
+                        "orders": len(stale),
+                        "cancels": len(cancels),
+                        "replaces": len(replaces),
+                    },
                 )
         except asyncio.CancelledError:
             raise

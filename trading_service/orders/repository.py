@@ -106,8 +106,17 @@ async def is_listed(conn: AsyncConnection, symbol: str) -> bool:
     return found.first() is not None
 
 
-async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
-    return (await conn.execute(orders.insert().values(**values).returning(*orders.c))).one()
+async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any] | None:
+    """The stored order; None when the account already has one with this client_order_id (a
+    concurrent request with the same id committed first: this statement waited for it)."""
+    return (
+        await conn.execute(
+            pg_insert(orders)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[orders.c.account_id, orders.c.client_order_id])
+            .returning(*orders.c)
+        )
+    ).one_or_none()
 
 
 async def get_order(
@@ -239,6 +248,66 @@ async def add_order_reservation(
             reserved_cash=orders.c.reserved_cash + cash, reserved_qty=orders.c.reserved_qty + qty
         )
     )
+
+
+async def record_replace(
+    conn: AsyncConnection, order_id: uuid.UUID, pending: dict[str, Any]
+) -> Row[Any]:
+    """Store an accepted replace's terms as the order's pending ones; counts it (replace_seq)."""
+    return (
+        await conn.execute(
+            update(orders)
+            .where(orders.c.id == order_id)
+            .values(replace_seq=orders.c.replace_seq + 1, published_at=func.now(), **pending)
+            .returning(*orders.c)
+        )
+    ).one()
+
+
+async def claim_unsettled_replaces(
+    conn: AsyncConnection, older_than: datetime, limit: int = 500
+) -> list[Row[Any]]:
+    """Accepted replaces of still-open orders the engine has not settled in time (resend)."""
+    stale = (
+        select(orders.c.id)
+        .where(
+            and_(
+                orders.c.replace_seq > orders.c.replace_applied_seq,
+                orders.c.status.in_(OPEN_STATUSES),
+                orders.c.published_at < older_than,
+            )
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        update(orders)
+        .where(orders.c.id.in_(stale))
+        .values(published_at=func.now())
+        .returning(*orders.c)
+    )
+    return list(rows.all())
+
+
+async def accounts_with_open_orders(
+    conn: AsyncConnection, account_ids: list[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Those of `account_ids` with an open order nobody has asked to cancel yet."""
+    if not account_ids:
+        return []
+    rows = await conn.execute(
+        select(orders.c.account_id)
+        .where(
+            and_(
+                orders.c.account_id.in_(account_ids),
+                orders.c.status.in_(OPEN_STATUSES),
+                orders.c.cancel_requested_at.is_(None),
+            )
+        )
+        .distinct()
+    )
+    return [r.account_id for r in rows]
 
 
 async def claim_unprocessed_cancels(

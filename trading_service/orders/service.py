@@ -5,8 +5,10 @@ The caller owns the transaction and hands the order to the engine only after it 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +50,15 @@ class OrderNotOpen(Conflict):
     error = "order_not_open"
 
 
+class ReplaceRefused(Conflict):
+    error = "replace_refused"
+
+
+class ClientOrderIdTaken(Exception):
+    """A concurrent request with the same client_order_id stored its order first; the caller
+    rolls back (giving back this request's reservation) and answers with that order."""
+
+
 class OrderNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("no such order")
@@ -68,7 +79,13 @@ def reservation_price(request: OrderRequest, last: PriceTick, collar_bps: int) -
     """Per-share cash a buy reserves: its limit, or a protection price above the market."""
     if request.limit_price is not None:
         return request.limit_price
-    anchor = max(last.price, request.stop_price or last.price)
+    return protection_price(last, request.stop_price, collar_bps)
+
+
+def protection_price(last: PriceTick, stop: Decimal | None, collar_bps: int) -> Decimal:
+    """The collar a market (or stop) buy reserves at and never pays more than: above both the
+    last price and its stop."""
+    anchor = max(last.price, stop or last.price)
     return from_ticks(ticks_up(anchor * (10_000 + collar_bps) / 10_000))
 
 
@@ -130,6 +147,8 @@ async def place_order(
             "reserved_qty": reserved_qty,
         },
     )
+    if row is None:
+        raise ClientOrderIdTaken(client_order_id)
     return row, True
 
 
@@ -191,7 +210,11 @@ async def get_order(conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid
 async def request_cancel(
     conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid.UUID
 ) -> Row[Any]:
-    """Record the cancel of an open order; the engine carries it out."""
+    """Record the cancel of an open order; the engine carries it out.
+
+    Under the order's row lock, like a replace: a cancel after a replace cancels the replaced
+    order; a replace after a cancel is refused.
+    """
     order = await repository.lock_order(conn, account_id, order_id)
     if order is None:
         raise OrderNotFound()
@@ -201,18 +224,49 @@ async def request_cancel(
     return row
 
 
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What a replace can change: an order's qty and prices (protection: a buy's collar)."""
+
+    qty: int
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    protection_price: Decimal | None
+
+
+def latest_terms(order: Row[Any]) -> Terms:
+    """The terms of the latest replace the API accepted, applied by the engine or not yet."""
+    if order.replace_seq > order.replace_applied_seq:
+        return Terms(
+            order.pending_qty,
+            order.pending_limit_price,
+            order.pending_stop_price,
+            order.pending_protection_price,
+        )
+    return Terms(order.qty, order.limit_price, order.stop_price, order.protection_price)
+
+
 async def request_replace(
     conn: AsyncConnection,
     account_id: uuid.UUID,
     order_id: uuid.UUID,
     change: ReplaceOrderRequest,
+    price_of: Callable[[str], Awaitable[PriceTick | None]],
+    collar_bps: int,
 ) -> tuple[Row[Any], ReplaceRequest]:
-    """Validate a replace and reserve any increase it needs now; the engine applies it."""
+    """Validate a replace against the order's latest accepted terms and reserve any increase
+    now, under the order's row lock; the engine applies it.
+
+    The lock serialises every change of one order: a second PATCH sent at the same moment builds
+    on the first one's terms and reservation, so the engine is never handed two changes that
+    were each checked alone. Returns the order row with `replace_seq` set to this replace's.
+    """
     order = await repository.lock_order(conn, account_id, order_id)
     if order is None:
         raise OrderNotFound()
     if order.status not in repository.OPEN_STATUSES or order.cancel_requested_at is not None:
-        raise OrderNotOpen(f"order is {order.status}; only open orders can be replaced")
+        state = "cancel-requested" if order.status in repository.OPEN_STATUSES else order.status
+        raise OrderNotOpen(f"order is {state}; only open orders can be replaced")
     kind = OrderType(order.type)
     if change.limit_price is not None and kind not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
         raise UnprocessableEntity(f"a {kind} order has no limit_price to change")
@@ -221,12 +275,26 @@ async def request_replace(
             raise UnprocessableEntity(f"a {kind} order has no stop_price to change")
         if order.triggered_at is not None:
             raise OrderNotOpen("the stop has already triggered; its stop_price is final")
-    qty = change.qty if change.qty is not None else order.qty
-    if qty <= order.filled_qty:
+    current = latest_terms(order)
+    terms = Terms(
+        change.qty if change.qty is not None else current.qty,
+        change.limit_price if change.limit_price is not None else current.limit_price,
+        change.stop_price if change.stop_price is not None else current.stop_price,
+        current.protection_price,
+    )
+    if terms.qty <= order.filled_qty:
         raise UnprocessableEntity(f"qty must be above the {order.filled_qty} shares already filled")
-    remaining = qty - order.filled_qty
+    remaining = terms.qty - order.filled_qty
     if order.side == Side.BUY.value:
-        per_share = change.limit_price or order.limit_price or order.protection_price
+        if kind is OrderType.STOP and terms.stop_price != current.stop_price:
+            # A buy stop reserves at a collar above its stop: a new stop needs a new collar.
+            last = await price_of(order.symbol)
+            if last is None:
+                raise NoPrice(f"the price of {order.symbol} is reloading; try again")
+            terms = dataclasses.replace(
+                terms, protection_price=protection_price(last, terms.stop_price, collar_bps)
+            )
+        per_share = terms.limit_price or terms.protection_price or Decimal("0")
         extra = round_money(per_share * remaining) - order.reserved_cash
         if extra > 0:
             if not await repository.reserve_cash(conn, account_id, extra):
@@ -246,11 +314,28 @@ async def request_replace(
                     f"{holding.qty - holding.reserved_qty} are available"
                 )
             await repository.add_order_reservation(conn, order.id, Decimal("0"), extra_qty)
-    message = ReplaceRequest(
+    # Reductions are given back by the engine when it applies the change, not here: until then
+    # the order may still fill on its old terms.
+    row = await repository.record_replace(
+        conn,
         order.id,
-        account_id,
-        change.qty,
-        None if change.limit_price is None else to_ticks(change.limit_price),
-        None if change.stop_price is None else to_ticks(change.stop_price),
+        {
+            "pending_qty": terms.qty,
+            "pending_limit_price": terms.limit_price,
+            "pending_stop_price": terms.stop_price,
+            "pending_protection_price": terms.protection_price,
+        },
     )
-    return order, message
+    return row, replace_message(row)
+
+
+def replace_message(order: Row[Any]) -> ReplaceRequest:
+    """Tells the engine to apply the order's pending terms (which it reads from Postgres)."""
+    terms = latest_terms(order)
+    return ReplaceRequest(
+        order.id,
+        order.account_id,
+        terms.qty,
+        None if terms.limit_price is None else to_ticks(terms.limit_price),
+        None if terms.stop_price is None else to_ticks(terms.stop_price),
+    )

@@ -22,7 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.deleted_users import DeletedUsers
+from shared.deleted_users import DELETED_USERS_KEY, DeletedUsers
 from shared.errors import DomainError, Unauthorized
 from shared.tokens import LEEWAY_S, TokenVerifier
 from trading_service.candles.aggregator import Bar, CandleAggregator
@@ -284,6 +284,34 @@ class Hub:
             if portfolio_key in self.subscribers:
                 held = await portfolio(conn, self.prices, account_id)
                 self._publish(portfolio_key, lambda seq: messages.portfolio(held, seq))
+
+    async def run_deleted_accounts(self, every_s: float = 1.0) -> None:
+        """Forever: close the sockets of users deleted since they authenticated.
+
+        Their token is dead from the deletion on; no private message (fills, orders, portfolio)
+        may reach them after it, so the connection ends rather than only losing its channels.
+        """
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.close_deleted_accounts()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("could not check for deleted users' sockets", exc_info=True)
+
+    async def close_deleted_accounts(self) -> None:
+        authenticated = [c for c in self.connections if c.account_id is not None]
+        if not authenticated:
+            return
+        ids = sorted({str(c.account_id) for c in authenticated})
+        flags = await self.redis.smismember(DELETED_USERS_KEY, ids)
+        deleted = {i for i, flag in zip(ids, flags, strict=True) if flag}
+        for conn in authenticated:
+            if str(conn.account_id) in deleted:
+                self.unregister(conn)  # no delivery from now on
+                conn.send(error_message("account_deleted", "the account was deleted"))
+                conn.close()
 
     async def run_heartbeats(self) -> None:
         while True:
