@@ -19,6 +19,7 @@ from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
 from shared.market_epoch import load_market_clock
 from shared.tokens import TokenVerifier, load_jwks
+from trading_service.alpaca.endpoints import router as alpaca_router
 from trading_service.candles.aggregator import CandleAggregator
 from trading_service.candles.endpoints import router as candles_router
 from trading_service.config import TradingSettings
@@ -142,6 +143,7 @@ def create_app(
     app.include_router(leaderboard_router)
     app.include_router(marketwatch_router)
     app.include_router(clock_router)
+    app.include_router(alpaca_router)  # Alpaca's /v2 (trading_service/alpaca)
     install_frontend(app)  # the web page at /, when built (web/)
 
     @app.get("/health", tags=["health"], summary="PostgreSQL and Redis reachable")
