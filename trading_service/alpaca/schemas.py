@@ -8,12 +8,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
 
 from trading_service.orders.schemas import CLIENT_ORDER_ID_PATTERN
 
 Decimalish = Annotated[
-    str | int | float | None,
+    StrictStr | StrictInt | StrictFloat | None,
     Field(description="A number or a string holding one (Alpaca's SDK sends floats)"),
 ]
 
