@@ -19,7 +19,8 @@ from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
 from shared.market_epoch import load_market_clock
 from shared.tokens import TokenVerifier, load_jwks
-from trading_service.alpaca.marketdata import install as install_alpaca_market_data
+from trading_service.alpaca.endpoints import router as alpaca_router
+from trading_service.alpaca.marketdata import router as alpaca_market_data_router
 from trading_service.candles.aggregator import CandleAggregator
 from trading_service.candles.endpoints import router as candles_router
 from trading_service.config import TradingSettings
@@ -143,7 +144,8 @@ def create_app(
     app.include_router(leaderboard_router)
     app.include_router(marketwatch_router)
     app.include_router(clock_router)
-    install_alpaca_market_data(app)  # /v2/stocks/... (trading_service/alpaca/marketdata.py)
+    app.include_router(alpaca_market_data_router)  # /v2/stocks (trading_service/alpaca)
+    app.include_router(alpaca_router)  # Alpaca's /v2 (trading_service/alpaca)
     install_frontend(app)  # the web page at /, when built (web/)
 
     @app.get("/health", tags=["health"], summary="PostgreSQL and Redis reachable")

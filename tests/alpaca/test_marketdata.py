@@ -165,7 +165,7 @@ async def test_bad_bar_requests_are_alpaca_style_422s_and_keys_are_required(
             assert set(response.json()) == {"code", "message"}
         for headers in ({}, {"APCA-API-KEY-ID": holder.key_id, "APCA-API-SECRET-KEY": "wrong"}):
             response = await http.get("/v2/stocks/bars", params=bad, headers=headers)
-            assert response.status_code == 401
+            assert response.status_code == 403
             assert set(response.json()) == {"code", "message"}
 
 

@@ -61,7 +61,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(client: httpx.Asyn
     assert wrong_password.json() == unknown_email.json()
     assert wrong_password.json() == {
         "error": "unauthorized",
-        "detail": "incorrect email or password",
+        "detail": "Incorrect email, user name or password",
     }
     assert wrong_password.headers["WWW-Authenticate"] == "Bearer"
     assert unknown_email.headers["WWW-Authenticate"] == "Bearer"

@@ -51,7 +51,7 @@ async def test_ranks_by_equity_at_the_latest_price_with_user_names(
     await market.set(SYMBOL, "60.00")
     rows = await board(api)
     portfolio = (await api.get("/portfolio", headers=buyer.headers)).json()
-    mine, other = rows[name], rows[str(idle.id)[:8]]
+    mine, other = rows[name], rows[f"trader-{idle.id.hex[:4]}"]
     assert mine["equity"] == portfolio["equity"]
     cash = Decimal(portfolio["cash"])
     assert Decimal(mine["equity"]) == cash + 100 * Decimal("60.00")
@@ -60,7 +60,7 @@ async def test_ranks_by_equity_at_the_latest_price_with_user_names(
     assert mine["positions"] == 1
     assert other == {
         "rank": other["rank"],
-        "name": str(idle.id)[:8],
+        "name": f"trader-{idle.id.hex[:4]}",
         "equity": "100000.00",
         "return_pct": "0.00",
         "positions": 0,

@@ -4,8 +4,9 @@ Same host and port as the trading API, so one `url_override` serves alpaca-py's
 `StockHistoricalDataClient` and `TradingClient`. Field names are Alpaca's wire names (bars
 t,o,h,l,c,v,n,vw; quotes t,ap,as,bp,bs,ax,bx,c,z; trades t,p,s,x,i,c,z); numbers are JSON
 numbers as Alpaca sends them (prices have two decimals, so each prints exactly). Times are
-market time (see README "Market time"). Errors are Alpaca's `{"code", "message"}`; every
-query parameter is read as text and checked here, so a bad one is a 422 in that shape.
+market time (see README "Market time"). Errors are Alpaca's `{"code", "message"}` (AlpacaRoute)
+and the key is checked as on the trading routes (403 without a valid one, as Alpaca does);
+query parameters are read as text and checked here, so a bad one gets a message that says why.
 """
 
 from __future__ import annotations
@@ -18,17 +19,24 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
 
+from shared.errors import NotFound, UnprocessableEntity
 from shared.market_clock import MARKET_TZ, MarketClock
 from trading_service.alpaca import marketdata_repository as repo
-from trading_service.alpaca.auth import Principal, authenticate_key
+from trading_service.alpaca.deps import key_principal
+from trading_service.alpaca.errors import AlpacaRoute, responses
 from trading_service.candles.aggregator import Bar, CandleAggregator
 from trading_service.deps import ResourcesDep
 from trading_service.market.snapshots import read_book
 
-router = APIRouter(prefix="/v2/stocks", tags=["alpaca market data"])
+router = APIRouter(
+    prefix="/v2/stocks",
+    tags=["alpaca market data"],
+    route_class=AlpacaRoute,
+    dependencies=[Depends(key_principal)],
+    responses=responses(403, 422),
+)
 
 # Our one venue, presented in Alpaca's exchange/tape codes (documented in docs/alpaca.md).
 EXCHANGE = "V"
@@ -50,40 +58,7 @@ _INTERVALS = {
 }
 _UNITS = {"Min": "m", "T": "m", "Hour": "h", "H": "h", "Day": "d", "D": "d"}
 
-KeyId = Annotated[str | None, Header(alias="APCA-API-KEY-ID", include_in_schema=True)]
-Secret = Annotated[str | None, Header(alias="APCA-API-SECRET-KEY", include_in_schema=True)]
 Text = Annotated[str | None, Query()]
-
-
-class AlpacaError(Exception):
-    """An error answered in Alpaca's shape: {"code": <status * 10^5 + n>, "message": ...}."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def install(app: FastAPI) -> None:
-    """The routes and their error shape (one line in app.py)."""
-
-    async def handler(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, AlpacaError)
-        code = exc.status * 100_000
-        return JSONResponse({"code": code, "message": exc.message}, status_code=exc.status)
-
-    app.add_exception_handler(AlpacaError, handler)
-    app.include_router(router)
-
-
-async def _principal(resources: ResourcesDep, key_id: str | None, secret: str | None) -> Principal:
-    # Alpaca's data API wants a key too; the same key the trading routes take.
-    principal = None
-    if key_id and secret:
-        principal = await authenticate_key(resources, key_id, secret)
-    if principal is None:
-        raise AlpacaError(401, "request is not authorized: send a valid APCA-API-KEY-ID/SECRET")
-    return principal
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -91,10 +66,10 @@ async def _principal(resources: ResourcesDep, key_id: str | None, secret: str | 
 
 def parse_symbols(raw: str | None) -> list[str]:
     if not raw:
-        raise AlpacaError(422, "symbols is required (comma-separated, e.g. AAPL,MSFT)")
+        raise UnprocessableEntity("symbols is required (comma-separated, e.g. AAPL,MSFT)")
     symbols = list(dict.fromkeys(s.strip().upper() for s in raw.split(",") if s.strip()))
     if not symbols or len(symbols) > MAX_SYMBOLS:
-        raise AlpacaError(422, f"symbols: between 1 and {MAX_SYMBOLS} symbols")
+        raise UnprocessableEntity(f"symbols: between 1 and {MAX_SYMBOLS} symbols")
     for symbol in symbols:
         _check_symbol(symbol)
     return symbols
@@ -102,7 +77,7 @@ def parse_symbols(raw: str | None) -> list[str]:
 
 def _check_symbol(symbol: str) -> str:
     if not _SYMBOL.match(symbol):
-        raise AlpacaError(422, f"invalid symbol: {symbol[:20]!r}")
+        raise UnprocessableEntity(f"invalid symbol: {symbol[:20]!r}")
     return symbol
 
 
@@ -110,7 +85,7 @@ def parse_timeframe(raw: str | None) -> str:
     match = _TIMEFRAME.match(raw or "")
     interval = _INTERVALS.get((int(match[1]), _UNITS[match[2]])) if match else None
     if interval is None:
-        raise AlpacaError(422, "timeframe: one of 1Min, 5Min, 15Min, 1Hour, 1Day is supported")
+        raise UnprocessableEntity("timeframe: one of 1Min, 5Min, 15Min, 1Hour, 1Day is supported")
     return interval
 
 
@@ -123,7 +98,7 @@ def parse_time(name: str, raw: str | None) -> datetime | None:
             return datetime.combine(datetime.fromisoformat(raw).date(), time(), MARKET_TZ)
         value = datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError:
-        raise AlpacaError(422, f"{name}: not an RFC 3339 time or a date: {raw[:40]!r}") from None
+        raise UnprocessableEntity(f"{name}: not an RFC 3339 time or a date: {raw[:40]!r}") from None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -131,7 +106,7 @@ def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise AlpacaError(422, f"limit: a whole number from 1 to {MAX_LIMIT}")
+        raise UnprocessableEntity(f"limit: a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 
 
@@ -141,7 +116,7 @@ def parse_sort(raw: str | None) -> bool:
         return False
     if raw == "desc":
         return True
-    raise AlpacaError(422, "sort: asc or desc")
+    raise UnprocessableEntity("sort: asc or desc")
 
 
 def encode_token(symbol: str, start: datetime) -> str:
@@ -160,7 +135,7 @@ def decode_token(raw: str | None) -> tuple[str, datetime] | None:
             raise ValueError
         return symbol, at
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise AlpacaError(422, "page_token: not a token this server gave") from None
+        raise UnprocessableEntity("page_token: not a token this server gave") from None
 
 
 # --- wire shapes -----------------------------------------------------------------------------
@@ -294,8 +269,6 @@ async def _bars(
 async def stock_bars(
     request: Request,
     resources: ResourcesDep,
-    key_id: KeyId = None,
-    secret: Secret = None,
     symbols: Text = None,
     timeframe: Text = None,
     start: Text = None,
@@ -304,7 +277,6 @@ async def stock_bars(
     page_token: Text = None,
     sort: Text = None,
 ) -> dict[str, Any]:
-    await _principal(resources, key_id, secret)
     bars, token = await _bars(
         request,
         resources,
@@ -323,11 +295,8 @@ async def stock_bars(
 async def latest_bars(
     request: Request,
     resources: ResourcesDep,
-    key_id: KeyId = None,
-    secret: Secret = None,
     symbols: Text = None,
 ) -> dict[str, Any]:
-    await _principal(resources, key_id, secret)
     bars = {}
     for symbol in parse_symbols(symbols):
         found = await _candles(request).history(symbol, "1m", None, 1)
@@ -340,11 +309,8 @@ async def latest_bars(
 async def latest_quotes(
     request: Request,
     resources: ResourcesDep,
-    key_id: KeyId = None,
-    secret: Secret = None,
     symbols: Text = None,
 ) -> dict[str, Any]:
-    await _principal(resources, key_id, secret)
     quotes = {}
     for symbol in parse_symbols(symbols):
         snapshot = await read_book(resources.redis, symbol)
@@ -357,11 +323,8 @@ async def latest_quotes(
 async def latest_trades(
     request: Request,
     resources: ResourcesDep,
-    key_id: KeyId = None,
-    secret: Secret = None,
     symbols: Text = None,
 ) -> dict[str, Any]:
-    await _principal(resources, key_id, secret)
     trades = {}
     async with resources.db.connect() as conn:
         for symbol in parse_symbols(symbols):
@@ -380,11 +343,8 @@ async def latest_trades(
 async def snapshots(
     request: Request,
     resources: ResourcesDep,
-    key_id: KeyId = None,
-    secret: Secret = None,
     symbols: Text = None,
 ) -> dict[str, Any]:
-    await _principal(resources, key_id, secret)
     clock, candles = _clock(request), _candles(request)
     result: dict[str, Any] = {}
     async with resources.db.connect() as conn:
@@ -415,8 +375,6 @@ async def symbol_bars(
     request: Request,
     resources: ResourcesDep,
     symbol: Symbol,
-    key_id: KeyId = None,
-    secret: Secret = None,
     timeframe: Text = None,
     start: Text = None,
     end: Text = None,
@@ -424,7 +382,6 @@ async def symbol_bars(
     page_token: Text = None,
     sort: Text = None,
 ) -> dict[str, Any]:
-    await _principal(resources, key_id, secret)
     name = _check_symbol(symbol.upper())
     bars, token = await _bars(
         request, resources, [name], timeframe, start, end, limit, page_token, sort
@@ -437,14 +394,11 @@ async def symbol_quote(
     request: Request,
     resources: ResourcesDep,
     symbol: Symbol,
-    key_id: KeyId = None,
-    secret: Secret = None,
 ) -> dict[str, Any]:
-    await _principal(resources, key_id, secret)
     name = _check_symbol(symbol.upper())
     snapshot = await read_book(resources.redis, name)
     if snapshot is None:
-        raise AlpacaError(404, f"no quote for {name}")
+        raise NotFound(f"no quote for {name}")
     return {"symbol": name, "quote": quote_json(snapshot, _clock(request))}
 
 
@@ -453,15 +407,12 @@ async def symbol_trade(
     request: Request,
     resources: ResourcesDep,
     symbol: Symbol,
-    key_id: KeyId = None,
-    secret: Secret = None,
 ) -> dict[str, Any]:
-    await _principal(resources, key_id, secret)
     name = _check_symbol(symbol.upper())
     async with resources.db.connect() as conn:
         row = await repo.last_trade(conn, name)
     if row is None:
-        raise AlpacaError(404, f"no trade of {name} yet")
+        raise NotFound(f"no trade of {name} yet")
     return {
         "symbol": name,
         "trade": trade_json(row.id, row.price, row.qty, row.ts, _clock(request)),

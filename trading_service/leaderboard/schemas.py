@@ -23,7 +23,10 @@ class LeaderOut(BaseModel):
     )
 
     rank: int
-    name: str = Field(description="The user name, or the account id's first 8 characters")
+    name: str = Field(
+        description="The user name, or trader-xxxx (the account id's first 4 hex digits) for "
+        "an account without one"
+    )
     equity: Money = Field(description="cash + positions at the latest reference prices")
     return_pct: Money = Field(description="(equity - starting cash) / starting cash x 100")
     positions: int = Field(description="Symbols held")

@@ -26,7 +26,9 @@ async def leaderboard(conn: AsyncConnection, prices: PriceCache, limit: int) -> 
     ranked = []
     for a in await repository.accounts_with_names(conn):
         equity = round_money(a.cash + value[a.id])
-        name = a.username or str(a.id)[:8]
+        # An account without a user row (deleted, or made outside the user service) still gets a
+        # name a person can read: never a raw id.
+        name = a.username or f"trader-{a.id.hex[:4]}"
         ranked.append((equity, name, a, held[a.id]))
     ranked.sort(key=lambda r: (-r[0], r[1]))
     return [

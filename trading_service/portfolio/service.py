@@ -1,8 +1,10 @@
-"""Values the account at the latest reference prices."""
+"""Values the account at the latest reference prices, with each position's change today."""
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,6 +14,48 @@ from trading_service.portfolio import repository
 from trading_service.portfolio.schemas import PortfolioOut, PositionOut
 from trading_service.prices.cache import PriceCache
 
+ZERO = Decimal("0")
+
+
+@dataclass
+class _Today:
+    """What one symbol did for the account since the day's open (the daily bar's start)."""
+
+    open: Decimal
+    bought_qty: int = 0
+    sold_qty: int = 0
+    flow: Decimal = ZERO  # cash paid for today's buys minus cash received for today's sells
+
+    def change(self, qty_now: int, last: Decimal) -> Decimal:
+        """Value now minus value at the open, less the cash put in since: the day's P&L."""
+        qty_at_open = qty_now - self.bought_qty + self.sold_qty
+        return qty_now * last - qty_at_open * self.open - self.flow
+
+
+async def _today(
+    conn: AsyncConnection, account_id: uuid.UUID, symbols: list[str]
+) -> dict[str, _Today]:
+    days = await repository.latest_bars(conn, symbols, "1d")
+    if not days:
+        return {}
+    today = {symbol: _Today(open=bar.open) for symbol, bar in days.items()}
+    since = min(bar.start_ts for bar in days.values())
+    for f in await repository.fills_since(conn, account_id, since):
+        day = today.get(f.symbol)
+        if day is None or f.ts < days[f.symbol].start_ts:
+            continue
+        if f.side == "buy":
+            day.bought_qty += f.qty
+            day.flow += f.price * f.qty
+        else:
+            day.sold_qty += f.qty
+            day.flow -= f.price * f.qty
+    return today
+
+
+def _pct(part: Decimal, whole: Decimal) -> Decimal | None:
+    return None if whole == 0 else part * 100 / whole
+
 
 async def portfolio(
     conn: AsyncConnection, prices: PriceCache, account_id: uuid.UUID
@@ -19,13 +63,21 @@ async def portfolio(
     account = await repository.get_account(conn, account_id)
     rows = await repository.get_positions(conn, account_id)
     held = [r for r in rows if r.qty != 0]
-    last = await prices.get_many([r.symbol for r in held])
-    realized = sum((r.realized_pnl for r in rows), Decimal("0"))
+    last = await prices.get_many([r.symbol for r in rows])
+    today = await _today(conn, account_id, [r.symbol for r in rows])
+    realized = sum((r.realized_pnl for r in rows), ZERO)
     out: list[PositionOut] = []
-    market_value_total = Decimal("0")
-    unrealized_total = Decimal("0")
+    market_value_total = ZERO
+    unrealized_total = ZERO
+    change_total = ZERO
+    qty_now: dict[str, int] = defaultdict(int, {r.symbol: r.qty for r in rows})
+    for r in rows:
+        # A position sold out today still made or lost money today.
+        tick, day = last.get(r.symbol), today.get(r.symbol)
+        if tick is not None and day is not None:
+            change_total += day.change(qty_now[r.symbol], tick.price)
     for r in held:
-        tick = last.get(r.symbol)
+        tick, day = last.get(r.symbol), today.get(r.symbol)
         avg_cost = r.cost_basis / r.qty
         if tick is None:
             # Without a price the position counts at cost, so equity does not jump to zero.
@@ -35,6 +87,7 @@ async def portfolio(
                     symbol=r.symbol,
                     qty=r.qty,
                     avg_cost=avg_cost,
+                    cost_basis=r.cost_basis,
                     last_price=None,
                     market_value=None,
                     unrealized_pnl=None,
@@ -50,17 +103,27 @@ async def portfolio(
                 symbol=r.symbol,
                 qty=r.qty,
                 avg_cost=avg_cost,
+                cost_basis=r.cost_basis,
                 last_price=tick.price,
                 market_value=value,
                 unrealized_pnl=unrealized,
+                unrealized_pnl_pct=_pct(unrealized, r.cost_basis),
+                day_open=None if day is None else day.open,
+                change_today=None if day is None else day.change(r.qty, tick.price),
+                price_change_today_pct=None
+                if day is None
+                else _pct(tick.price - day.open, day.open),
             )
         )
+    equity = round_money(account.cash + market_value_total)
     return PortfolioOut(
         cash=account.cash,
         reserved_cash=account.reserved_cash,
         buying_power=account.cash - account.reserved_cash,
-        equity=round_money(account.cash + market_value_total),
+        equity=equity,
         realized_pnl=realized,
         unrealized_pnl=unrealized_total,
+        change_today=change_total,
+        change_today_pct=_pct(change_total, equity - change_total),
         positions=out,
     )

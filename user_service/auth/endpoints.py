@@ -19,13 +19,16 @@ router = APIRouter(tags=["auth"])
     "/login",
     summary="Log in and get an access token",
     description=(
-        "Checks the email and password and returns a JWT signed with EdDSA (Ed25519). "
+        "Checks the email (or user name) and password and returns a JWT signed with EdDSA "
+        '(Ed25519). Send `{"email": ..., "password": ...}` or `{"username": ..., '
+        '"password": ...}`; `email` also accepts a user name. Passwords set before the '
+        "password policy keep working. "
         "Send it as `Authorization: Bearer <token>`; other services verify it with the keys "
         "at `/.well-known/jwks.json`. Failed attempts are limited per account and per client "
         "address (429 with `Retry-After`)."
     ),
     responses={
-        401: {"description": "Incorrect email or password (one answer for both)"},
+        401: {"description": "Incorrect email, user name or password (one answer for all)"},
         429: {
             "description": "Too many failed logins for this account or from this address",
             "headers": {"Retry-After": {"description": "Seconds until the next attempt counts"}},
@@ -48,7 +51,7 @@ async def login(
         resources.hasher,
         resources.signer,
         resources.throttle,
-        email=body.email,
+        identifier=body.identifier,
         password=body.password,
         client=client_address(request, resources.settings.trust_forwarded_for),
     )

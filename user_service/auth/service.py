@@ -20,7 +20,7 @@ from user_service.users.repository import UserRecord, UserRepository
 log = logging.getLogger(__name__)
 
 # One answer for an unknown email and a wrong password, so the response tells nothing apart.
-BAD_CREDENTIALS = "incorrect email or password"
+BAD_CREDENTIALS = "Incorrect email, user name or password"
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,26 @@ async def login(
     hasher: PasswordHasher,
     signer: TokenSigner,
     throttle: Throttle,
-    email: str,
+    identifier: str,
     password: str,
     client: str,
 ) -> AccessToken:
-    attempt = await throttle.login(email, client)
-    user = await check_password(conn, hasher, email, password)
+    """A token for the user with this email or user name and password, else 401."""
+    repository = UserRepository(conn)
+    user = await find_user(repository, identifier)
+    # Failed logins count per account whichever name was typed: alternating email and user
+    # name must not double the guesses an account allows.
+    attempt = await throttle.login(user.email if user else identifier, client)
+    user = await _verified(repository, hasher, user, password)
     await throttle.refund(attempt)
     return signer.sign(user.id)
+
+
+async def find_user(repository: UserRepository, identifier: str) -> UserRecord | None:
+    # User names cannot contain '@' (users/schemas.py) and every email does.
+    if "@" in identifier:
+        return await repository.get_by_email(identifier)
+    return await repository.get_by_username(identifier)
 
 
 async def check_password(
@@ -71,7 +83,12 @@ async def check_password(
 ) -> UserRecord:
     """The user with this email and password, else 401 (the same for an unknown email)."""
     repository = UserRepository(conn)
-    user = await repository.get_by_email(email)
+    return await _verified(repository, hasher, await repository.get_by_email(email), password)
+
+
+async def _verified(
+    repository: UserRepository, hasher: PasswordHasher, user: UserRecord | None, password: str
+) -> UserRecord:
     if user is None:
         await hasher.spend_verify_time(password)
         raise Unauthorized(BAD_CREDENTIALS)

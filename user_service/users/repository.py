@@ -64,6 +64,11 @@ class UserRepository:
         row = (await self._conn.execute(statement)).one_or_none()
         return None if row is None else _record(row)
 
+    async def get_by_username(self, username: str) -> UserRecord | None:
+        statement = select(users).where(func.lower(users.c.username) == username.lower())
+        row = (await self._conn.execute(statement)).one_or_none()
+        return None if row is None else _record(row)
+
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self._conn.execute(
             update(users).where(users.c.id == user_id).values(password_hash=password_hash)

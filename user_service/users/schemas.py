@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from user_service.password_policy import MAX_LENGTH, MIN_LENGTH
+
 Username = Annotated[
     str,
     Field(
@@ -18,14 +20,30 @@ Username = Annotated[
     ),
 ]
 # The upper bound keeps a request from making the server hash megabytes (Argon2 is costly).
-Password = Annotated[str, Field(min_length=8, max_length=128, description="8 to 128 characters")]
+# The rest of the policy (user_service/password_policy.py) answers 422 `weak_password` in words.
+Password = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_LENGTH,
+        description=(
+            f"{MIN_LENGTH} to {MAX_LENGTH} characters; not one of the 10,000 most common "
+            "passwords (also with digits or symbols added at the end), not containing the user "
+            "name or email, not one repeated character"
+        ),
+    ),
+]
 
 
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"username": "john_doe", "email": "john@example.com", "password": "securepassword"}
+                {
+                    "username": "john_doe",
+                    "email": "john@example.com",
+                    "password": "plum-kettle-orbit-42",
+                }
             ]
         }
     )

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.deleted_users import mark_deleted
 from shared.errors import Conflict, ServiceUnavailable
+from user_service import password_policy
 from user_service.auth.service import check_password
 from user_service.passwords import PasswordHasher
 from user_service.throttle import Throttle
@@ -26,6 +27,11 @@ async def register(
     request: RegisterRequest,
     client: str,
 ) -> UserRecord:
+    # Before the throttle: a person retrying passwords in the form should not use up the
+    # address's sign-ups (a classroom behind one address shares them).
+    password_policy.check_password(
+        request.password, username=request.username, email=str(request.email)
+    )
     await throttle.registration(client)
     password_hash = await hasher.hash(request.password)
     try:
@@ -34,8 +40,8 @@ async def register(
             username=request.username, email=request.email.lower(), password_hash=password_hash
         )
     except DuplicateUser as exc:
-        what = exc.field or "email or username"
-        raise Conflict(f"{what} already registered") from None
+        what = {"email": "This email", "username": "This user name"}.get(exc.field or "")
+        raise Conflict(f"{what or 'This email or user name'} is already registered") from None
     log.info("user registered", extra={"user_id": str(user.id)})
     return user
 

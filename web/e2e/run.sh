@@ -61,4 +61,7 @@ for _ in $(seq 60); do
 done
 
 cd web
-STOCKSIM_URL="http://127.0.0.1:$TRADING_PORT" ARTIFACTS="$artifacts" node e2e/trade.e2e.mjs
+# E2E_TESTS="market" runs only web/e2e/market.e2e.mjs (market, portfolio and sign-up screens).
+for name in ${E2E_TESTS:-trade market}; do
+    STOCKSIM_URL="http://127.0.0.1:$TRADING_PORT" ARTIFACTS="$artifacts" node "e2e/$name.e2e.mjs"
+done

@@ -99,7 +99,8 @@ function route(): void {
   cleanup?.();
   cleanup = null;
   clearBanners("read:");
-  const path = location.hash.replace(/^#/, "") || "/";
+  // "?side=sell&qty=6" after a symbol prefills its ticket (views/symbol.ts); routing ignores it.
+  const path = location.hash.replace(/^#/, "").split("?")[0] || "/";
   const [, page = "", arg = ""] = path.split("/");
   for (const link of document.querySelectorAll<HTMLAnchorElement>("#nav a")) {
     const target = link.getAttribute("href")?.slice(2) ?? "";

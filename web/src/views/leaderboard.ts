@@ -1,14 +1,18 @@
-import { get, type Leader } from "../api";
+import "../styles/market.css";
+import { get, type Leader, type Session } from "../api";
+import { signedPct } from "../change";
 import { h, replace } from "../dom";
 import type { Cleanup } from "../main";
 import { money, signClass } from "../money";
 
 export function viewLeaderboard(root: HTMLElement): Cleanup {
   const body = h("tbody");
+  const invite = h("p", { class: "muted", "data-testid": "leaderboard-invite", hidden: true }, h("a", { href: "#/login" }, "Sign in"), " or create an account to trade and join the board.");
   replace(
     root,
     h("h1", {}, "Leaderboard"),
     h("p", { class: "muted" }, "Total equity at the latest prices; return since the start."),
+    invite,
     h(
       "table",
       { class: "grid", "data-testid": "leaderboard" },
@@ -28,25 +32,41 @@ export function viewLeaderboard(root: HTMLElement): Cleanup {
       body,
     ),
   );
+  // The board is public: who is looking decides which row is "you" and whether to invite.
+  let me: string | null = null;
+  let closed = false;
+  void get<Session | null>("/session")
+    .then((session) => {
+      if (closed) return;
+      me = session?.username.toLowerCase() ?? null;
+      invite.hidden = session !== null;
+      void load();
+    })
+    .catch(() => undefined);
   const load = async () => {
     const leaders = await get<Leader[]>("/leaderboard?limit=100");
+    if (closed) return;
     replace(
       body,
-      ...leaders.map((l) =>
-        h(
+      ...leaders.map((l) => {
+        const mine = me !== null && l.name.toLowerCase() === me;
+        return h(
           "tr",
-          {},
+          { class: mine ? "me" : "", "aria-current": mine ? "true" : undefined, "data-testid": mine ? "my-rank" : undefined },
           h("td", { class: "num" }, String(l.rank)),
           h("th", { scope: "row" }, l.name),
           h("td", { class: "num" }, money(l.equity)),
-          h("td", { class: `num ${signClass(l.return_pct)}` }, `${money(l.return_pct)}%`),
+          h("td", { class: `num ${signClass(l.return_pct)}` }, signedPct(l.return_pct)),
           h("td", { class: "num hide-s" }, String(l.positions)),
-        ),
-      ),
+        );
+      }),
     );
   };
-  void load();
+  void load().catch(() => undefined);
   // Equity moves with every price: a wall display refreshes itself.
-  const timer = window.setInterval(() => void load(), 5000);
-  return () => window.clearInterval(timer);
+  const timer = window.setInterval(() => void load().catch(() => undefined), 5000);
+  return () => {
+    closed = true;
+    window.clearInterval(timer);
+  };
 }
