@@ -20,7 +20,9 @@ from shared.logging import configure_logging
 from shared.market_epoch import load_market_clock
 from shared.tokens import TokenVerifier, load_jwks
 from trading_service.alpaca.endpoints import router as alpaca_router
+from trading_service.alpaca.feed import AlpacaFeed
 from trading_service.alpaca.marketdata import router as alpaca_market_data_router
+from trading_service.alpaca.stream_endpoints import router as alpaca_streams_router
 from trading_service.candles.aggregator import CandleAggregator
 from trading_service.candles.endpoints import router as candles_router
 from trading_service.config import TradingSettings
@@ -102,7 +104,11 @@ def create_app(
             settings.starting_cash,
             app.state.resources.deleted_users,
         )
+        # The Alpaca streams (/stream, /v2/iex, /v2/sip) ride on the hub's one subscription.
+        alpaca_feed = app.state.alpaca_feed = AlpacaFeed(db, clock, candles)
+        hub.taps.append(alpaca_feed.tap)
         tasks = [
+            asyncio.create_task(alpaca_feed.run_trade_updates()),
             asyncio.create_task(hub.run_redis()),
             asyncio.create_task(hub.run_account_refresh()),
             asyncio.create_task(hub.run_heartbeats()),
@@ -145,6 +151,7 @@ def create_app(
     app.include_router(marketwatch_router)
     app.include_router(clock_router)
     app.include_router(alpaca_market_data_router)  # /v2/stocks (trading_service/alpaca)
+    app.include_router(alpaca_streams_router)  # /stream, /v2/iex, /v2/sip
     app.include_router(alpaca_router)  # Alpaca's /v2 (trading_service/alpaca)
     install_frontend(app)  # the web page at /, when built (web/)
 
