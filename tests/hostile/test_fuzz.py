@@ -155,18 +155,33 @@ async def test_user_service(
     await _send_and_check(users_client, case, mode, user_token)
 
 
+@pytest.fixture(scope="module")
+async def market_data_key(
+    users_client: httpx.AsyncClient, user_token: dict[str, str]
+) -> dict[str, str]:
+    """A real API key, so the fuzzing of /v2/stocks gets past the key check to its queries."""
+    created = await users_client.post("/api-keys", json={"label": "fuzz"}, headers=user_token)
+    assert created.status_code == 201, created.text
+    key = created.json()
+    return {"APCA-API-KEY-ID": key["key_id"], "APCA-API-SECRET-KEY": key["secret_key"]}
+
+
 @pytest.mark.parametrize(("operation", "mode"), TRADING_CASES)
 @FUZZ
 @given(data=st.data())
 async def test_trading_service(
     trading: httpx.AsyncClient,
     hostile_key: SigningKey,
+    market_data_key: dict[str, str],
     operation: Any,
     mode: GenerationMode,
     data: st.DataObject,
 ) -> None:
     case = data.draw(operation.as_strategy(generation_mode=mode))
-    await _send_and_check(trading, case, mode, new_trader(hostile_key).headers)
+    headers = new_trader(hostile_key).headers
+    if operation.path.startswith("/v2/stocks"):
+        headers |= market_data_key
+    await _send_and_check(trading, case, mode, headers)
 
 
 @pytest.mark.parametrize(("operation", "mode"), STOCK_CASES)
