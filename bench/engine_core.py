@@ -6,7 +6,13 @@ every few dozen orders. Each repeat builds the same stream afresh (outside the t
 it twice: once untimed per call for throughput, once with perf_counter_ns around every call for
 the per-order latency percentiles.
 
-    python bench/engine_core.py --orders 200000 --repeat 5
+    python -m bench.engine_core --orders 200000 --repeat 5
+
+`--vs-refbook` instead replays `../shared/bench/stream.py`'s thin and deep mixes through the core
+and the naive `RefBook` side by side (bench/vs_refbook.py), checks both give the same trades,
+traded quantity and resting quantity per side, and prints msgs/s of each and the ratio:
+
+    python -m bench.engine_core --vs-refbook --orders 200000 --repeat 5
 """
 
 from __future__ import annotations
@@ -23,10 +29,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench import vs_refbook, yardsticks
 from trading_service.engine.core.matching import MatchingEngine
 from trading_service.engine.core.model import Event, Order, OrderType, Side, TimeInForce
-
-ACCOUNT = uuid.UUID(int=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +64,14 @@ def build_stream(n_orders: int, n_symbols: int, seed: int) -> Stream:
             limit = ref + away * (int(rng.gauss(-12, 10)))
             tif = TimeInForce.IOC if rng.random() < 0.05 else TimeInForce.GTC
             qty = rng.randint(1, 500)
-            order = Order(oid, ACCOUNT, symbol, side, OrderType.LIMIT, tif, qty, max(1, limit))
+            order = Order(oid, oid, symbol, side, OrderType.LIMIT, tif, qty, max(1, limit))
             ops.append(("submit", order))
             cancelable.append(oid)
         elif roll < 0.80:
             protection = ref + away * ref // 100
             order = Order(
                 oid,
-                ACCOUNT,
+                oid,  # every order its own account: no self-trade prevention
                 symbol,
                 side,
                 OrderType.MARKET,
@@ -84,7 +89,7 @@ def build_stream(n_orders: int, n_symbols: int, seed: int) -> Stream:
             if rng.random() < 0.5:
                 order = Order(
                     oid,
-                    ACCOUNT,
+                    oid,  # every order its own account: no self-trade prevention
                     symbol,
                     side,
                     OrderType.STOP,
@@ -97,7 +102,7 @@ def build_stream(n_orders: int, n_symbols: int, seed: int) -> Stream:
                 limit = max(1, stop + away * 5)
                 order = Order(
                     oid,
-                    ACCOUNT,
+                    oid,  # every order its own account: no self-trade prevention
                     symbol,
                     side,
                     OrderType.STOP_LIMIT,
@@ -144,7 +149,9 @@ def run_once(args: argparse.Namespace, seed: int) -> RunResult:
     for _, call, arg in calls:
         events += len(call(arg))
     elapsed = time.perf_counter() - start
-    resting = sum(len(engine.book(f"SYM{i}").orders) for i in range(args.symbols))
+    resting = sum(
+        len(engine.book(f"SYM{i}").queue(side)) for i in range(args.symbols) for side in Side
+    )
 
     # Latency: the same stream again, each order op timed on its own.
     engine = MatchingEngine(spread_bps=args.spread_bps)
@@ -178,6 +185,77 @@ def profile(args: argparse.Namespace) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
+MIXES = {"thin": (0.60, 0.20, 0.15, 0.05), "deep": (0.60, 0.10, 0.15, 0.15)}
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """median (min-max)"""
+    return (
+        f"{format(statistics.median(values), fmt)} "
+        f"({format(min(values), fmt)}-{format(max(values), fmt)})"
+    )
+
+
+def versus_refbook(args: argparse.Namespace) -> None:
+    refbook, stream = yardsticks.load()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    print(
+        f"core vs RefBook ({yardsticks.shared_bench_dir()}), {args.orders:,} messages x "
+        f"{args.repeat} runs, seed {args.seed}, Python {sys.version.split()[0]}; "
+        "msgs/s median (min-max), ratio = RefBook time / core time in the same run; "
+        + ("GC on" if args.gc else "GC off in the timed loops, as timeit does (--gc: on)")
+        + f"; {args.clock} clock"
+    )
+    if not args.gc:
+        gc.disable()
+    failed = False
+    for name, mix in MIXES.items():
+        messages = stream.make_stream(args.orders, args.seed, mix)
+        ref_rates: list[float] = []
+        built_rates: list[float] = []
+        given_rates: list[float] = []
+        built_ratios: list[float] = []
+        given_ratios: list[float] = []
+        same = True
+        for _ in range(args.repeat):
+            gc.collect()  # each replay starts from a clean heap
+            ref_s, book = vs_refbook.replay_refbook(refbook, messages, clock)
+            gc.collect()
+            built_s, engine, delivered = vs_refbook.replay_core(messages, clock)
+            gc.collect()
+            given_s, _, _ = vs_refbook.replay_core_given_orders(messages, clock)
+            expected = vs_refbook.refbook_outcome(book, refbook)
+            same = same and vs_refbook.core_outcome(engine, delivered) == expected
+            n = len(messages)
+            ref_rates.append(n / ref_s)
+            built_rates.append(n / built_s)
+            given_rates.append(n / given_s)
+            built_ratios.append(ref_s / built_s)
+            given_ratios.append(ref_s / given_s)
+        failed = failed or not same
+        print(
+            f"{name} (mix {','.join(f'{p:.2f}' for p in mix)}; {stream.book_stats(messages)}): "
+            + (
+                f"same {len(expected.trades):,} trades, traded qty {expected.traded_qty:,}, "
+                f"resting qty buy {expected.resting_buy:,} / sell {expected.resting_sell:,}"
+                if same
+                else "DIFFERENT trades, traded or resting qty from RefBook"
+            )
+        )
+        print(f"  RefBook                     {spread(ref_rates, ',.0f')} msgs/s")
+        print(
+            f"  core, Order built per msg   {spread(built_rates, ',.0f')} msgs/s"
+            f"   {spread(built_ratios, '.2f')}x"
+        )
+        print(
+            f"  core, Orders given          {spread(given_rates, ',.0f')} msgs/s"
+            f"   {spread(given_ratios, '.2f')}x"
+        )
+    gc.enable()
+    if failed:
+        sys.exit(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=200_000)
@@ -186,7 +264,22 @@ def main() -> None:
     parser.add_argument("--spread-bps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--profile", action="store_true", help="cProfile one run instead")
+    parser.add_argument(
+        "--vs-refbook",
+        action="store_true",
+        help="replay ../shared/bench/stream.py through the core and RefBook side by side",
+    )
+    parser.add_argument("--gc", action="store_true", help="--vs-refbook: keep GC on while timing")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="--vs-refbook: wall time, or this process's CPU time (steadier on a busy machine)",
+    )
     args = parser.parse_args()
+    if args.vs_refbook:
+        versus_refbook(args)
+        return
     if args.profile:
         profile(args)
         return

@@ -123,6 +123,19 @@ class Processes:
         wait_for_port(port, 60)
         return port, proc
 
+    def floor(self, database_url: str, jwks_file: Path) -> tuple[int, subprocess.Popen[bytes]]:
+        """bench/floor.py under uvicorn as the README describes it (1 worker): port, process."""
+        port = free_port()
+        proc = self.start(
+            [sys.executable, "-m", "uvicorn", "bench.floor:app", "--port", str(port),
+             "--workers", "1", "--no-access-log", "--loop", "uvloop", "--http", "httptools",
+             "--log-level", "warning"],
+            f"floor-{port}",
+            {"FLOOR_DATABASE_URL": database_url, "FLOOR_JWKS_FILE": str(jwks_file)},
+        )  # fmt: skip
+        wait_for_port(port, 60)
+        return port, proc
+
     def engine(self) -> subprocess.Popen[bytes]:
         return self.start(
             [sys.executable, "-m", "trading_service.engine"], "engine", self.engine_env

@@ -1,11 +1,16 @@
 """The order path over HTTP: /trade/buy (waits for the fill) and POST /orders (acknowledgement),
-at a fixed concurrency, with 1 and 2 API workers side by side, plus order-to-fill latency.
+at a fixed concurrency, with 1 and 2 API workers side by side, plus order-to-fill latency, each
+next to the floor of the web stack measured in the same run.
 
 Real processes on a fresh embedded stack: uvicorn (uvloop + httptools) serving the trading API,
 the matching engine, PostgreSQL with fsync on, Redis, the broker; wrk drives the load with 64
-distinct accounts. Needs wrk (apt-get install wrk).
+distinct accounts. The floor (bench/floor.py: FastAPI + asyncpg, one order-shaped transaction,
+1 worker) runs beside them on the same PostgreSQL with the same wrk, tokens and accounts; it is
+measured right before each run of the real system, and every figure is also printed as a ratio
+to that floor (requests/s: higher is better; latencies: lower is better). Needs wrk
+(apt-get install wrk).
 
-    python bench/order_path.py --seconds 10 --repeat 3 --connections 32
+    python -m bench.order_path --seconds 10 --repeat 3 --connections 32
 """
 
 from __future__ import annotations
@@ -14,10 +19,15 @@ import argparse
 import asyncio
 import statistics
 from datetime import datetime
+from decimal import Decimal
 
 import asyncpg
 
+from bench import floor
 from bench.harness import Processes, Tokens, fresh_stack, publish_price, summary, wrk
+
+FLOOR = "the floor (FastAPI + asyncpg, 1 worker)"
+STARTING_CASH = "1000000000.00"
 
 
 async def fill_latencies(database_url: str, since: datetime) -> list[float]:
@@ -58,7 +68,17 @@ def main() -> None:
 
     buy = {"stock_symbol": "AAPL", "quantity": 1}
     order = {"symbol": "AAPL", "qty": 1, "side": "buy", "type": "market"}
+    floor_order = {"symbol": "AAPL", "qty": 1, "side": "buy", "price": "190.00"}
     results: dict[str, dict[str, list[float]]] = {}
+
+    def record(key: str, run: dict[str, float], floor_run: dict[str, float] | None) -> None:
+        for metric, value in run.items():
+            results.setdefault(key, {}).setdefault(metric, []).append(value)
+        if floor_run is not None:  # paired with the floor measured just before
+            for metric in ("rps", "p50", "p99"):
+                ratios = results[key].setdefault(f"{metric}_x", [])
+                ratios.append(run[metric] / floor_run[metric])
+
     with fresh_stack() as (stack, root):
         tokens = Tokens(root, 64)
         procs = Processes(
@@ -66,12 +86,28 @@ def main() -> None:
             root,
             {
                 "TRADING_JWKS_FILE": str(tokens.jwks_file),
-                "TRADING_STARTING_CASH": "1000000000.00",
+                "TRADING_STARTING_CASH": STARTING_CASH,
                 "TRADING_MAX_PRICE_AGE_S": "86400",
             },
         )
         try:
             procs.engine()
+            asyncio.run(floor.prepare(stack.database_url, tokens.users, Decimal(STARTING_CASH)))
+            floor_port, _ = procs.floor(stack.database_url, tokens.jwks_file)
+
+            def measure_floor() -> dict[str, float]:
+                run = wrk(
+                    floor_port, "/order", floor_order, tokens.tokens, args.connections,
+                    args.seconds, root,
+                )  # fmt: skip
+                if run["non2xx"]:
+                    raise SystemExit(f"the floor answered {run['non2xx']:.0f} non-2xx: see {root}")
+                record(FLOOR, run, None)
+                return run
+
+            wrk(
+                floor_port, "/order", floor_order, tokens.tokens, args.connections, 2, root
+            )  # warm-up
             for workers in args.workers:
                 port, api = procs.api(workers)
                 asyncio.run(publish_price(stack, "AAPL", "190.00", port))
@@ -82,13 +118,13 @@ def main() -> None:
                         ("POST /orders (ack)", "/orders", order),
                     ):
                         asyncio.run(wait_settled(stack.database_url))
+                        floor_run = measure_floor()
                         started = datetime.now().astimezone()
                         r = wrk(
                             port, path, body, tokens.tokens, args.connections, args.seconds, root
                         )
                         key = f"{name}, {workers} worker(s)"
-                        for metric, value in r.items():
-                            results.setdefault(key, {}).setdefault(metric, []).append(value)
+                        record(key, r, floor_run)
                         asyncio.run(wait_settled(stack.database_url))
                         fills = asyncio.run(fill_latencies(stack.database_url, started))
                         results[key].setdefault("fill_p50", []).append(percentile(fills, 0.5))
@@ -104,15 +140,26 @@ def main() -> None:
         "median (min–max)"
     )
     for key, m in results.items():
+        x = key != FLOOR  # ratios to the floor of the same repeat
         print(f"\n{key}")
-        print(f"  requests/s            {summary(m['rps'])}")
+        print(
+            f"  requests/s            {summary(m['rps'])}"
+            + (f"   = {summary(m['rps_x'], '{:.2f}')}x the floor" if x else "")
+        )
         print(
             f"  latency p50 / p99 ms  {summary(m['p50'], '{:.1f}')} / {summary(m['p99'], '{:.1f}')}"
+            + (
+                f"   = {summary(m['p50_x'], '{:.2f}')}x / "
+                f"{summary(m['p99_x'], '{:.2f}')}x the floor"
+                if x
+                else ""
+            )
         )
-        print(
-            f"  order-to-fill p50/p99 {summary(m['fill_p50'], '{:.1f}')} / "
-            f"{summary(m['fill_p99'], '{:.1f}')} ms"
-        )
+        if x:
+            print(
+                f"  order-to-fill p50/p99 {summary(m['fill_p50'], '{:.1f}')} / "
+                f"{summary(m['fill_p99'], '{:.1f}')} ms"
+            )
         print(f"  non-2xx               {statistics.median(m['non2xx']):.0f}")
 
 

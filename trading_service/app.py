@@ -42,6 +42,7 @@ from trading_service.prices.endpoints import router as prices_router
 from trading_service.realtime.config import RealtimeSettings
 from trading_service.realtime.endpoints import router as realtime_router
 from trading_service.realtime.hub import Hub
+from trading_service.session.api_keys import router as session_keys_router
 from trading_service.session.config import SessionSettings
 from trading_service.session.endpoints import router as session_router
 from trading_service.session.service import UserService
@@ -147,6 +148,7 @@ def create_app(
     app.include_router(candles_router)
     app.include_router(realtime_router)
     app.include_router(session_router)
+    app.include_router(session_keys_router)  # the web page's Keys screen
     app.include_router(leaderboard_router)
     app.include_router(marketwatch_router)
     app.include_router(clock_router)

@@ -150,7 +150,7 @@ async def test_one_domain_two_faces(
             "limit_price": "5.00",
             "time_in_force": "gtc",
             "client_order_id": "jwt-side",
-        },  # fmt: skip
+        },
         headers=bearer,
     )
     assert placed.status_code == 201, placed.text

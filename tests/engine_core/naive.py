@@ -132,14 +132,25 @@ class NaiveExchange:
         self.execute(o, events)
 
     def available(self, o: Order) -> int:
+        """What it could trade before it reaches an order of its own account."""
         other = Side.SELL if o.side is Side.BUY else Side.BUY
-        total = sum(
-            r.remaining
-            for r in self.resting(o.symbol, other)
-            if r.limit is not None and self.within(o, r.limit)
-        )
+        total = 0
+        own_price = None
+        for r in self.resting(o.symbol, other):
+            assert r.limit is not None
+            if not self.within(o, r.limit):
+                continue
+            if r.account_id == o.account_id:
+                own_price = r.limit
+                break
+            total += r.remaining
         hp = self.house_price(o.symbol, o.side)
-        if hp is not None and self.within(o, hp):
+        if (
+            hp is not None
+            and self.within(o, hp)
+            # the house comes after users at an equal price: only a strictly better one counts
+            and (own_price is None or (hp != own_price and better_or_equal(o.side, hp, own_price)))
+        ):
             left = self.house_left[(o.symbol, o.side)]
             if left is None:
                 return 10**18
@@ -152,6 +163,7 @@ class NaiveExchange:
             return
         other = Side.SELL if o.side is Side.BUY else Side.BUY
         beyond = False
+        self_trade = False
         while o.remaining > 0:
             book = self.resting(o.symbol, other)
             hp = self.house_price(o.symbol, o.side)
@@ -160,6 +172,9 @@ class NaiveExchange:
                 assert user.limit is not None
                 if not self.within(o, user.limit):
                     beyond = True
+                    break
+                if user.account_id == o.account_id:
+                    self_trade = True
                     break
                 qty = min(o.remaining, user.remaining)
                 user.filled += qty
@@ -181,7 +196,9 @@ class NaiveExchange:
                 break
         if o.remaining == 0:
             return
-        if o.type in LIMIT_TYPES and o.tif in (TimeInForce.DAY, TimeInForce.GTC):
+        if self_trade:
+            events.append(Canceled(o.id, "self_trade_prevented"))
+        elif o.type in LIMIT_TYPES and o.tif in (TimeInForce.DAY, TimeInForce.GTC):
             self.live.append(o)
         elif o.type in LIMIT_TYPES:
             events.append(Canceled(o.id, "immediate-or-cancel rest"))

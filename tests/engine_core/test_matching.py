@@ -13,6 +13,7 @@ from trading_service.engine.core.matching import (
     NO_LIQUIDITY,
     NO_REFERENCE,
     PROTECTION_REACHED,
+    SELF_TRADE_PREVENTED,
     MatchingEngine,
     Quote,
 )
@@ -49,16 +50,24 @@ def order(
     tif: TimeInForce = TimeInForce.GTC,
     stop: int | None = None,
     protection: int | None = None,
+    account: int | None = None,
 ) -> Order:
+    """Each order is its own account's unless `account` is given (self-trade prevention)."""
     if type is None:
         type = OrderType.LIMIT if limit is not None else OrderType.MARKET
-    return Order(oid(n), oid(999), SYM, side, type, tif, qty, limit, stop, protection)
+    account_id = oid(1_000_000 + n) if account is None else oid(account)
+    return Order(oid(n), account_id, SYM, side, type, tif, qty, limit, stop, protection)
 
 
 def trades(events: Sequence[object]) -> list[tuple[int, int, uuid.UUID | None, uuid.UUID | None]]:
     return [
         (e.price, e.qty, e.buy_order_id, e.sell_order_id) for e in events if isinstance(e, Trade)
     ]
+
+
+def book_rows(engine: MatchingEngine) -> tuple[list[tuple[int, int, int]], ...]:
+    """(price, open qty, orders) per level, bids then asks, best first."""
+    return engine.book(SYM).depth(100)
 
 
 @pytest.fixture
@@ -254,6 +263,77 @@ def test_day_and_gtc_limits_rest(engine: MatchingEngine) -> None:
     engine.submit(order(1, BUY, 5, 9_990, tif=TimeInForce.DAY))
     engine.submit(order(2, BUY, 7, 9_990, tif=TimeInForce.GTC))
     assert engine.book(SYM).depth(5) == ([(9_990, 12, 2)], [])
+
+
+# --- self-trade prevention: cancel the newest ------------------------------------------------
+
+ME = 7  # one account for the orders of a test that meet their own
+
+
+def test_ioc_buy_meeting_its_own_resting_sell_is_canceled_untraded(engine: MatchingEngine) -> None:
+    engine.submit(order(1, SELL, 10, 10_001, account=ME))
+    events = engine.submit(order(2, BUY, 10, 10_001, tif=TimeInForce.IOC, account=ME))
+    assert events == [Accepted(oid(2), 2), Canceled(oid(2), SELF_TRADE_PREVENTED)]
+    assert book_rows(engine) == ([], [(10_001, 10, 1)])
+    assert engine.order(oid(1)) is not None and engine.order(oid(1)).filled == 0  # type: ignore[union-attr]
+
+
+def test_trades_with_others_ahead_of_its_own_order_stand(engine: MatchingEngine) -> None:
+    engine.submit(order(1, SELL, 5, 10_001))  # someone else, better price
+    engine.submit(order(2, SELL, 4, 10_002))  # someone else, same price as ours but older
+    engine.submit(order(3, SELL, 10, 10_002, account=ME))
+    engine.submit(order(4, SELL, 10, 10_002))  # someone else behind ours
+    events = engine.submit(order(5, BUY, 30, 10_003, account=ME))
+    assert trades(events) == [(10_001, 5, oid(5), oid(1)), (10_002, 4, oid(5), oid(2))]
+    assert events[-1] == Canceled(oid(5), SELF_TRADE_PREVENTED)
+    assert engine.order(oid(5)) is None  # a GTC limit does not rest either
+    assert book_rows(engine) == ([], [(10_002, 20, 2)])
+
+
+def test_a_market_order_stops_at_its_own_order_before_the_house(engine: MatchingEngine) -> None:
+    engine.submit(order(1, SELL, 10, 10_005, account=ME))  # at the house ask: users go first
+    events = engine.submit(order(2, BUY, 30, account=ME))
+    assert events == [Accepted(oid(2), 2), Canceled(oid(2), SELF_TRADE_PREVENTED)]
+
+
+def test_the_house_at_a_better_price_still_trades_first(engine: MatchingEngine) -> None:
+    engine.submit(order(1, SELL, 10, 10_007, account=ME))  # behind the house ask of 100.05
+    events = engine.submit(order(2, BUY, 10, 10_007, account=ME))
+    assert trades(events) == [(10_005, 10, oid(2), HOUSE)]
+    assert engine.order(oid(1)) is not None
+
+
+def test_fok_counts_only_what_lies_before_its_own_order(engine: MatchingEngine) -> None:
+    engine.submit(order(1, BUY, 5, 9_999))
+    engine.submit(order(2, BUY, 5, 9_998, account=ME))
+    engine.submit(order(3, BUY, 50, 9_997))
+    fok = order(4, SELL, 20, 9_997, tif=TimeInForce.FOK, account=ME)
+    assert engine.submit(fok) == [Accepted(oid(4), 4), Canceled(oid(4), FOK_NOT_FILLABLE)]
+    events = engine.submit(order(5, SELL, 5, 9_997, tif=TimeInForce.FOK, account=ME))
+    assert trades(events) == [(9_999, 5, oid(1), oid(5))]
+
+
+def test_a_resting_order_hit_by_a_moving_house_is_no_self_trade(engine: MatchingEngine) -> None:
+    """Only users have accounts here: the house crossing a resting order still trades."""
+    engine.submit(order(1, BUY, 10, 10_000, account=ME))
+    assert trades(engine.set_reference(SYM, 9_990)) == [(10_000, 10, oid(1), HOUSE)]
+
+
+def test_a_replaced_order_is_the_newest_and_is_the_one_canceled(engine: MatchingEngine) -> None:
+    engine.submit(order(1, SELL, 10, 10_002, account=ME))
+    engine.submit(order(2, BUY, 10, 10_000, account=ME))
+    events = engine.replace(oid(2), limit=10_002)
+    assert events == [Replaced(oid(2), 10, 10_002, None, 3), Canceled(oid(2), SELF_TRADE_PREVENTED)]
+    assert engine.order(oid(1)) is not None and engine.order(oid(2)) is None
+
+
+def test_a_triggered_stop_meeting_its_own_order_is_canceled() -> None:
+    engine = MatchingEngine(spread_bps=10, house_size=0)  # a house that never trades
+    engine.set_reference(SYM, 10_000)
+    engine.submit(order(1, SELL, 10, 10_020, account=ME))
+    engine.submit(order(2, BUY, 10, type=OrderType.STOP, stop=10_010, account=ME))
+    events = engine.set_reference(SYM, 10_010)
+    assert events == [Triggered(oid(2), 3), Canceled(oid(2), SELF_TRADE_PREVENTED)]
 
 
 # --- stops -----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ class Submit:
     limit: int | None
     stop: int | None
     protection: int | None
+    account: int  # few accounts, so orders often meet their own (self-trade prevention)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def submits(draw: st.DrawFn) -> Submit:
         limit=limit,
         stop=stop,
         protection=draw(maybe_price),
+        account=draw(st.integers(0, 2)),
     )
 
 
@@ -219,7 +221,7 @@ def test_engine_matches_naive_matcher(
                 ids.append(order_id)
                 order = Order(
                     id=order_id,
-                    account_id=uuid.UUID(int=0),
+                    account_id=uuid.UUID(int=command.account),
                     symbol=command.symbol,
                     side=command.side,
                     type=command.type,
@@ -265,7 +267,7 @@ def test_restore_rebuilds_the_same_engine(stream: list[Command]) -> None:
             engine.submit(
                 Order(
                     ids[-1],
-                    uuid.UUID(int=0),
+                    uuid.UUID(int=command.account),
                     command.symbol,
                     command.side,
                     command.type,
@@ -301,7 +303,7 @@ def test_restore_rebuilds_the_same_engine(stream: list[Command]) -> None:
         for target in (engine, restored):
             order = Order(
                 uuid.UUID(int=10_000),
-                uuid.UUID(int=0),
+                uuid.UUID(int=99),  # an account of its own: it sweeps everything
                 symbol,
                 Side.BUY,
                 OrderType.LIMIT,

@@ -136,6 +136,15 @@ async def user_token(users_client: httpx.AsyncClient) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+async def api_key(users_client: httpx.AsyncClient, user_token: dict[str, str]) -> dict[str, str]:
+    """Alpaca's key headers for the /v2 routes (trading_service/alpaca)."""
+    created = await users_client.post("/api-keys", json={"label": "fuzz"}, headers=user_token)
+    assert created.status_code == 201, created.text
+    key = created.json()
+    return {"APCA-API-KEY-ID": key["key_id"], "APCA-API-SECRET-KEY": key["secret_key"]}
+
+
+@pytest.fixture(scope="module")
 async def stock_client(data_dir: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with running(make_settings(data_dir / "fuzz-stock", ["FUZZA", "FUZZB"])) as (_, client):
         yield client
@@ -155,33 +164,21 @@ async def test_user_service(
     await _send_and_check(users_client, case, mode, user_token)
 
 
-@pytest.fixture(scope="module")
-async def market_data_key(
-    users_client: httpx.AsyncClient, user_token: dict[str, str]
-) -> dict[str, str]:
-    """A real API key, so the fuzzing of /v2/stocks gets past the key check to its queries."""
-    created = await users_client.post("/api-keys", json={"label": "fuzz"}, headers=user_token)
-    assert created.status_code == 201, created.text
-    key = created.json()
-    return {"APCA-API-KEY-ID": key["key_id"], "APCA-API-SECRET-KEY": key["secret_key"]}
-
-
 @pytest.mark.parametrize(("operation", "mode"), TRADING_CASES)
 @FUZZ
 @given(data=st.data())
 async def test_trading_service(
     trading: httpx.AsyncClient,
     hostile_key: SigningKey,
-    market_data_key: dict[str, str],
+    api_key: dict[str, str],
     operation: Any,
     mode: GenerationMode,
     data: st.DataObject,
 ) -> None:
     case = data.draw(operation.as_strategy(generation_mode=mode))
-    headers = new_trader(hostile_key).headers
-    if operation.path.startswith("/v2/stocks"):
-        headers |= market_data_key
-    await _send_and_check(trading, case, mode, headers)
+    # /v2 authenticates with the key headers, the rest with the token.
+    credentials = api_key if operation.path.startswith("/v2/") else new_trader(hostile_key).headers
+    await _send_and_check(trading, case, mode, credentials)
 
 
 @pytest.mark.parametrize(("operation", "mode"), STOCK_CASES)

@@ -89,3 +89,11 @@ async def test_bad_requests_store_nothing(client: httpx.AsyncClient, resources: 
         assert response.status_code == 422, (body, response.text)
     assert (await client.post("/api-keys", json={"label": "bot"})).status_code == 401
     assert await stored_keys(resources.engine, user_id) == []
+
+
+async def test_a_key_may_name_the_personal_account(client: httpx.AsyncClient) -> None:
+    user_id, headers = await bearer(client)
+    created = await client.post(
+        "/api-keys", json={"label": "bot", "account_id": str(user_id)}, headers=headers
+    )
+    assert created.status_code == 201 and created.json()["account_id"] == str(user_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from trading_service.alpaca.auth import Principal, authenticate_key
@@ -34,3 +34,13 @@ async def key_principal(
 
 
 KeyPrincipal = Annotated[Principal, Depends(key_principal)]
+
+
+async def limit_order_entry(request: Request, principal: KeyPrincipal) -> None:
+    """The per-account limits of order entry (the app's `rate_limiter`, when it has one) on the
+    key's account: orders and replaces count as orders, DELETEs as cancels; reads are free.
+    A refusal is 429 with Retry-After, in Alpaca's shape (errors.AlpacaRoute)."""
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None or request.method not in ("POST", "PATCH", "DELETE"):
+        return
+    await limiter.check(principal.account_id, "cancel" if request.method == "DELETE" else "order")

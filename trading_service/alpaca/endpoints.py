@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal, cast
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
@@ -20,7 +20,7 @@ from shared.market_clock import MarketClock, calendar
 from stock_service.market.universe import DEFAULT_LISTINGS
 from trading_service.alpaca import activities, mapping, positions, service
 from trading_service.alpaca import repository as alpaca_repository
-from trading_service.alpaca.deps import KeyPrincipal
+from trading_service.alpaca.deps import KeyPrincipal, limit_order_entry
 from trading_service.alpaca.errors import AlpacaRoute, alpaca_body, responses
 from trading_service.alpaca.schemas import (
     AccountOut,
@@ -44,7 +44,12 @@ from trading_service.orders.schemas import OrderRequest as PlainOrderRequest
 from trading_service.portfolio.schemas import PortfolioHistoryOut
 from trading_service.tables import reference_prices
 
-router = APIRouter(prefix="/v2", tags=["alpaca v2"], route_class=AlpacaRoute)
+router = APIRouter(
+    prefix="/v2",
+    tags=["alpaca v2"],
+    route_class=AlpacaRoute,
+    dependencies=[Depends(limit_order_entry)],
+)
 
 _AUTH = responses(403, 422, 429)
 SymbolOrId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9.\-]+$")]

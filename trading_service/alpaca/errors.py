@@ -89,7 +89,8 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the given error statuses, in Alpaca's error shape."""
+    """OpenAPI entries for the given error statuses, in Alpaca's error shape (always 403 for
+    the key and 422 for the input: FastAPI's own 422 shape is not what /v2 answers)."""
     text = {
         403: "Bad or revoked API key, or not enough buying power or shares",
         404: "No such order, position or asset of this account",
@@ -102,5 +103,5 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": text.get(s, "Error"),
             "content": {"application/json": {"schema": ERROR_SCHEMA}},
         }
-        for s in statuses
+        for s in sorted({403, 422, *statuses})
     }

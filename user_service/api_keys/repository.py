@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.api_keys import api_keys
@@ -17,6 +18,23 @@ MAX_KEYS_PER_USER = 50
 async def count(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     statement = select(func.count()).select_from(api_keys).where(api_keys.c.user_id == user_id)
     return int((await conn.execute(statement)).scalar_one())
+
+
+async def owns_account(conn: AsyncConnection, user_id: uuid.UUID, account_id: uuid.UUID) -> bool:
+    """Whether `account_id` is an account of the user's own besides the personal one.
+
+    Accounts of one's own (league accounts, `accounts.user_id`) come with the leagues
+    migration; before it the column does not exist and no such account can be named.
+    """
+    try:
+        async with conn.begin_nested():
+            found = await conn.execute(
+                text("SELECT 1 FROM accounts WHERE id = :account AND user_id = :user"),
+                {"account": account_id, "user": user_id},
+            )
+            return found.first() is not None
+    except ProgrammingError:
+        return False  # no accounts.user_id column (yet): only the personal account exists
 
 
 async def add(

@@ -16,10 +16,10 @@ async def create(
     conn: AsyncConnection, pepper: str, user_id: uuid.UUID, request: CreateKeyRequest
 ) -> CreatedKey:
     account_id = request.account_id or personal_account(user_id)
-    if account_id != personal_account(user_id):
-        # Only the personal account exists so far; accounts of one's own beyond it (leagues)
-        # will be checked here once there is a table that says who owns them.
-        raise UnprocessableEntity("account_id: a key can only be bound to your own account")
+    if account_id != personal_account(user_id) and not await repository.owns_account(
+        conn, user_id, account_id
+    ):
+        raise UnprocessableEntity("account_id: a key can only be bound to an account of yours")
     if await repository.count(conn, user_id) >= repository.MAX_KEYS_PER_USER:
         raise Conflict(f"at most {repository.MAX_KEYS_PER_USER} API keys per user; revoke one")
     key_id, secret = new_key_id(), new_secret()

@@ -7,6 +7,7 @@ import { h, replace } from "./dom";
 import { ordersScreen, watchOrders } from "./notify";
 import { stream } from "./stream";
 import { signOut, viewLogin } from "./views/login";
+import { viewKeys } from "./views/keys";
 import { viewLeaderboard } from "./views/leaderboard";
 import { viewOrders } from "./views/orders";
 import { viewPortfolio } from "./views/portfolio";
@@ -128,6 +129,8 @@ function route(): void {
     cleanup = viewOrders(main);
   } else if (page === "portfolio") {
     cleanup = viewPortfolio(main);
+  } else if (page === "keys") {
+    cleanup = viewKeys(main);
   } else {
     cleanup = viewWatch(main);
   }

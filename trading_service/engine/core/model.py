@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, TypeAlias
+
+from typing_extensions import TypeVar
+
+# What the caller names orders and accounts with. The core only hashes and compares ids, so the
+# service passes its UUIDs (the default) and a benchmark plain ints, which hash much faster.
+Id = TypeVar("Id", bound=Hashable, default=uuid.UUID)
 
 
 class Side(StrEnum):
@@ -26,12 +34,15 @@ class TimeInForce(StrEnum):
     FOK = "fok"
 
 
-@dataclass(slots=True)
-class Order:
-    """An order as the core sees it. `limit`, `stop`, `protection` are in ticks."""
+@dataclass(slots=True, eq=False)
+class Order(Generic[Id]):
+    """An order as the core sees it. `limit`, `stop`, `protection` are in ticks.
 
-    id: uuid.UUID
-    account_id: uuid.UUID
+    `account_id` decides self-trade prevention: an order never trades with a resting order of
+    the same account. Orders compare by identity: the book finds a queued order with a C scan."""
+
+    id: Id
+    account_id: Id
     symbol: str
     side: Side
     type: OrderType
@@ -59,63 +70,71 @@ class Order:
 
 
 @dataclass(slots=True)
-class Accepted:
+class Accepted(Generic[Id]):
     """The order entered the engine (it may fill, rest, or wait for its stop)."""
 
-    order_id: uuid.UUID
+    order_id: Id
     priority: int
 
 
 @dataclass(slots=True)
-class Trade:
+class Trade(Generic[Id]):
     """One execution. A `None` order id means the house took that side."""
 
     symbol: str
     price: int
     qty: int
     aggressor: Side
-    buy_order_id: uuid.UUID | None
-    sell_order_id: uuid.UUID | None
+    buy_order_id: Id | None
+    sell_order_id: Id | None
 
 
 @dataclass(slots=True)
-class Triggered:
+class Triggered(Generic[Id]):
     """A stop or stop-limit order's stop price was crossed; it is now live."""
 
-    order_id: uuid.UUID
+    order_id: Id
     priority: int
 
 
 @dataclass(slots=True)
-class Canceled:
+class Canceled(Generic[Id]):
     """The rest of an order is gone: by request, IOC/FOK remainder, protection price, replace."""
 
-    order_id: uuid.UUID
+    order_id: Id
     reason: str
 
 
 @dataclass(slots=True)
-class Expired:
+class Expired(Generic[Id]):
     """A DAY order reached the end of the trading day."""
 
-    order_id: uuid.UUID
+    order_id: Id
 
 
 @dataclass(slots=True)
-class Rejected:
-    order_id: uuid.UUID
+class Rejected(Generic[Id]):
+    order_id: Id
     reason: str
 
 
 @dataclass(slots=True)
-class Replaced:
+class Replaced(Generic[Id]):
     """An order's qty / limit / stop changed; `priority` is new when time priority was lost."""
 
-    order_id: uuid.UUID
+    order_id: Id
     qty: int
     limit: int | None
     stop: int | None
     priority: int
 
 
-Event = Accepted | Trade | Triggered | Canceled | Expired | Rejected | Replaced
+Event: TypeAlias = (
+    Accepted[Id]
+    | Trade[Id]
+    | Triggered[Id]
+    | Canceled[Id]
+    | Expired[Id]
+    | Rejected[Id]
+    | Replaced[Id]
+)

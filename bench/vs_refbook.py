@@ -1,0 +1,136 @@
+"""The matching core next to the naive reference book (`../shared/bench/refbook.py`), replaying
+the same `stream.py` messages in one process.
+
+A message is `(op, id, side, price_ticks, qty)`: a limit ('L'), a market order ('M',
+immediate-or-cancel at any price) or a cancel ('C'). The core gets each as the service gives it:
+an `Order` to `submit` (ids are ints; every order its own account, as the stream has none) or an
+id to `cancel`, and it delivers its events as the list each call returns. Markets are real
+market orders: the symbol has a reference price and a house with no size, so they are valid and
+trade with users only, like in RefBook.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from trading_service.engine.core.matching import MatchingEngine
+from trading_service.engine.core.model import Event, Order, OrderType, Side, TimeInForce, Trade
+
+SYMBOL = "REF"
+Message = tuple[str, int, str, int, int]
+_SIDES = {"B": Side.BUY, "S": Side.SELL}
+_LIMIT, _MARKET = OrderType.LIMIT, OrderType.MARKET
+_GTC, _IOC = TimeInForce.GTC, TimeInForce.IOC
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a replay left behind, comparable between the two books."""
+
+    trades: list[tuple[int, int, int, int]]  # (taker id, maker id, price, qty) in order
+    traded_qty: int
+    resting_buy: int
+    resting_sell: int
+
+
+def new_engine() -> MatchingEngine[int]:
+    engine: MatchingEngine[int] = MatchingEngine(house_size=0)
+    engine.set_reference(SYMBOL, 10_000)  # a house with no size: markets are valid, never fill
+    return engine
+
+
+def order_of(message: Message) -> Order[int]:
+    op, oid, side, price, qty = message
+    if op == "L":
+        return Order(oid, oid, SYMBOL, _SIDES[side], _LIMIT, _GTC, qty, price)
+    return Order(oid, oid, SYMBOL, _SIDES[side], _MARKET, _IOC, qty)
+
+
+Clock = Callable[[], float]
+
+
+def replay_refbook(
+    refbook: ModuleType, messages: Sequence[Message], clock: Clock = time.perf_counter
+) -> tuple[float, Any]:
+    """Seconds for the replay loop alone, and the book."""
+    book = refbook.RefBook()
+    buy, sell = refbook.BUY, refbook.SELL
+    limit, market, cancel = book.limit, book.market, book.cancel
+    start = clock()
+    for op, oid, side, price, qty in messages:
+        if op == "L":
+            limit(oid, buy if side == "B" else sell, price, qty)
+        elif op == "M":
+            market(oid, buy if side == "B" else sell, qty)
+        else:
+            cancel(oid)
+    return clock() - start, book
+
+
+def replay_core(
+    messages: Sequence[Message], clock: Clock = time.perf_counter
+) -> tuple[float, MatchingEngine[int], list[list[Event[int]]]]:
+    """Seconds for the replay loop alone, building each `Order` in it; the engine; the events."""
+    engine = new_engine()
+    submit, cancel = engine.submit, engine.cancel
+    delivered: list[list[Event[int]]] = []
+    deliver = delivered.append
+    sides = _SIDES
+    start = clock()
+    for op, oid, side, price, qty in messages:
+        if op == "L":
+            deliver(submit(Order(oid, oid, SYMBOL, sides[side], _LIMIT, _GTC, qty, price)))
+        elif op == "M":
+            deliver(submit(Order(oid, oid, SYMBOL, sides[side], _MARKET, _IOC, qty)))
+        else:
+            deliver(cancel(oid))
+    return clock() - start, engine, delivered
+
+
+def replay_core_given_orders(
+    messages: Sequence[Message], clock: Clock = time.perf_counter
+) -> tuple[float, MatchingEngine[int], list[list[Event[int]]]]:
+    """The same with every `Order` built before the clock starts (in the service the message
+    decoder builds them), so only the core's own work is timed."""
+    engine = new_engine()
+    calls: list[tuple[Callable[[Any], list[Event[int]]], object]] = [
+        (engine.cancel, m[1]) if m[0] == "C" else (engine.submit, order_of(m)) for m in messages
+    ]
+    delivered: list[list[Event[int]]] = []
+    deliver = delivered.append
+    start = clock()
+    for call, argument in calls:
+        deliver(call(argument))
+    return clock() - start, engine, delivered
+
+
+def refbook_outcome(book: Any, refbook: ModuleType) -> Outcome:
+    return Outcome(
+        trades=list(book.fills),
+        traded_qty=sum(f[3] for f in book.fills),
+        resting_buy=book.resting_qty(refbook.BUY),
+        resting_sell=book.resting_qty(refbook.SELL),
+    )
+
+
+def core_outcome(engine: MatchingEngine[int], delivered: list[list[Event[int]]]) -> Outcome:
+    trades = []
+    for events in delivered:
+        for e in events:
+            if isinstance(e, Trade):
+                assert e.buy_order_id is not None and e.sell_order_id is not None
+                if e.aggressor is Side.BUY:
+                    trades.append((e.buy_order_id, e.sell_order_id, e.price, e.qty))
+                else:
+                    trades.append((e.sell_order_id, e.buy_order_id, e.price, e.qty))
+    bids, asks = engine.book(SYMBOL).depth(10**9)
+    return Outcome(
+        trades=trades,
+        traded_qty=sum(t[3] for t in trades),
+        resting_buy=sum(qty for _, qty, _ in bids),
+        resting_sell=sum(qty for _, qty, _ in asks),
+    )
