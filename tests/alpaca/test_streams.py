@@ -213,3 +213,24 @@ async def test_data_stream_protocol_errors_in_msgpack(host: str, holder: KeyHold
         await ws.send(json.dumps({"action": "subscribe", "quotes": ["msft"]}))
         (ack,) = json.loads(await ws.recv())
         assert ack["T"] == "subscription" and ack["quotes"] == ["MSFT"] and ack["trades"] == []
+
+
+async def test_a_revoked_key_stops_its_trade_updates_within_seconds(
+    host: str, users: httpx.AsyncClient
+) -> None:
+    holder = await new_key_holder(users)
+    async with connect(f"ws://{host}/stream") as ws:
+        auth = {"action": "authenticate", "data": {"key_id": holder.key_id}}
+        auth["data"]["secret_key"] = holder.secret
+        await ws.send(json.dumps(auth))
+        assert json.loads(await ws.recv())["data"]["status"] == "authorized"
+        await ws.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
+        assert json.loads(await ws.recv())["stream"] == "listening"
+        revoked = await users.delete(f"/api-keys/{holder.key_id}", headers=holder.bearer)
+        assert revoked.status_code == 204
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 20))
+        assert reply == {
+            "stream": "authorization",
+            "data": {"status": "unauthorized", "action": "authenticate"},
+        }
+        await asyncio.wait_for(ws.wait_closed(), 10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -24,6 +25,10 @@ router = APIRouter(tags=["alpaca streams"])
 
 MAX_FRAME = 64 * 1024  # client frames are small control messages
 AUTH_TIMEOUT_S = 10.0  # Alpaca closes a connection that does not authenticate in time
+# A listening key is checked again this often: a revoked key (or a deleted user) stops getting
+# trade updates within these seconds, as REST refuses it from the next request on.
+KEY_RECHECK_S = 5.0
+TIMED_OUT = object()  # _receive: no frame within the timeout
 
 
 def _feed(websocket: WebSocket) -> AlpacaFeed:
@@ -37,14 +42,14 @@ def _resources(websocket: WebSocket) -> Resources:
 
 
 async def _receive(websocket: WebSocket, outbox: Outbox, timeout_s: float | None) -> Any:
-    """The next frame (str or bytes), or None when the client or the writer ended."""
+    """The next frame (str or bytes); None when the client or the writer ended; TIMED_OUT."""
     received = asyncio.ensure_future(websocket.receive())
     done, _ = await asyncio.wait(
         {received, outbox.writer}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
     )
     if received not in done:
         received.cancel()
-        return None
+        return TIMED_OUT if not done else None
     message = received.result()
     if message["type"] == "websocket.disconnect":
         return None
@@ -74,23 +79,41 @@ async def trade_updates(websocket: WebSocket) -> None:
     await websocket.accept()
     feed = _feed(websocket)
     outbox = Outbox(websocket)
-    account_id: uuid.UUID | None = None
+    session = TradingSession()
     try:
         while not outbox.closed:
-            raw = await _receive(websocket, outbox, None if account_id else AUTH_TIMEOUT_S)
-            if raw is None:
-                break
-            outbox.binary = isinstance(raw, bytes)
-            reply, account_id, close = await _trading_message(
-                websocket, feed, outbox, raw, account_id
+            raw = await _receive(
+                websocket, outbox, KEY_RECHECK_S if session.account_id else AUTH_TIMEOUT_S
             )
+            if raw is TIMED_OUT and session.account_id is not None:
+                if await _key_account(websocket, session.key_id, session.secret) is not None:
+                    continue
+                reply, close = _unauthorized(), True
+            elif raw is None or raw is TIMED_OUT:
+                break
+            else:
+                outbox.binary = isinstance(raw, bytes)
+                reply, close = await _trading_message(websocket, feed, outbox, raw, session)
             outbox.send(reply.encode() if outbox.binary else reply)
             if close:
                 break
     finally:
-        if account_id is not None:
-            feed.unlisten(account_id, outbox)
+        if session.account_id is not None:
+            feed.unlisten(session.account_id, outbox)
         await outbox.finish()
+
+
+@dataclass
+class TradingSession:
+    """The key a /stream connection authenticated with, checked again while it listens."""
+
+    account_id: uuid.UUID | None = None
+    key_id: str = ""
+    secret: str = ""
+
+
+def _unauthorized() -> str:
+    return _trading("authorization", {"status": "unauthorized", "action": "authenticate"})
 
 
 async def _trading_message(
@@ -98,9 +121,9 @@ async def _trading_message(
     feed: AlpacaFeed,
     outbox: Outbox,
     raw: str | bytes,
-    account_id: uuid.UUID | None,
-) -> tuple[str, uuid.UUID | None, bool]:
-    """(reply, the authenticated account, whether to close after the reply)."""
+    session: TradingSession,
+) -> tuple[str, bool]:
+    """(reply, whether to close after it); a successful authenticate updates `session`."""
     try:
         if len(raw) > MAX_FRAME:
             raise ValueError
@@ -109,32 +132,30 @@ async def _trading_message(
         if not isinstance(data, dict):
             raise ValueError
     except (ValueError, KeyError, TypeError):
-        return _trading("error", {"error_message": "invalid syntax"}), account_id, False
+        return _trading("error", {"error_message": "invalid syntax"}), False
     if action in ("authenticate", "auth"):
-        account = await _key_account(websocket, data.get("key_id"), data.get("secret_key"))
+        key_id, secret = data.get("key_id"), data.get("secret_key")
+        account = await _key_account(websocket, key_id, secret)
         if account is None:
-            status = {"status": "unauthorized", "action": "authenticate"}
-            return _trading("authorization", status), account_id, True
-        if account_id is not None and account_id != account:
-            feed.unlisten(account_id, outbox)  # another key's account: nothing carries over
-        return (
-            _trading("authorization", {"status": "authorized", "action": "authenticate"}),
-            account,
-            False,
-        )
+            return _unauthorized(), True
+        if session.account_id is not None and session.account_id != account:
+            feed.unlisten(session.account_id, outbox)  # another key's account: nothing carries
+        session.account_id, session.key_id, session.secret = account, str(key_id), str(secret)
+        authorized = {"status": "authorized", "action": "authenticate"}
+        return _trading("authorization", authorized), False
     if action == "listen":
-        if account_id is None:
-            return _trading("error", {"error_message": "not authenticated"}), None, False
+        if session.account_id is None:
+            return _trading("error", {"error_message": "not authenticated"}), False
         streams = data.get("streams")
         if not isinstance(streams, list):
-            return _trading("error", {"error_message": "streams must be a list"}), account_id, False
+            return _trading("error", {"error_message": "streams must be a list"}), False
         if "trade_updates" in streams:
-            feed.listen(account_id, outbox)
+            feed.listen(session.account_id, outbox)
         else:
-            feed.unlisten(account_id, outbox)
+            feed.unlisten(session.account_id, outbox)
         listening = ["trade_updates"] if "trade_updates" in streams else []
-        return _trading("listening", {"streams": listening}), account_id, False
-    return _trading("error", {"error_message": "unknown action"}), account_id, False
+        return _trading("listening", {"streams": listening}), False
+    return _trading("error", {"error_message": "unknown action"}), False
 
 
 # --- market data -------------------------------------------------------------------------------
@@ -153,8 +174,8 @@ async def _market_data(websocket: WebSocket) -> None:
             raw = await _receive(
                 websocket, outbox, None if client.authenticated else AUTH_TIMEOUT_S
             )
-            if raw is None:
-                if not client.authenticated and not outbox.closed:
+            if raw is None or raw is TIMED_OUT:
+                if raw is TIMED_OUT:
                     client.send({"T": "error", "code": 404, "msg": "auth timeout"})
                 break
             try:
