@@ -133,6 +133,8 @@ async def test_trade_stream_refuses_a_wrong_key_and_answers_binary_frames_in_bin
     async with connect(f"ws://{host}/stream") as ws:
         await ws.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
         assert json.loads(await ws.recv())["data"] == {"error_message": "not authenticated"}
+        await ws.send("[" * 50_000)
+        assert json.loads(await ws.recv())["data"] == {"error_message": "invalid syntax"}
         auth = {"action": "authenticate", "data": {"key_id": holder.key_id, "secret_key": "x"}}
         await ws.send(json.dumps(auth))
         assert json.loads(await ws.recv())["data"]["status"] == "unauthorized"
@@ -209,6 +211,8 @@ async def test_data_stream_protocol_errors_in_msgpack(host: str, holder: KeyHold
         await ws.send(json.dumps({"action": "auth", "key": holder.key_id, "secret": holder.secret}))
         assert json.loads(await ws.recv()) == [{"T": "success", "msg": "authenticated"}]
         await ws.send(json.dumps({"action": "subscribe", "trades": ["AAPL", "*"], "bars": "x"}))
+        assert json.loads(await ws.recv())[0]["code"] == 400
+        await ws.send("[" * 50_000)  # nesting deeper than the JSON parser's recursion
         assert json.loads(await ws.recv())[0]["code"] == 400
         await ws.send(json.dumps({"action": "subscribe", "quotes": ["msft"]}))
         (ack,) = json.loads(await ws.recv())

@@ -46,7 +46,7 @@ class DataClient:
     def decode(self, raw: str | bytes) -> dict[str, Any]:
         try:
             message = msgpack.unpackb(raw) if isinstance(raw, bytes) else json.loads(raw)
-        except (ValueError, msgpack.UnpackException):
+        except (ValueError, RecursionError, msgpack.UnpackException):  # deep nesting too
             raise ProtocolError(400, "invalid syntax") from None
         if not isinstance(message, dict):
             raise ProtocolError(400, "invalid syntax")

@@ -131,7 +131,7 @@ async def _trading_message(
         action, data = message["action"], message.get("data") or {}
         if not isinstance(data, dict):
             raise ValueError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: deep nesting
         return _trading("error", {"error_message": "invalid syntax"}), False
     if action in ("authenticate", "auth"):
         key_id, secret = data.get("key_id"), data.get("secret_key")
