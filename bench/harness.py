@@ -27,6 +27,7 @@ from devstack.servers import free_port, wait_for_port
 from devstack.stack import Stack, start_stack
 from shared import migrate
 from shared.kafka import PRICES_TOPIC, ensure_topics
+from shared.serving import uvicorn_flags
 
 
 def summary(values: Sequence[float], fmt: str = "{:,.0f}") -> str:
@@ -93,7 +94,11 @@ class Processes:
             "LOG_LEVEL": "WARNING",
             **extra_env,
         }
-        self.engine_env = {"LOG_LEVEL": os.environ.get("BENCH_ENGINE_LOG_LEVEL", "WARNING")}
+        self.engine_env = {
+            "LOG_LEVEL": os.environ.get("BENCH_ENGINE_LOG_LEVEL", "WARNING"),
+            # Its probe port: any free one, so several engines (or a `make run`) never collide.
+            "ENGINE_HTTP_PORT": "0",
+        }
         self.root = root
         self.procs: list[subprocess.Popen[bytes]] = []
 
@@ -117,7 +122,8 @@ class Processes:
         proc = self.start(
             [sys.executable, "-m", "uvicorn", "trading_service.app:app", "--port", str(port),
              "--workers", str(workers), "--no-access-log", "--loop", "uvloop", "--http",
-             "httptools", "--ws", "websockets-sansio", "--log-level", "warning"],
+             "httptools", "--ws", "websockets-sansio", "--log-level", "warning",
+             *uvicorn_flags()],
             f"api-{port}",
         )  # fmt: skip
         wait_for_port(port, 60)

@@ -21,12 +21,15 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from devstack.prepare import prepare
+from devstack.servers import free_port
 from devstack.settings import DevStackSettings
-from devstack.stack import Stack, start_stack
+from devstack.stack import Stack, launch_stack
 from devstack.supervisor import ChildFailed, ServiceProcess, Supervisor
+from shared import migrate
 from shared.db import create_db_engine
+from shared.kafka import ensure_topics
 from shared.logging import configure_logging
+from shared.serving import uvicorn_flags
 
 log = logging.getLogger("devstack")
 
@@ -113,7 +116,7 @@ def _service(
         sys.executable, "-m", "uvicorn", f"{module}:app",
         "--host", settings.host, "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-        "--timeout-graceful-shutdown", "10",
+        "--timeout-graceful-shutdown", "10", *uvicorn_flags(),
     ]  # fmt: skip
     return ServiceProcess(
         name, argv, env, settings.data_dir.resolve() / "logs" / f"{name}.log", port,
@@ -125,11 +128,14 @@ def _local(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def _child_env(settings: DevStackSettings, stack: Stack, data_dir: Path) -> dict[str, str]:
+def _child_env(
+    settings: DevStackSettings, stack: Stack, data_dir: Path, engine_port: int
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(stack.env())
     env.update(
         STOCKSIM_DATA_DIR=str(data_dir),
+        ENGINE_HTTP_PORT=str(engine_port),
         KAFKA_PARTITIONS=str(settings.kafka_partitions),
         USER_PORT=str(settings.user_port),
         TRADING_PORT=str(settings.trading_port),
@@ -146,8 +152,11 @@ def _child_env(settings: DevStackSettings, stack: Stack, data_dir: Path) -> dict
     return env
 
 
-def _banner(settings: DevStackSettings, stack: Stack, data_dir: Path, elapsed_s: float) -> str:
+def _banner(
+    settings: DevStackSettings, stack: Stack, data_dir: Path, elapsed_s: float, engine_port: int
+) -> str:
     host = _local(settings.host)
+    ports = (settings.user_port, settings.trading_port, settings.stock_port)
     lines = [
         "",
         f"stocksim is running (started in {elapsed_s:.1f} s). Ctrl-C stops everything.",
@@ -159,7 +168,13 @@ def _banner(settings: DevStackSettings, stack: Stack, data_dir: Path, elapsed_s:
         f"  web page         http://{host}:{settings.trading_port}/",
         f"  stock service    http://{host}:{settings.stock_port}     "
         f"docs http://{host}:{settings.stock_port}/docs",
-        "  matching engine  running (python -m trading_service.engine)",
+        "  matching engine  running (python -m trading_service.engine)     "
+        f"http://127.0.0.1:{engine_port}/readyz",
+        "",
+        "  metrics (Prometheus; dashboard ops/grafana/stocksim.json):",
+        "    " + "  ".join(f"http://{host}:{port}/metrics" for port in ports),
+        f"    http://127.0.0.1:{engine_port}/metrics",
+        "  probes: /livez and /readyz on every port above",
         "",
         f"  PostgreSQL  {stack.database_url}",
         f"  Redis       {stack.redis_url}",
@@ -201,10 +216,13 @@ def run(settings: DevStackSettings) -> int:
         "kafka-controller": "KAFKA_BOOTSTRAP_SERVERS" not in configured
         and settings.kafka_broker == "apache",
     }
+    # The engine's probe and metrics port (ENGINE_HTTP_PORT; 0: any free one, as in tests).
+    engine_port = settings.engine_port or free_port()
     service_ports = {
         "user service": settings.user_port,
         "trading service": settings.trading_port,
         "stock service": settings.stock_port,
+        "engine probes": engine_port,
     }
     state_path = data_dir / STATE_FILE
     stack: Stack | None = None
@@ -212,42 +230,50 @@ def run(settings: DevStackSettings) -> int:
         _check_ports_free(
             settings.host, service_ports | {n: p for n, p in ports.items() if embedded[n]}
         )
-        stack = start_stack(
+        stack = launch_stack(
             data_dir,
             environ={**configured, "KAFKA_PARTITIONS": str(settings.kafka_partitions)},
             ports=ports,
             kafka_broker=settings.kafka_broker,
         )
+        # The broker (a JVM) takes longest: migrate, build the page and start the user service
+        # (PostgreSQL only) while it starts.
+        stack.wait_ready("postgres", "redis")
         if supervisor.stopping.is_set():
             return 0
-        log.info("servers ready in %.1f s; applying migrations", time.monotonic() - started_at)
-        prepare(stack.database_url, stack.kafka_bootstrap_servers, settings.kafka_partitions)
+        log.info("PostgreSQL ready in %.1f s; migrating", time.monotonic() - started_at)
+        migrate.upgrade(stack.database_url)
+        build_web()
+        env = _child_env(settings, stack, data_dir, engine_port)
+        # The user service first: it creates the JWT signing key the trading service trusts.
+        user = [_service("user", "user_service.app", settings.user_port, settings, env)]
+        supervisor.spawn(user)
+        _write_state(state_path, stack, supervisor)
+        stack.wait_ready("kafka")
+        log.info("Kafka ready in %.1f s", time.monotonic() - started_at)
+        asyncio.run(ensure_topics(stack.kafka_bootstrap_servers, settings.kafka_partitions))
         if any(s.name == "kafka" and not s.keeps_data for s in stack.servers):
             asyncio.run(_forget_engine_offsets(stack.database_url))
-
-        build_web()
-        env = _child_env(settings, stack, data_dir)
-        # The user service first: it creates the JWT signing key the trading service trusts.
-        groups = [
-            [_service("user", "user_service.app", settings.user_port, settings, env)],
-            [
-                _service("stock", "stock_service.app", settings.stock_port, settings, env),
-                _service("trading", "trading_service.app", settings.trading_port, settings, env),
-                ServiceProcess(
-                    "engine",
-                    [sys.executable, "-m", "trading_service.engine"],
-                    env,
-                    data_dir / "logs" / "engine.log",
-                ),
-            ],
+        supervisor.wait_healthy(user)
+        rest = [
+            _service("stock", "stock_service.app", settings.stock_port, settings, env),
+            _service("trading", "trading_service.app", settings.trading_port, settings, env),
+            ServiceProcess(
+                "engine",
+                [sys.executable, "-m", "trading_service.engine"],
+                env,
+                data_dir / "logs" / "engine.log",
+            ),
         ]
-        for group in groups:
-            supervisor.spawn(group)
-            _write_state(state_path, stack, supervisor)
-            supervisor.wait_healthy(group)
+        supervisor.spawn(rest)
+        _write_state(state_path, stack, supervisor)
+        supervisor.wait_healthy(rest)
         if supervisor.stopping.is_set():
             return 0
-        print(_banner(settings, stack, data_dir, time.monotonic() - started_at), flush=True)
+        print(
+            _banner(settings, stack, data_dir, time.monotonic() - started_at, engine_port),
+            flush=True,
+        )
         died = supervisor.watch()
         if died is None:
             return 0

@@ -17,6 +17,8 @@ class DevStackSettings(CommonSettings):
     user_port: int = Field(default=8001, validation_alias="USER_PORT", ge=1, le=65535)
     trading_port: int = Field(default=8002, validation_alias="TRADING_PORT", ge=1, le=65535)
     stock_port: int = Field(default=8003, validation_alias="STOCK_PORT", ge=1, le=65535)
+    # The engine's probes and metrics; 0: any free port (tests).
+    engine_port: int = Field(default=8004, validation_alias="ENGINE_HTTP_PORT", ge=0, le=65535)
     # Embedded servers' ports, used only for the servers that are not configured by URL.
     pg_port: int = Field(default=54329, validation_alias="STOCKSIM_PG_PORT", ge=1, le=65535)
     redis_port: int = Field(default=63799, validation_alias="STOCKSIM_REDIS_PORT", ge=1, le=65535)
@@ -24,8 +26,9 @@ class DevStackSettings(CommonSettings):
     kafka_controller_port: int = Field(
         default=19093, validation_alias="STOCKSIM_KAFKA_CONTROLLER_PORT", ge=1, le=65535
     )
-    kafka_broker: Literal["tansu", "apache"] = Field(
-        default="tansu", validation_alias="STOCKSIM_KAFKA"
+    # apache: durable, the production broker; tansu: memory only, no Java (see README).
+    kafka_broker: Literal["apache", "tansu"] = Field(
+        default="apache", validation_alias="STOCKSIM_KAFKA"
     )
     # How long each service may take to answer /health, and to stop after SIGTERM.
     start_timeout_s: float = Field(default=90.0, validation_alias="STOCKSIM_START_TIMEOUT_S", gt=0)

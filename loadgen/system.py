@@ -21,11 +21,12 @@ from pathlib import Path
 from sqlalchemy import text
 
 from devstack.servers import free_port
-from devstack.stack import Stack, start_stack
+from devstack.stack import DEFAULT_KAFKA_BROKER, Stack, start_stack
 from devstack.supervisor import ServiceProcess
 from shared import migrate
 from shared.db import create_db_engine
 from shared.kafka import ensure_topics
+from shared.serving import uvicorn_flags
 
 PARTITIONS = 4
 
@@ -35,6 +36,7 @@ def _uvicorn(module: str, port: int, workers: int = 1) -> list[str]:
         sys.executable, "-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--no-access-log",
         "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "5",
+        *uvicorn_flags(),
     ]  # fmt: skip
 
 
@@ -52,7 +54,7 @@ class System:
         self.own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="stocksim-system-"))
         self.root.chmod(0o755)  # PostgreSQL runs as an unprivileged user when we are root
-        self.kafka_broker = kafka_broker or os.environ.get("STOCKSIM_KAFKA") or "tansu"
+        self.kafka_broker = kafka_broker or os.environ.get("STOCKSIM_KAFKA") or DEFAULT_KAFKA_BROKER
         self.api_workers = api_workers
         self.fsync = fsync
         self.extra_env = env or {}
@@ -72,7 +74,7 @@ class System:
         )
         await asyncio.to_thread(migrate.upgrade, self.stack.database_url)
         await ensure_topics(self.stack.kafka_bootstrap_servers, PARTITIONS)
-        self.ports = {name: free_port() for name in ("user", "stock", "trading")}
+        self.ports = {name: free_port() for name in ("user", "stock", "trading", "engine")}
         env = {
             **os.environ,
             **self.stack.env(),
@@ -84,9 +86,13 @@ class System:
             # Every simulated trader signs up and logs in from this one address.
             "USER_REGISTER_MAX_PER_IP": "1000000",
             "USER_LOGIN_MAX_PER_IP": "1000000",
+            # The soak and the drills run traders as fast as the exchange answers.
+            "TRADING_ORDER_RATE": "0",
+            "TRADING_CANCEL_RATE": "0",
             "TRADING_JWKS_URL": f"http://127.0.0.1:{self.ports['user']}/.well-known/jwks.json",
             # A restarted engine takes its partitions over after the old session times out.
             "ENGINE_SESSION_TIMEOUT_MS": "2000",
+            "ENGINE_HTTP_PORT": str(self.ports["engine"]),
             **self.extra_env,
         }
         logs = self.root / "logs"
@@ -95,7 +101,12 @@ class System:
             "stock": self._api("stock", "stock_service.app", env, logs),
             "trading": self._api("trading", "trading_service.app", env, logs, self.api_workers),
             "engine": ServiceProcess(
-                "engine", [sys.executable, "-m", "trading_service.engine"], env, logs / "engine.log"
+                "engine",
+                [sys.executable, "-m", "trading_service.engine"],
+                env,
+                logs / "engine.log",
+                self.ports["engine"],
+                health_url=f"{self.engine_url}/health",
             ),
         }
         for name in ("user", "stock", "trading", "engine"):
@@ -125,6 +136,15 @@ class System:
     @property
     def trading_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['trading']}"
+
+    @property
+    def stock_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['stock']}"
+
+    @property
+    def engine_url(self) -> str:
+        """The engine's probes and metrics (ENGINE_HTTP_PORT)."""
+        return f"http://127.0.0.1:{self.ports['engine']}"
 
     @property
     def database_url(self) -> str:
@@ -170,6 +190,11 @@ class System:
         assert self.stack is not None
         return self.stack.server("kafka").keeps_data
 
+    async def kill_server(self, name: str) -> None:
+        """kill -9: no chance to flush or close anything."""
+        assert self.stack is not None
+        await asyncio.to_thread(self.stack.server(name).kill)
+
     async def stop_server(self, name: str) -> None:
         """A clean stop: PostgreSQL's fast shutdown, Redis and the broker on SIGTERM."""
         assert self.stack is not None
@@ -179,7 +204,7 @@ class System:
         """Start it again on the same port and data (Redis and Tansu keep nothing)."""
         assert self.stack is not None
         server = self.stack.server(name)
-        await asyncio.to_thread(server.start)  # type: ignore[attr-defined]
+        await asyncio.to_thread(server.start)
         if name == "kafka":
             await ensure_topics(self.stack.kafka_bootstrap_servers, PARTITIONS)
             if not server.keeps_data:

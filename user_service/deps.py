@@ -13,10 +13,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.errors import ServiceUnavailable
+from shared.request_context import bind_account
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import TokenVerifier, read_bearer
 from user_service.auth.service import TokenSigner, user_from_token
 from user_service.config import UserSettings
-from user_service.keys import SigningKey
+from user_service.keys import KeyRing, SigningKey
 from user_service.passwords import PasswordHasher
 from user_service.throttle import Throttle
 from user_service.users.repository import UserRecord
@@ -27,11 +29,13 @@ class Resources:
     engine: AsyncEngine
     hasher: PasswordHasher
     signing_key: SigningKey
+    keys: KeyRing  # every published key (signing_key is keys.active)
     signer: TokenSigner
     verifier: TokenVerifier
     settings: UserSettings
     redis: Redis
     throttle: Throttle
+    revoked: RevokedTokens
 
 
 def get_resources(request: Request) -> Resources:
@@ -64,14 +68,22 @@ ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="functi
 _bearer_scheme = HTTPBearer(auto_error=False, description="An access token from POST /login")
 
 
-async def get_current_user(
+async def get_bearer_token(
     request: Request,
-    conn: ConnectionDep,
-    resources: ResourcesDep,
     _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
+) -> str:
+    return read_bearer(request.headers.get("Authorization"))
+
+
+BearerToken = Annotated[str, Depends(get_bearer_token)]
+
+
+async def get_current_user(
+    conn: ConnectionDep, resources: ResourcesDep, token: BearerToken
 ) -> UserRecord:
-    token = read_bearer(request.headers.get("Authorization"))
-    return await user_from_token(conn, resources.verifier, token)
+    user = await user_from_token(conn, resources.verifier, resources.revoked, token)
+    bind_account(user.id)
+    return user
 
 
 CurrentUser = Annotated[UserRecord, Depends(get_current_user)]

@@ -7,12 +7,14 @@ import contextlib
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from shared.errors import error_body
+from shared.market_clock import MarketClock
 from trading_service.deps import CurrentAccount, Resources, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
+from trading_service.monitoring import ORDERS_SUBMITTED
 from trading_service.orders import repository, service
 from trading_service.orders.executions import Outcome, finished, processed, replace_settled
 from trading_service.orders.schemas import (
@@ -108,6 +110,7 @@ async def _submit(
         response.status_code = status.HTTP_200_OK  # same client_order_id: the existing order
         async with resources.db.connect() as conn:
             return (await service.render_orders(conn, [row]))[0]
+    ORDERS_SUBMITTED.labels(row.type, row.side).inc()
     if not wait:
         # Nothing can have happened to it yet that the caller is waiting to see.
         await resources.handoff.send(row.symbol, NewOrder(service.to_core_order(row)))
@@ -228,12 +231,14 @@ async def get_order(
 
 @router.get("/trades", summary="Your fills, newest first")
 async def list_trades(
+    request: Request,
     account_id: CurrentAccount,
     resources: ResourcesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TradeOut]:
     async with resources.db.connect() as conn:
         rows = await repository.list_fills(conn, account_id, limit)
+    clock: MarketClock = request.app.state.clock
     return [
         TradeOut(
             id=r.id,
@@ -244,6 +249,7 @@ async def list_trades(
             qty=r.qty,
             liquidity=r.liquidity,
             ts=r.ts,
+            market_time=clock.market_time(r.ts),
         )
         for r in rows
     ]

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,9 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.deleted_users import DELETED_USERS_KEY, DeletedUsers
 from shared.errors import DomainError, Unauthorized
-from shared.tokens import LEEWAY_S, TokenVerifier
+from shared.revoked_tokens import RevokedTokens
+from shared.tokens import LEEWAY_S, RefreshingVerifier
 from trading_service.candles.aggregator import Bar, CandleAggregator
 from trading_service.messages import EXECUTIONS_CHANNEL
+from trading_service.monitoring import WS_CONNECTIONS, WS_REFUSED
 from trading_service.orders import repository as orders_repository
 from trading_service.orders.service import render_orders
 from trading_service.portfolio.service import portfolio
@@ -35,7 +37,11 @@ from trading_service.prices.cache import PRICES_CHANNEL, PriceCache
 from trading_service.realtime import messages
 from trading_service.realtime.channels import PRIVATE, route_key
 from trading_service.realtime.config import RealtimeSettings
-from trading_service.realtime.connection import Connection, error_message
+from trading_service.realtime.connection import (
+    TOO_MANY_CONNECTIONS_CLOSE,
+    Connection,
+    error_message,
+)
 from trading_service.realtime.snapshots import SnapshotReader
 
 log = logging.getLogger(__name__)
@@ -48,13 +54,15 @@ class Hub:
         redis: Redis,
         db: AsyncEngine,
         prices: PriceCache,
-        verifier: TokenVerifier,
+        verifier: RefreshingVerifier,
         candles: CandleAggregator,
         starting_cash: Decimal,
         deleted_users: DeletedUsers,
+        revoked_tokens: RevokedTokens,
     ) -> None:
         self.settings = settings
         self.deleted_users = deleted_users
+        self.revoked_tokens = revoked_tokens
         self.redis = redis
         self.db = db
         self.prices = prices
@@ -76,9 +84,12 @@ class Hub:
 
     def register(self, conn: Connection) -> None:
         self.connections.add(conn)
+        WS_CONNECTIONS.inc()
         conn.on_drop = self.unregister
 
     def unregister(self, conn: Connection) -> None:
+        if conn in self.connections:  # a dropped slow consumer is unregistered twice
+            WS_CONNECTIONS.dec()
         self.connections.discard(conn)
         for channel in list(conn.channels):
             self._drop(conn, channel)
@@ -89,8 +100,11 @@ class Hub:
         """Raises DomainError (unauthorized) on a bad token; the connection stays open."""
         if not isinstance(token, str) or not token:
             raise DomainError("auth needs a non-empty 'token' string")
-        claims = self.verifier.verify(token)
+        claims = await self.verifier.verify_fetching(token)
+        await self.revoked_tokens.check(claims)  # logged out
         await self.deleted_users.check(claims.sub)  # as for HTTP: a deleted user's token is dead
+        if self._over_user_cap(conn, claims.sub):
+            return
         async with self.db.begin() as db:
             await orders_repository.ensure_account(db, claims.sub, self.starting_cash)
         if conn.account_id is not None and conn.account_id != claims.sub:
@@ -102,6 +116,27 @@ class Hub:
         delay = max(0.0, claims.exp + LEEWAY_S - time.time())
         conn.token_expiry = asyncio.get_running_loop().call_later(delay, self._expire, conn)
         conn.send(messages.authenticated(claims.sub, claims.exp))
+
+    def _over_user_cap(self, conn: Connection, account_id: uuid.UUID) -> bool:
+        """Refuse and close a connection past the per-user cap: one client cannot hold them all."""
+        limit = self.settings.max_per_user
+        held = sum(
+            1
+            for c in self.connections
+            if c is not conn and c.account_id == account_id and not c.closed
+        )
+        if held < limit:
+            return False
+        WS_REFUSED.inc()
+        conn.send(
+            error_message(
+                "too_many_connections",
+                f"this user already has {held} open connections (at most {limit}); closing",
+            )
+        )
+        self.unregister(conn)
+        conn.close(TOO_MANY_CONNECTIONS_CLOSE)
+        return True
 
     def _expire(self, conn: Connection) -> None:
         closed = self._close_private(conn)
@@ -287,7 +322,9 @@ class Hub:
                 for order in sorted(rendered, key=lambda o: o.created_at):
                     self._publish(orders_key, lambda seq, o=order: messages.order(o, seq))
             if portfolio_key in self.subscribers:
-                held = await portfolio(conn, self.prices, account_id)
+                held = await portfolio(
+                    conn, self.prices, self.candles.clock, account_id, datetime.now(UTC)
+                )
                 self._publish(portfolio_key, lambda seq: messages.portfolio(held, seq))
 
     async def run_deleted_accounts(self, every_s: float = 1.0) -> None:
