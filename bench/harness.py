@@ -93,7 +93,11 @@ class Processes:
             "LOG_LEVEL": "WARNING",
             **extra_env,
         }
-        self.engine_env = {"LOG_LEVEL": os.environ.get("BENCH_ENGINE_LOG_LEVEL", "WARNING")}
+        self.engine_env = {
+            "LOG_LEVEL": os.environ.get("BENCH_ENGINE_LOG_LEVEL", "WARNING"),
+            # Its probe port: any free one, so several engines (or a `make run`) never collide.
+            "ENGINE_HTTP_PORT": "0",
+        }
         self.root = root
         self.procs: list[subprocess.Popen[bytes]] = []
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from devstack.prepare import prepare
+from devstack.servers import free_port
 from devstack.settings import DevStackSettings
 from devstack.stack import Stack, start_stack
 from devstack.supervisor import ChildFailed, ServiceProcess, Supervisor
@@ -125,11 +126,14 @@ def _local(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def _child_env(settings: DevStackSettings, stack: Stack, data_dir: Path) -> dict[str, str]:
+def _child_env(
+    settings: DevStackSettings, stack: Stack, data_dir: Path, engine_port: int
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(stack.env())
     env.update(
         STOCKSIM_DATA_DIR=str(data_dir),
+        ENGINE_HTTP_PORT=str(engine_port),
         KAFKA_PARTITIONS=str(settings.kafka_partitions),
         USER_PORT=str(settings.user_port),
         TRADING_PORT=str(settings.trading_port),
@@ -146,8 +150,11 @@ def _child_env(settings: DevStackSettings, stack: Stack, data_dir: Path) -> dict
     return env
 
 
-def _banner(settings: DevStackSettings, stack: Stack, data_dir: Path, elapsed_s: float) -> str:
+def _banner(
+    settings: DevStackSettings, stack: Stack, data_dir: Path, elapsed_s: float, engine_port: int
+) -> str:
     host = _local(settings.host)
+    ports = (settings.user_port, settings.trading_port, settings.stock_port)
     lines = [
         "",
         f"stocksim is running (started in {elapsed_s:.1f} s). Ctrl-C stops everything.",
@@ -159,7 +166,13 @@ def _banner(settings: DevStackSettings, stack: Stack, data_dir: Path, elapsed_s:
         f"  web page         http://{host}:{settings.trading_port}/",
         f"  stock service    http://{host}:{settings.stock_port}     "
         f"docs http://{host}:{settings.stock_port}/docs",
-        "  matching engine  running (python -m trading_service.engine)",
+        "  matching engine  running (python -m trading_service.engine)     "
+        f"http://127.0.0.1:{engine_port}/readyz",
+        "",
+        "  metrics (Prometheus; dashboard ops/grafana/stocksim.json):",
+        "    " + "  ".join(f"http://{host}:{port}/metrics" for port in ports),
+        f"    http://127.0.0.1:{engine_port}/metrics",
+        "  probes: /livez and /readyz on every port above",
         "",
         f"  PostgreSQL  {stack.database_url}",
         f"  Redis       {stack.redis_url}",
@@ -201,10 +214,13 @@ def run(settings: DevStackSettings) -> int:
         "kafka-controller": "KAFKA_BOOTSTRAP_SERVERS" not in configured
         and settings.kafka_broker == "apache",
     }
+    # The engine's probe and metrics port (ENGINE_HTTP_PORT; 0: any free one, as in tests).
+    engine_port = settings.engine_port or free_port()
     service_ports = {
         "user service": settings.user_port,
         "trading service": settings.trading_port,
         "stock service": settings.stock_port,
+        "engine probes": engine_port,
     }
     state_path = data_dir / STATE_FILE
     stack: Stack | None = None
@@ -226,7 +242,7 @@ def run(settings: DevStackSettings) -> int:
             asyncio.run(_forget_engine_offsets(stack.database_url))
 
         build_web()
-        env = _child_env(settings, stack, data_dir)
+        env = _child_env(settings, stack, data_dir, engine_port)
         # The user service first: it creates the JWT signing key the trading service trusts.
         groups = [
             [_service("user", "user_service.app", settings.user_port, settings, env)],
@@ -247,7 +263,10 @@ def run(settings: DevStackSettings) -> int:
             supervisor.wait_healthy(group)
         if supervisor.stopping.is_set():
             return 0
-        print(_banner(settings, stack, data_dir, time.monotonic() - started_at), flush=True)
+        print(
+            _banner(settings, stack, data_dir, time.monotonic() - started_at, engine_port),
+            flush=True,
+        )
         died = supervisor.watch()
         if died is None:
             return 0

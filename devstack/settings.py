@@ -17,6 +17,8 @@ class DevStackSettings(CommonSettings):
     user_port: int = Field(default=8001, validation_alias="USER_PORT", ge=1, le=65535)
     trading_port: int = Field(default=8002, validation_alias="TRADING_PORT", ge=1, le=65535)
     stock_port: int = Field(default=8003, validation_alias="STOCK_PORT", ge=1, le=65535)
+    # The engine's probes and metrics; 0: any free port (tests).
+    engine_port: int = Field(default=8004, validation_alias="ENGINE_HTTP_PORT", ge=0, le=65535)
     # Embedded servers' ports, used only for the servers that are not configured by URL.
     pg_port: int = Field(default=54329, validation_alias="STOCKSIM_PG_PORT", ge=1, le=65535)
     redis_port: int = Field(default=63799, validation_alias="STOCKSIM_REDIS_PORT", ge=1, le=65535)

@@ -72,7 +72,7 @@ class System:
         )
         await asyncio.to_thread(migrate.upgrade, self.stack.database_url)
         await ensure_topics(self.stack.kafka_bootstrap_servers, PARTITIONS)
-        self.ports = {name: free_port() for name in ("user", "stock", "trading")}
+        self.ports = {name: free_port() for name in ("user", "stock", "trading", "engine")}
         env = {
             **os.environ,
             **self.stack.env(),
@@ -84,9 +84,13 @@ class System:
             # Every simulated trader signs up and logs in from this one address.
             "USER_REGISTER_MAX_PER_IP": "1000000",
             "USER_LOGIN_MAX_PER_IP": "1000000",
+            # The soak and the drills run traders as fast as the exchange answers.
+            "TRADING_ORDER_RATE": "0",
+            "TRADING_CANCEL_RATE": "0",
             "TRADING_JWKS_URL": f"http://127.0.0.1:{self.ports['user']}/.well-known/jwks.json",
             # A restarted engine takes its partitions over after the old session times out.
             "ENGINE_SESSION_TIMEOUT_MS": "2000",
+            "ENGINE_HTTP_PORT": str(self.ports["engine"]),
             **self.extra_env,
         }
         logs = self.root / "logs"
@@ -95,7 +99,12 @@ class System:
             "stock": self._api("stock", "stock_service.app", env, logs),
             "trading": self._api("trading", "trading_service.app", env, logs, self.api_workers),
             "engine": ServiceProcess(
-                "engine", [sys.executable, "-m", "trading_service.engine"], env, logs / "engine.log"
+                "engine",
+                [sys.executable, "-m", "trading_service.engine"],
+                env,
+                logs / "engine.log",
+                self.ports["engine"],
+                health_url=f"{self.engine_url}/health",
             ),
         }
         for name in ("user", "stock", "trading", "engine"):
@@ -125,6 +134,15 @@ class System:
     @property
     def trading_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['trading']}"
+
+    @property
+    def stock_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['stock']}"
+
+    @property
+    def engine_url(self) -> str:
+        """The engine's probes and metrics (ENGINE_HTTP_PORT)."""
+        return f"http://127.0.0.1:{self.ports['engine']}"
 
     @property
     def database_url(self) -> str:

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 key=secrets/jwt-private-key.pem
 if [[ -e $key ]]; then
-    echo "$key exists; delete it first to rotate the key (every issued token becomes invalid)"
+    echo "$key exists; to change keys without invalidating tokens, see README: Rotating the signing key"
     exit 0
 fi
 mkdir -p secrets

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from shared.request_context import install_log_context
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -33,6 +35,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(service: str, level: str = "INFO", as_json: bool = True) -> None:
+    install_log_context()  # request_id and account_id on every line (shared/request_context.py)
     handler = logging.StreamHandler(sys.stderr)
     if as_json:
         handler.setFormatter(JsonFormatter(service))

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ class Claims:
     sub: uuid.UUID
     iat: int
     exp: int
+
+
+class UnknownKey(Unauthorized):
+    """The token's kid is not in the JWKS: maybe a key the issuer started using since."""
 
 
 class TokenVerifier:
@@ -58,7 +63,7 @@ class TokenVerifier:
             raise Unauthorized(f"token algorithm {alg!r} is not accepted (only {ALGORITHM})")
         kid = header.get("kid")
         if not isinstance(kid, str) or kid not in self._keys:
-            raise Unauthorized("token signed by an unknown key")
+            raise UnknownKey("token signed by an unknown key")
         try:
             payload = jwt.decode(
                 token,
@@ -92,6 +97,63 @@ class TokenVerifier:
         except (ValueError, TypeError, AttributeError):
             raise Unauthorized("token subject is not a user id") from None
         return Claims(sub=sub, iat=int(payload["iat"]), exp=int(payload["exp"]))
+
+
+class RefreshingVerifier:
+    """A TokenVerifier that fetches the JWKS again when a token names a key it does not know.
+
+    The issuer can switch to a new key at any time: the first token signed with it triggers one
+    fetch, and every token is then verified with the keys fetched. Fetches are bounded: at most
+    one per `min_interval_s` (forged kids cannot make this process hammer the issuer); a token
+    that comes sooner waits for the next allowed fetch instead of being refused, and concurrent
+    requests with the new kid share that one fetch.
+    """
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        fetch: Callable[[], Awaitable[dict[str, Any]]],
+        issuer: str,
+        audience: str,
+        min_interval_s: float,
+    ) -> None:
+        self.current = verifier
+        self._fetch = fetch
+        self._issuer = issuer
+        self._audience = audience
+        self._min_interval_s = min_interval_s
+        self._fetched_at = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    def verify(self, token: str) -> Claims:
+        """With the keys known now (no fetch)."""
+        return self.current.verify(token)
+
+    async def verify_fetching(self, token: str) -> Claims:
+        """Like `verify`, but a kid it does not know makes it fetch the JWKS again (bounded)."""
+        verifier = self.current
+        try:
+            return verifier.verify(token)
+        except UnknownKey:
+            if not await self._refresh(verifier):
+                raise
+        return self.current.verify(token)
+
+    async def _refresh(self, seen: TokenVerifier) -> bool:
+        """Whether newer keys are there now (fetched by us or by a request we waited for)."""
+        async with self._lock:
+            if self.current is not seen:
+                return True
+            await asyncio.sleep(self._min_interval_s - (time.monotonic() - self._fetched_at))
+            self._fetched_at = time.monotonic()
+            try:
+                jwks = await self._fetch()
+                self.current = TokenVerifier(jwks, self._issuer, self._audience)
+            except Exception as exc:
+                log.warning("could not fetch the JWKS again", extra={"error": repr(exc)})
+                return False
+            log.info("JWKS fetched again for an unknown key id", extra={"kids": len(jwks["keys"])})
+            return True
 
 
 def read_bearer(authorization_header: str | None) -> str:

@@ -16,6 +16,8 @@ from shared.errors import install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
 from shared.market_epoch import load_market_clock
+from shared.metrics import install_metrics
+from shared.probes import KafkaCheck, probe_router
 from stock_service.config import StockSettings
 from stock_service.market.endpoints import router
 from stock_service.market.feed import PriceFeed
@@ -24,6 +26,7 @@ from stock_service.market.publisher import PricePublisher
 from stock_service.market.service import Market
 from stock_service.market.state import load_state
 from stock_service.market.universe import load_universe
+from stock_service.monitoring import FEEDS
 
 
 def create_app(settings: StockSettings | None = None) -> FastAPI:
@@ -61,6 +64,7 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
             health_grace=settings.health_grace,
         )
         app.state.feed = feed
+        FEEDS.feeds.append(feed.health)
         ticking = asyncio.create_task(feed.run(), name="price-feed")
         history = asyncio.create_task(
             keep_writing_history(
@@ -84,6 +88,8 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
                     await task
             await feed.close()
             await db.dispose()
+            await kafka_check.close()
+            FEEDS.feeds.remove(feed.health)
 
     app = FastAPI(
         title="stocksim stock service",
@@ -93,6 +99,10 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    install_metrics(app, "stock")
+    # The feed only needs the broker; it has no database.
+    kafka_check = KafkaCheck(settings.kafka_bootstrap_servers)
+    app.include_router(probe_router(lambda: {"kafka": kafka_check}))
     app.include_router(router)
     app.include_router(clock_router)
     return app

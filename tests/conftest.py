@@ -47,6 +47,8 @@ def stack(data_dir: Path) -> Iterator[Stack]:
     os.environ.update(running.env())
     os.environ["STOCKSIM_DATA_DIR"] = str(data_dir)
     os.environ["LOG_JSON"] = "false"
+    # Engines started by tests bind their probe port anywhere free (never make run's 8004).
+    os.environ["ENGINE_HTTP_PORT"] = "0"
     migrate.upgrade(running.database_url)
     yield running
     running.stop()

@@ -363,11 +363,13 @@ def _env_names(settings: type[BaseSettings]) -> set[str]:
 def _known_env_names() -> set[str]:
     from stock_service.config import StockSettings
     from trading_service.config import EngineSettings, TradingSettings
+    from trading_service.realtime.config import RealtimeSettings
+    from trading_service.session.config import SessionSettings
     from user_service.config import UserSettings
 
     classes: list[type[BaseSettings]] = [
         CommonSettings, DevStackSettings, UserSettings, TradingSettings, EngineSettings,
-        StockSettings,
+        StockSettings, RealtimeSettings, SessionSettings,
     ]  # fmt: skip
     return set().union(*(_env_names(c) for c in classes))
 
@@ -380,7 +382,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_services_use_only_real_settings(compose: dict[str, Any]) -> None:
     known = _known_env_names()
-    ours = {n: s for n, s in compose["services"].items() if "build" in s}
+    ours = {n: s for n, s in compose["services"].items() if s["image"].startswith("stocksim:")}
     assert set(ours) == {"migrate", "user_service", "trading_service", "stock_service", "engine"}
     for name, service in ours.items():
         unknown = set(service.get("environment", {})) - known

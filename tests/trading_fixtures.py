@@ -88,6 +88,9 @@ def trading_settings(stack: Stack, data_dir: Path, signing_key: SigningKey) -> T
         republish_after_s=1.0,
         max_price_age_s=3600,
         log_json=False,
+        # Lifted: tests place orders as fast as they can; tests/ops tests the limits.
+        order_rate=0,
+        cancel_rate=0,
     )
 
 

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -18,7 +18,9 @@ from shared.errors import ServiceUnavailable, install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
 from shared.market_epoch import load_market_clock
-from shared.tokens import TokenVerifier, load_jwks
+from shared.metrics import install_metrics
+from shared.probes import Check, KafkaCheck, postgres_check, probe_router, redis_check
+from shared.tokens import RefreshingVerifier, TokenVerifier, load_jwks
 from trading_service.alpaca.endpoints import router as alpaca_router
 from trading_service.candles.aggregator import CandleAggregator
 from trading_service.candles.endpoints import router as candles_router
@@ -28,6 +30,7 @@ from trading_service.frontend.static import install_frontend
 from trading_service.leaderboard.endpoints import router as leaderboard_router
 from trading_service.market.endpoints import router as market_router
 from trading_service.marketwatch.endpoints import router as marketwatch_router
+from trading_service.monitoring import sample_storage
 from trading_service.orders.closing import run_deleted_accounts_sweep
 from trading_service.orders.endpoints import router as orders_router
 from trading_service.orders.executions import ExecutionWaiter
@@ -36,6 +39,7 @@ from trading_service.portfolio.endpoints import router as portfolio_router
 from trading_service.prices.cache import PriceCache
 from trading_service.prices.consumer import run_price_consumer
 from trading_service.prices.endpoints import router as prices_router
+from trading_service.rate_limit import RATE_LIMIT_RESPONSE, RateLimiter, limit_order_entry
 from trading_service.realtime.config import RealtimeSettings
 from trading_service.realtime.endpoints import router as realtime_router
 from trading_service.realtime.hub import Hub
@@ -89,7 +93,13 @@ def create_app(
             prices=prices,
             handoff=handoff,
             executions=executions,
-            verifier=TokenVerifier(jwks, settings.jwt_issuer, settings.jwt_audience),
+            verifier=RefreshingVerifier(
+                TokenVerifier(jwks, settings.jwt_issuer, settings.jwt_audience),
+                lambda: load_jwks(settings.jwks_url, settings.jwks_file, timeout_s=5),
+                settings.jwt_issuer,
+                settings.jwt_audience,
+                settings.jwks_refresh_min_s,
+            ),
             deleted_users=DeletedUsers(redis),
         )
         # The WebSocket stream and the candles (trading_service/realtime, trading_service/candles)
@@ -116,7 +126,16 @@ def create_app(
             asyncio.create_task(run_outbox_sweep(db, handoff, settings.republish_after_s)),
             asyncio.create_task(hub.run_deleted_accounts()),
             asyncio.create_task(run_deleted_accounts_sweep(db, redis, handoff, every_s=1.0)),
+            asyncio.create_task(sample_storage(db, prices)),
         ]
+        app.state.kafka_check = KafkaCheck(settings.kafka_bootstrap_servers)
+        app.state.rate_limiter = RateLimiter(
+            redis,
+            {
+                "order": (settings.order_rate, settings.order_burst),
+                "cancel": (settings.cancel_rate, settings.cancel_burst),
+            },
+        )
         try:
             yield
         finally:
@@ -126,6 +145,7 @@ def create_app(
             with contextlib.suppress(Exception):
                 await candles.flush()  # the forming bars' last ticks
             await producer.stop()
+            await app.state.kafka_check.close()
             await user_service_client.aclose()
             await redis.aclose()
             await db.dispose()
@@ -138,7 +158,20 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    app.include_router(orders_router)
+    install_metrics(app, "trading")
+
+    def readiness_checks() -> dict[str, Check]:
+        resources: Resources = app.state.resources
+        return {
+            "postgres": postgres_check(resources.db),
+            "redis": redis_check(resources.redis),
+            "kafka": app.state.kafka_check,
+        }
+
+    app.include_router(probe_router(readiness_checks))
+    app.include_router(
+        orders_router, dependencies=[Depends(limit_order_entry)], responses=RATE_LIMIT_RESPONSE
+    )
     app.include_router(portfolio_router)
     app.include_router(prices_router)
     app.include_router(market_router)

@@ -18,6 +18,9 @@ class TradingSettings(CommonSettings):
     # The public key only: this service can verify tokens, never mint them.
     jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
     jwks_file: Path | None = None
+    # A token with a key id the JWKS lacks fetches it again, at most once per this many seconds
+    # (a token arriving sooner waits for the next fetch).
+    jwks_refresh_min_s: float = Field(default=5.0, ge=0)
     jwt_issuer: str = "stocksim-user-service"
     jwt_audience: str = "stocksim"
     starting_cash: Decimal = Field(default=Decimal("100000.00"), gt=0)
@@ -30,6 +33,12 @@ class TradingSettings(CommonSettings):
     # Orders the engine has not accepted after this long are handed to Kafka again (outbox sweep).
     republish_after_s: float = Field(default=2.0, gt=0)
     db_pool_size: int = 20
+    # Per account (trading_service/rate_limit.py): orders (place, replace) and cancels per second
+    # with bursts up to *_burst; a rate of 0 lifts the limit.
+    order_rate: float = Field(default=20.0, ge=0)
+    order_burst: int = Field(default=100, ge=1)
+    cancel_rate: float = Field(default=20.0, ge=0)
+    cancel_burst: int = Field(default=100, ge=1)
 
 
 class EngineSettings(CommonSettings):
@@ -41,3 +50,6 @@ class EngineSettings(CommonSettings):
     max_batch: int = Field(default=500, ge=1)
     # Kafka group session timeout: how fast a dead engine's symbols move to another one.
     session_timeout_ms: int = Field(default=6000, ge=1000)
+    # /livez, /readyz, /health and /metrics (trading_service/engine/probe.py); 0: any free port.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8004, ge=0, le=65535)

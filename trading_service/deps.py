@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.deleted_users import DeletedUsers
 from shared.errors import Unauthorized
-from shared.tokens import TokenVerifier
+from shared.request_context import bind_account
+from shared.tokens import RefreshingVerifier
 from trading_service.config import TradingSettings
 from trading_service.orders import repository
 from trading_service.orders.executions import ExecutionWaiter
@@ -30,7 +31,7 @@ class Resources:
     prices: PriceCache
     handoff: OrderHandoff
     executions: ExecutionWaiter
-    verifier: TokenVerifier
+    verifier: RefreshingVerifier
     deleted_users: DeletedUsers
     # Accounts this process has already made sure exist (saves an INSERT per request).
     known_accounts: set[uuid.UUID] = field(default_factory=set)
@@ -66,8 +67,9 @@ async def current_account(
         token = cookie
     else:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
-    claims = resources.verifier.verify(token)
+    claims = await resources.verifier.verify_fetching(token)
     account_id = claims.sub
+    bind_account(account_id)
     await resources.deleted_users.check(account_id)
     if account_id not in resources.known_accounts:
         async with resources.db.begin() as conn:

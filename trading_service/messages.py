@@ -9,23 +9,38 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from shared.money import to_ticks
+from shared.request_context import request_id, well_formed
 from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
 
 EXECUTIONS_CHANNEL = "executions"
 
 
+def _request_id() -> str | None:
+    """The id of the request that creates a message (None in background tasks)."""
+    return request_id.get()
+
+
+def _with_request_id(body: dict[str, Any], rid: str | None) -> bytes:
+    # Only when there is one: a message without the field is what older engines expect.
+    if rid is not None:
+        body["request_id"] = rid
+    return json.dumps(body).encode()
+
+
 @dataclass(frozen=True, slots=True)
 class NewOrder:
     order: Order
+    # So the engine's log lines for this order carry the id of the request that placed it.
+    request_id: str | None = field(default_factory=_request_id)
 
     def encode(self) -> bytes:
         o = self.order
-        return json.dumps(
+        return _with_request_id(
             {
                 "kind": "new",
                 "id": str(o.id),
@@ -38,19 +53,22 @@ class NewOrder:
                 "limit": o.limit,
                 "stop": o.stop,
                 "protection": o.protection,
-            }
-        ).encode()
+            },
+            self.request_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class CancelRequest:
     order_id: uuid.UUID
     account_id: uuid.UUID
+    request_id: str | None = field(default_factory=_request_id)
 
     def encode(self) -> bytes:
-        return json.dumps(
-            {"kind": "cancel", "id": str(self.order_id), "account_id": str(self.account_id)}
-        ).encode()
+        return _with_request_id(
+            {"kind": "cancel", "id": str(self.order_id), "account_id": str(self.account_id)},
+            self.request_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +78,10 @@ class ReplaceRequest:
     qty: int | None
     limit: int | None
     stop: int | None
+    request_id: str | None = field(default_factory=_request_id)
 
     def encode(self) -> bytes:
-        return json.dumps(
+        return _with_request_id(
             {
                 "kind": "replace",
                 "id": str(self.order_id),
@@ -70,8 +89,9 @@ class ReplaceRequest:
                 "qty": self.qty,
                 "limit": self.limit,
                 "stop": self.stop,
-            }
-        ).encode()
+            },
+            self.request_id,
+        )
 
 
 OrderMessage = NewOrder | CancelRequest | ReplaceRequest
@@ -83,6 +103,7 @@ def decode_order_message(raw: bytes) -> OrderMessage:
     kind = data["kind"]
     order_id = uuid.UUID(data["id"])
     account_id = uuid.UUID(data["account_id"])
+    rid = well_formed(data.get("request_id"))  # absent in messages of older API processes
     if kind == "new":
         return NewOrder(
             Order(
@@ -96,13 +117,14 @@ def decode_order_message(raw: bytes) -> OrderMessage:
                 limit=data.get("limit"),
                 stop=data.get("stop"),
                 protection=data.get("protection"),
-            )
+            ),
+            rid,
         )
     if kind == "cancel":
-        return CancelRequest(order_id, account_id)
+        return CancelRequest(order_id, account_id, rid)
     if kind == "replace":
         return ReplaceRequest(
-            order_id, account_id, data.get("qty"), data.get("limit"), data.get("stop")
+            order_id, account_id, data.get("qty"), data.get("limit"), data.get("stop"), rid
         )
     raise ValueError(f"unknown order message kind {kind!r}")
 

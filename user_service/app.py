@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -13,6 +16,8 @@ from shared.db import create_db_engine
 from shared.errors import install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
+from shared.metrics import install_metrics
+from shared.probes import Check, postgres_check, probe_router, redis_check
 from shared.tokens import TokenVerifier
 from user_service import health
 from user_service.api_keys import endpoints as api_key_endpoints
@@ -20,7 +25,7 @@ from user_service.auth import endpoints as auth_endpoints
 from user_service.auth.service import TokenSigner
 from user_service.config import UserSettings
 from user_service.deps import Resources
-from user_service.keys import load_signing_key, write_jwks
+from user_service.keys import KeyRing, key_files_state, load_key_ring, write_jwks
 from user_service.passwords import PasswordHasher
 from user_service.throttle import Throttle
 from user_service.users import endpoints as user_endpoints
@@ -38,31 +43,80 @@ cannot mint any. Every error is `{"error": ..., "detail": ...}`.
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: UserSettings = app.state.settings
     configure_logging("user_service", settings.log_level, settings.log_json)
-    signing_key = load_signing_key(settings)
-    jwks_path = write_jwks(signing_key, settings.keys_dir)
+    key_files = key_files_state(settings)
+    keys = load_key_ring(settings)
+    jwks_path = write_jwks(keys, settings.keys_dir)
     engine = create_db_engine(settings.database_url)
     redis = Redis.from_url(settings.redis_url)
     app.state.resources = Resources(
         engine=engine,
         hasher=PasswordHasher(),
-        signing_key=signing_key,
-        signer=TokenSigner(
-            key=signing_key,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            lifetime_s=settings.jwt_lifetime_s,
-        ),
-        verifier=TokenVerifier(signing_key.jwks(), settings.jwt_issuer, settings.jwt_audience),
+        **_key_resources(keys, settings),
         settings=settings,
         redis=redis,
         throttle=Throttle.from_settings(redis, settings),
     )
-    log.info("user service started", extra={"kid": signing_key.kid, "jwks_file": str(jwks_path)})
+    log.info(
+        "user service started",
+        extra={"kid": keys.active.kid, "published": _kids(keys), "jwks_file": str(jwks_path)},
+    )
+    reloading = (
+        asyncio.create_task(_reload_keys(app, settings, key_files))
+        if settings.jwt_key_reload_s
+        else None
+    )
     try:
         yield
     finally:
+        if reloading is not None:
+            reloading.cancel()
         await redis.aclose()
         await engine.dispose()
+
+
+def _key_resources(keys: KeyRing, settings: UserSettings) -> dict[str, Any]:
+    return {
+        "signing_key": keys.active,
+        "keys": keys,
+        "signer": TokenSigner(
+            key=keys.active,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            lifetime_s=settings.jwt_lifetime_s,
+        ),
+        "verifier": TokenVerifier(keys.jwks(), settings.jwt_issuer, settings.jwt_audience),
+    }
+
+
+def _kids(keys: KeyRing) -> list[str]:
+    return [jwk["kid"] for jwk in keys.published]
+
+
+async def _reload_keys(
+    app: FastAPI, settings: UserSettings, key_files: tuple[tuple[str, int | None], ...]
+) -> None:
+    """Forever: when a key file changed, read the keys again and swap them in as one.
+
+    Requests already running finish with the keys they started with. A broken file is logged
+    and the keys in use stay.
+    """
+    while True:
+        await asyncio.sleep(settings.jwt_key_reload_s)
+        now = await asyncio.to_thread(key_files_state, settings)
+        if now == key_files:
+            continue
+        key_files = now
+        try:
+            keys = await asyncio.to_thread(load_key_ring, settings)
+            await asyncio.to_thread(write_jwks, keys, settings.keys_dir)
+        except (RuntimeError, ValueError, OSError):
+            log.exception("could not read the JWT keys again; keeping the keys in use")
+            continue
+        old: Resources = app.state.resources
+        if _kids(keys) == _kids(old.keys) and keys.active.kid == old.keys.active.kid:
+            continue
+        app.state.resources = replace(old, **_key_resources(keys, settings))
+        log.info("JWT keys reloaded", extra={"kid": keys.active.kid, "published": _kids(keys)})
 
 
 def create_app(settings: UserSettings | None = None) -> FastAPI:
@@ -75,6 +129,14 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
     app.state.settings = settings or UserSettings()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    install_metrics(app, "user")
+
+    def readiness_checks() -> dict[str, Check]:
+        resources: Resources = app.state.resources
+        # Redis holds the login and sign-up throttle: without it both answer 503.
+        return {"postgres": postgres_check(resources.engine), "redis": redis_check(resources.redis)}
+
+    app.include_router(probe_router(readiness_checks))
     app.include_router(user_endpoints.router)
     app.include_router(auth_endpoints.router)
     app.include_router(api_key_endpoints.router)

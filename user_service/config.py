@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.config import CommonSettings
 
@@ -17,6 +18,11 @@ class UserSettings(CommonSettings):
     port: int = Field(default=8001, ge=1, le=65535)
     # PEM file of the Ed25519 signing key; in development one is generated under data_dir/keys.
     jwt_private_key_path: Path | None = None
+    # More public keys for the JWKS, signing nothing: the previous key while its tokens live,
+    # or the next one announced ahead (README, "Rotating the signing key"). Comma-separated.
+    jwt_extra_key_paths: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # How often the key files are checked for a change (a switch without restart); 0: never.
+    jwt_key_reload_s: float = Field(default=5.0, ge=0)
     jwt_issuer: str = "stocksim-user-service"
     jwt_audience: str = "stocksim"
     jwt_lifetime_s: int = Field(default=3600, ge=1)
@@ -27,6 +33,13 @@ class UserSettings(CommonSettings):
     throttle_window_s: int = Field(default=60, ge=1)
     # Only behind a proxy that sets X-Forwarded-For: otherwise any client could claim any address.
     trust_forwarded_for: bool = False
+
+    @field_validator("jwt_extra_key_paths", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [Path(p.strip()) for p in value.split(",") if p.strip()]
+        return value
 
     @model_validator(mode="after")
     def _key_outside_development(self) -> UserSettings:

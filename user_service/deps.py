@@ -13,10 +13,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.errors import ServiceUnavailable
+from shared.request_context import bind_account
 from shared.tokens import TokenVerifier, read_bearer
 from user_service.auth.service import TokenSigner, user_from_token
 from user_service.config import UserSettings
-from user_service.keys import SigningKey
+from user_service.keys import KeyRing, SigningKey
 from user_service.passwords import PasswordHasher
 from user_service.throttle import Throttle
 from user_service.users.repository import UserRecord
@@ -27,6 +28,7 @@ class Resources:
     engine: AsyncEngine
     hasher: PasswordHasher
     signing_key: SigningKey
+    keys: KeyRing  # every published key (signing_key is keys.active)
     signer: TokenSigner
     verifier: TokenVerifier
     settings: UserSettings
@@ -71,7 +73,9 @@ async def get_current_user(
     _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
 ) -> UserRecord:
     token = read_bearer(request.headers.get("Authorization"))
-    return await user_from_token(conn, resources.verifier, token)
+    user = await user_from_token(conn, resources.verifier, token)
+    bind_account(user.id)
+    return user
 
 
 CurrentUser = Annotated[UserRecord, Depends(get_current_user)]

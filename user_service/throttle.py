@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 from fastapi import Request
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -25,6 +26,13 @@ local count = tonumber(redis.call('GET', KEYS[1]) or '0')
 if count > 0 then return redis.call('DECR', KEYS[1]) end
 return 0
 """
+
+
+THROTTLED = Counter(
+    "stocksim_login_throttled_total",
+    "Logins and sign-ups refused with 429, by limit (login, login-from, register-from).",
+    ["limit"],
+)
 
 
 class TooManyRequests(DomainError):
@@ -104,6 +112,7 @@ class Throttle:
         for i, (limit, _) in enumerate(checks):
             count, ttl = results[3 * i + 1], results[3 * i + 2]
             if count > limit.attempts:
+                THROTTLED.labels(limit.scope).inc()
                 retry_after = ttl if ttl > 0 else limit.window_s
                 raise TooManyRequests(
                     f"too many {limit.what}; try again in {retry_after} s", retry_after

@@ -13,7 +13,10 @@ from redis.asyncio import Redis
 from shared.db import create_db_engine
 from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC, ensure_topics
 from shared.logging import configure_logging
+from shared.probes import KafkaCheck, postgres_check, redis_check
 from trading_service.config import EngineSettings
+from trading_service.engine.metrics import CONSUMER_LAG
+from trading_service.engine.probe import ProbeServer
 from trading_service.engine.runner import EngineRunner
 
 log = logging.getLogger("trading_service.engine")
@@ -37,6 +40,14 @@ async def main(settings: EngineSettings | None = None) -> None:
         fetch_max_wait_ms=5,
     )
     runner = EngineRunner(settings, db, redis, consumer)
+    kafka_check = KafkaCheck(settings.kafka_bootstrap_servers)
+    probe = ProbeServer(
+        settings.http_host,
+        settings.http_port,
+        {"postgres": postgres_check(db), "redis": redis_check(redis), "kafka": kafka_check},
+    )
+    await probe.start()
+    CONSUMER_LAG.runners.append(runner)
     consumer.subscribe([PRICES_TOPIC, ORDERS_TOPIC], listener=runner.listener())
     await consumer.start()
     log.info("engine started", extra={"group": settings.group_id})
@@ -50,6 +61,9 @@ async def main(settings: EngineSettings | None = None) -> None:
     finally:
         # A clean stop leaves the group at once, so another engine takes the symbols over now.
         await consumer.stop()
+        CONSUMER_LAG.runners.remove(runner)
+        await probe.close()
+        await kafka_check.close()
         await redis.aclose()
         await db.dispose()
         log.info("engine stopped")

@@ -260,6 +260,10 @@ async def apply_events(
             "filled_qty": o["filled_qty"],
             # Replaces settled so far: what a PATCH waits for (orders/executions.py).
             "replace_seq": o["replace_applied_seq"],
+            # for the engine's metrics: orders by type and side, order-to-fill latency
+            "type": o["type"],
+            "side": o["side"],
+            "created_at": o["created_at"].isoformat(),
         }
         for o in (order_rows[i] for i in sorted(touched))
     ]

@@ -47,6 +47,8 @@ from trading_service.engine.core.model import (
     TimeInForce,
 )
 from trading_service.engine.ledger import Entry, apply_events
+from trading_service.engine.metrics import observe_batch
+from trading_service.engine.trace import log_order_messages
 from trading_service.market.snapshots import book_snapshot, publish_books
 from trading_service.messages import (
     EXECUTIONS_CHANNEL,
@@ -484,6 +486,8 @@ class EngineRunner:
             next_offsets = {tp: recs[-1].offset + 1 for tp, recs in fresh_batch.items()}
             await self._store_offsets(conn, next_offsets)
         self.expected.update(next_offsets)
+        observe_batch(len(decoded), time.perf_counter() - started, result)
+        log_order_messages(decoded, result)
         log.debug(
             "batch applied",
             extra={

@@ -13,6 +13,7 @@ from shared.errors import error_body
 from trading_service.deps import CurrentAccount, Resources, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
+from trading_service.monitoring import ORDERS_SUBMITTED
 from trading_service.orders import repository, service
 from trading_service.orders.executions import Outcome, finished, processed, replace_settled
 from trading_service.orders.schemas import (
@@ -108,6 +109,7 @@ async def _submit(
         response.status_code = status.HTTP_200_OK  # same client_order_id: the existing order
         async with resources.db.connect() as conn:
             return (await service.render_orders(conn, [row]))[0]
+    ORDERS_SUBMITTED.labels(row.type, row.side).inc()
     if not wait:
         # Nothing can have happened to it yet that the caller is waiting to see.
         await resources.handoff.send(row.symbol, NewOrder(service.to_core_order(row)))

@@ -17,6 +17,8 @@ class RealtimeSettings(BaseSettings):
     # ?batch=true clients: messages within this window of the first go out in one frame.
     batch_window_s: float = Field(default=0.05, ge=0, le=1)
     max_channels: int = Field(default=500, ge=1)
+    # Open connections per user and process: one more is refused with close code 4029.
+    max_per_user: int = Field(default=10, ge=1)
     # Orders and portfolio are read from Postgres at most this often per account (bursts coalesce).
     account_refresh_s: float = Field(default=0.05, ge=0)
     # Forming candles are upserted into Postgres this often.

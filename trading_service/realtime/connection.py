@@ -12,9 +12,13 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from trading_service.monitoring import WS_SLOW_CONSUMERS
+
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER_CLOSE = 4008  # application close code: the client did not keep up
+# The user already has TRADING_WS_MAX_PER_USER connections open on this process.
+TOO_MANY_CONNECTIONS_CLOSE = 4029
 
 
 def encode(message: dict[str, Any]) -> str:
@@ -95,11 +99,13 @@ class Connection:
         self._wakeup.set()
         # A client that reads nothing at all never lets the writer finish: cut it after a grace.
         asyncio.get_running_loop().call_later(self._close_grace_s, self.writer.cancel)
+        WS_SLOW_CONSUMERS.inc()
         log.info("disconnecting slow WebSocket consumer")
 
-    def close(self) -> None:
+    def close(self, code: int = 1000) -> None:
         """Stop after what is buffered has been written."""
         if not self.closed:
+            self._close_code = code
             self.closed = True
             self._ending = True
             self._wakeup.set()

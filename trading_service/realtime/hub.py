@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.deleted_users import DELETED_USERS_KEY, DeletedUsers
 from shared.errors import DomainError, Unauthorized
-from shared.tokens import LEEWAY_S, TokenVerifier
+from shared.tokens import LEEWAY_S, RefreshingVerifier
 from trading_service.candles.aggregator import Bar, CandleAggregator
 from trading_service.messages import EXECUTIONS_CHANNEL
+from trading_service.monitoring import WS_CONNECTIONS, WS_REFUSED
 from trading_service.orders import repository as orders_repository
 from trading_service.orders.service import render_orders
 from trading_service.portfolio.service import portfolio
@@ -34,7 +35,11 @@ from trading_service.prices.cache import PRICES_CHANNEL, PriceCache
 from trading_service.realtime import messages
 from trading_service.realtime.channels import PRIVATE, route_key
 from trading_service.realtime.config import RealtimeSettings
-from trading_service.realtime.connection import Connection, error_message
+from trading_service.realtime.connection import (
+    TOO_MANY_CONNECTIONS_CLOSE,
+    Connection,
+    error_message,
+)
 from trading_service.realtime.snapshots import SnapshotReader
 
 log = logging.getLogger(__name__)
@@ -47,7 +52,7 @@ class Hub:
         redis: Redis,
         db: AsyncEngine,
         prices: PriceCache,
-        verifier: TokenVerifier,
+        verifier: RefreshingVerifier,
         candles: CandleAggregator,
         starting_cash: Decimal,
         deleted_users: DeletedUsers,
@@ -73,9 +78,12 @@ class Hub:
 
     def register(self, conn: Connection) -> None:
         self.connections.add(conn)
+        WS_CONNECTIONS.inc()
         conn.on_drop = self.unregister
 
     def unregister(self, conn: Connection) -> None:
+        if conn in self.connections:  # a dropped slow consumer is unregistered twice
+            WS_CONNECTIONS.dec()
         self.connections.discard(conn)
         for channel in list(conn.channels):
             self._drop(conn, channel)
@@ -86,8 +94,10 @@ class Hub:
         """Raises DomainError (unauthorized) on a bad token; the connection stays open."""
         if not isinstance(token, str) or not token:
             raise DomainError("auth needs a non-empty 'token' string")
-        claims = self.verifier.verify(token)
+        claims = await self.verifier.verify_fetching(token)
         await self.deleted_users.check(claims.sub)  # as for HTTP: a deleted user's token is dead
+        if self._over_user_cap(conn, claims.sub):
+            return
         async with self.db.begin() as db:
             await orders_repository.ensure_account(db, claims.sub, self.starting_cash)
         if conn.account_id is not None and conn.account_id != claims.sub:
@@ -99,6 +109,27 @@ class Hub:
         delay = max(0.0, claims.exp + LEEWAY_S - time.time())
         conn.token_expiry = asyncio.get_running_loop().call_later(delay, self._expire, conn)
         conn.send(messages.authenticated(claims.sub, claims.exp))
+
+    def _over_user_cap(self, conn: Connection, account_id: uuid.UUID) -> bool:
+        """Refuse and close a connection past the per-user cap: one client cannot hold them all."""
+        limit = self.settings.max_per_user
+        held = sum(
+            1
+            for c in self.connections
+            if c is not conn and c.account_id == account_id and not c.closed
+        )
+        if held < limit:
+            return False
+        WS_REFUSED.inc()
+        conn.send(
+            error_message(
+                "too_many_connections",
+                f"this user already has {held} open connections (at most {limit}); closing",
+            )
+        )
+        self.unregister(conn)
+        conn.close(TOO_MANY_CONNECTIONS_CLOSE)
+        return True
 
     def _expire(self, conn: Connection) -> None:
         closed = self._close_private(conn)

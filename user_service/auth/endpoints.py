@@ -64,4 +64,4 @@ async def login(
     description="A JSON Web Key Set (RFC 7517) of Ed25519 keys; tokens name theirs by `kid`.",
 )
 async def jwks(resources: ResourcesDep) -> dict[str, Any]:
-    return resources.signing_key.jwks()
+    return resources.keys.jwks()
