@@ -59,6 +59,10 @@ Order entry, portfolio and market data of the stocksim paper-trading exchange.
 Authenticate with the `access_token` from the user service's `POST /login`
 (`Authorization: Bearer ...`). Money and prices are decimal strings in responses and may be
 sent as strings or numbers. Every error is `{"error": ..., "detail": ...}`.
+
+Bots written for Alpaca use the `/v2` routes (Alpaca's Trading API v2, docs/alpaca.md) with
+the headers `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY` of a key from the user service's
+`POST /api-keys`; their errors are Alpaca's `{"code": ..., "message": ...}`.
 """
 
 

@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader
 from trading_service.alpaca.auth import Principal, authenticate_key
 from trading_service.alpaca.errors import Forbidden
 from trading_service.deps import ResourcesDep
+from trading_service.rate_limit import RateLimiter
 
 _key_id = APIKeyHeader(
     name="APCA-API-KEY-ID", auto_error=False, description="key_id from POST /api-keys"
@@ -37,10 +38,10 @@ KeyPrincipal = Annotated[Principal, Depends(key_principal)]
 
 
 async def limit_order_entry(request: Request, principal: KeyPrincipal) -> None:
-    """The per-account limits of order entry (the app's `rate_limiter`, when it has one) on the
-    key's account: orders and replaces count as orders, DELETEs as cancels; reads are free.
-    A refusal is 429 with Retry-After, in Alpaca's shape (errors.AlpacaRoute)."""
-    limiter = getattr(request.app.state, "rate_limiter", None)
+    """The per-account limits of order entry (trading_service/rate_limit.py) on the key's
+    account: orders and replaces count as orders, DELETEs as cancels; reads are free. A refusal
+    is 429 with Retry-After, in Alpaca's shape (errors.AlpacaRoute)."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None or request.method not in ("POST", "PATCH", "DELETE"):
         return
     await limiter.check(principal.account_id, "cancel" if request.method == "DELETE" else "order")
