@@ -164,3 +164,14 @@ async def test_one_domain_two_faces(
     assert [(c["id"], c["status"]) for c in canceled.json()] == [(placed.json()["id"], 200)]
     after = await api.get(f"/orders/{placed.json()['id']}", headers=bearer)
     assert after.json()["status"] == "canceled"
+
+
+async def test_time_filters_take_iso_8601_only(api: httpx.AsyncClient, holder: KeyHolder) -> None:
+    for query in ("after=2020-01-01T00:00:00Z", "until=2999-01-01", "after=2020-01-01T00:00:00"):
+        ok = await api.get(f"/v2/orders?status=all&{query}", headers=holder.key_headers)
+        assert ok.status_code == 200, (query, ok.text)
+    for query in ("after=0.0", "until=1700000000", "after=2020-13-01", "until=yesterday"):
+        refused = await api.get(f"/v2/orders?{query}", headers=holder.key_headers)
+        assert refused.status_code == 422, query
+        fills = await api.get(f"/v2/account/activities/FILL?{query}", headers=holder.key_headers)
+        assert fills.status_code == 422, query

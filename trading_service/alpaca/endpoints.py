@@ -52,6 +52,28 @@ router = APIRouter(
 )
 
 _AUTH = responses(403, 422, 429)
+# ISO 8601 only (a date, or a date and time with an optional offset; naive is UTC): pydantic's
+# datetime would also take numbers as Unix times, which the published schema does not allow.
+Timestamp = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        pattern=r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$",
+        description="ISO 8601, e.g. 2026-12-01T14:30:00Z",
+    ),
+]
+
+
+def _instant(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UnprocessableEntity(f"{name} is not a valid ISO 8601 time") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 SymbolOrId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9.\-]+$")]
 
 
@@ -168,8 +190,8 @@ async def get_orders(
     resources: ResourcesDep,
     status_: Annotated[Literal["open", "closed", "all"], Query(alias="status")] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    after: datetime | None = None,
-    until: datetime | None = None,
+    after: Timestamp = None,
+    until: Timestamp = None,
     direction: Literal["asc", "desc"] = "desc",
     nested: bool = False,
     side: Literal["buy", "sell"] | None = None,
@@ -183,8 +205,8 @@ async def get_orders(
             status=status_,
             symbols=wanted,
             side=side,
-            after=after,
-            until=until,
+            after=_instant(after, "after"),
+            until=_instant(until, "until"),
             ascending=direction == "asc",
             limit=limit,
         )
@@ -353,15 +375,20 @@ async def get_activities_of_type(
     activity_type: Annotated[str, Path(max_length=16, pattern=r"^[A-Z_]+$")],
     principal: KeyPrincipal,
     resources: ResourcesDep,
-    after: datetime | None = None,
-    until: datetime | None = None,
+    after: Timestamp = None,
+    until: Timestamp = None,
     direction: Literal["asc", "desc"] = "desc",
     page_size: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> list[FillActivityOut]:
     if activity_type != "FILL":
         return []  # no dividends, transfers or fees here: only fills ever happen
     return await activities.fills(
-        resources, principal.account_id, after, until, direction == "asc", page_size
+        resources,
+        principal.account_id,
+        _instant(after, "after"),
+        _instant(until, "until"),
+        direction == "asc",
+        page_size,
     )
 
 
@@ -372,15 +399,20 @@ async def get_activities(
     principal: KeyPrincipal,
     resources: ResourcesDep,
     activity_types: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Z_,]*$")] = None,
-    after: datetime | None = None,
-    until: datetime | None = None,
+    after: Timestamp = None,
+    until: Timestamp = None,
     direction: Literal["asc", "desc"] = "desc",
     page_size: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> list[FillActivityOut]:
     if activity_types and "FILL" not in activity_types.split(","):
         return []
     return await activities.fills(
-        resources, principal.account_id, after, until, direction == "asc", page_size
+        resources,
+        principal.account_id,
+        _instant(after, "after"),
+        _instant(until, "until"),
+        direction == "asc",
+        page_size,
     )
 
 
