@@ -39,6 +39,8 @@ class CommonSettings(BaseSettings):
         default=6.5, validation_alias="MARKET_TIME_SCALE", gt=0, le=1_000_000
     )
     market_epoch: datetime | None = Field(default=None, validation_alias="STOCKSIM_MARKET_EPOCH")
+    # HMAC key of stored API-key secrets (shared/api_keys.py); the same in every service.
+    api_key_pepper: str = Field(default="", validation_alias="API_KEY_PEPPER")
 
     @model_validator(mode="after")
     def _real_database_credentials_outside_development(self) -> CommonSettings:

@@ -24,6 +24,10 @@ from shared.probes import Check, KafkaCheck, postgres_check, probe_router, redis
 from shared.revoked_tokens import RevokedTokens
 from shared.tokens import RefreshingVerifier, TokenVerifier, load_jwks
 from trading_service.accounts.endpoints import router as accounts_router
+from trading_service.alpaca.endpoints import router as alpaca_router
+from trading_service.alpaca.feed import AlpacaFeed
+from trading_service.alpaca.marketdata import router as alpaca_market_data_router
+from trading_service.alpaca.stream_endpoints import router as alpaca_streams_router
 from trading_service.candles.aggregator import CandleAggregator
 from trading_service.candles.endpoints import router as candles_router
 from trading_service.config import TradingSettings
@@ -47,6 +51,7 @@ from trading_service.rate_limit import RATE_LIMIT_RESPONSE, RateLimiter, limit_o
 from trading_service.realtime.config import RealtimeSettings
 from trading_service.realtime.endpoints import router as realtime_router
 from trading_service.realtime.hub import Hub
+from trading_service.session.api_keys import router as session_keys_router
 from trading_service.session.config import SessionSettings
 from trading_service.session.endpoints import router as session_router
 from trading_service.session.service import UserService
@@ -57,6 +62,10 @@ Order entry, portfolio and market data of the stocksim paper-trading exchange.
 Authenticate with the `access_token` from the user service's `POST /login`
 (`Authorization: Bearer ...`). Money and prices are decimal strings in responses and may be
 sent as strings or numbers. Every error is `{"error": ..., "detail": ...}`.
+
+Bots written for Alpaca use the `/v2` routes (Alpaca's Trading API v2, docs/alpaca.md) with
+the headers `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY` of a key from the user service's
+`POST /api-keys`; their errors are Alpaca's `{"code": ..., "message": ...}`.
 """
 
 
@@ -117,7 +126,11 @@ def create_app(
             app.state.resources.deleted_users,
             app.state.resources.revoked_tokens,
         )
+        # The Alpaca streams (/stream, /v2/iex, /v2/sip) ride on the hub's one subscription.
+        alpaca_feed = app.state.alpaca_feed = AlpacaFeed(db, clock, candles)
+        hub.taps.append(alpaca_feed.tap)
         tasks = [
+            asyncio.create_task(alpaca_feed.run_trade_updates()),
             asyncio.create_task(hub.run_redis()),
             asyncio.create_task(hub.run_account_refresh()),
             asyncio.create_task(hub.run_heartbeats()),
@@ -188,11 +201,15 @@ def create_app(
     app.include_router(candles_router)
     app.include_router(realtime_router)
     app.include_router(session_router)
+    app.include_router(session_keys_router)  # the web page's Keys screen
     app.include_router(leaderboard_router)
     app.include_router(accounts_router)
     app.include_router(leagues_router)
     app.include_router(marketwatch_router)
     app.include_router(clock_router)
+    app.include_router(alpaca_market_data_router)  # /v2/stocks (trading_service/alpaca)
+    app.include_router(alpaca_streams_router)  # /stream, /v2/iex, /v2/sip
+    app.include_router(alpaca_router)  # Alpaca's /v2 (trading_service/alpaca)
     install_frontend(app)  # the web page at /, when built (web/)
 
     @app.get("/health", tags=["health"], summary="PostgreSQL and Redis reachable")

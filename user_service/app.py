@@ -22,6 +22,7 @@ from shared.probes import Check, postgres_check, probe_router, redis_check
 from shared.revoked_tokens import RevokedTokens
 from shared.tokens import TokenVerifier
 from user_service import health
+from user_service.api_keys import endpoints as api_key_endpoints
 from user_service.auth import endpoints as auth_endpoints
 from user_service.auth.service import TokenSigner
 from user_service.config import UserSettings
@@ -147,6 +148,7 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
     app.include_router(probe_router(readiness_checks))
     app.include_router(user_endpoints.router)
     app.include_router(auth_endpoints.router)
+    app.include_router(api_key_endpoints.router)
     app.include_router(health.router)
     return app
 

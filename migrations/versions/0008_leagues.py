@@ -9,7 +9,7 @@ Revises: 0006
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"  # chained after main's latest so `upgrade head` has one head
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -158,6 +158,15 @@ async def _login(users_client: httpx.AsyncClient, user: dict[str, Any]) -> dict[
 
 
 @pytest.fixture(scope="module")
+async def api_key(users_client: httpx.AsyncClient, user_token: dict[str, str]) -> dict[str, str]:
+    """Alpaca's key headers for the /v2 routes (trading_service/alpaca)."""
+    created = await users_client.post("/api-keys", json={"label": "fuzz"}, headers=user_token)
+    assert created.status_code == 201, created.text
+    key = created.json()
+    return {"APCA-API-KEY-ID": key["key_id"], "APCA-API-SECRET-KEY": key["secret_key"]}
+
+
+@pytest.fixture(scope="module")
 async def user_token(users_client: httpx.AsyncClient, fuzz_user: dict[str, Any]) -> dict[str, str]:
     return await _login(users_client, fuzz_user)
 
@@ -191,12 +200,15 @@ async def test_user_service(
 async def test_trading_service(
     trading: httpx.AsyncClient,
     hostile_key: SigningKey,
+    api_key: dict[str, str],
     operation: Any,
     mode: GenerationMode,
     data: st.DataObject,
 ) -> None:
     case = data.draw(operation.as_strategy(generation_mode=mode))
-    await _send_and_check(trading, case, mode, new_trader(hostile_key).headers)
+    # /v2 authenticates with the key headers, the rest with the token.
+    credentials = api_key if operation.path.startswith("/v2/") else new_trader(hostile_key).headers
+    await _send_and_check(trading, case, mode, credentials)
 
 
 @pytest.mark.parametrize(("operation", "mode"), STOCK_CASES)

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -77,6 +78,8 @@ class Hub:
         self._last_quote: dict[str, tuple[Any, ...]] = {}
         self._changed_orders: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
         self._changed = asyncio.Event()
+        # Other consumers of this one subscription (the Alpaca streams): (channel, data) each.
+        self.taps: list[Callable[[bytes, bytes], None]] = []
 
     # --- connections ------------------------------------------------------------------------
 
@@ -302,6 +305,8 @@ class Hub:
                 self.on_book(channel[5:].decode(), data)
         except (ValueError, KeyError, TypeError, ArithmeticError):
             log.warning("skipping malformed message", extra={"channel": channel.decode()})
+        for tap in self.taps:
+            tap(channel, data)
 
     async def run_account_refresh(self) -> None:
         """Forever: push the orders and portfolio of accounts the engine changed."""

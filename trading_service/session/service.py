@@ -45,6 +45,19 @@ class UserService:
             account_id=answer["id"], username=answer["username"], email=answer["email"]
         )
 
+    async def forward(
+        self, method: str, path: str, client_address: str, token: str, json: Any = None
+    ) -> Any:
+        """A call with the browser's token, answered with the user service's JSON as is."""
+        return await self._call(
+            method,
+            path,
+            client_address,
+            json=json,
+            headers={"Authorization": f"Bearer {token}"},
+            any_body=True,
+        )
+
     async def _call(
         self,
         method: str,
@@ -52,7 +65,8 @@ class UserService:
         client_address: str,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
+        any_body: bool = False,
+    ) -> Any:
         # Forwarded so a user service that trusts this proxy throttles per browser, not per API.
         sent = {"X-Forwarded-For": client_address, **(headers or {})}
         try:
@@ -70,4 +84,4 @@ class UserService:
                 str(body.get("error", "bad_request")),
                 body.get("detail", "refused by the user service"),
             )
-        return body if isinstance(body, dict) else {}
+        return body if any_body or isinstance(body, dict) else {}

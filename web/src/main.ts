@@ -8,6 +8,7 @@ import { ordersScreen, watchOrders } from "./notify";
 import { stream } from "./stream";
 import { signOut, viewLogin } from "./views/login";
 import { forgetAccount, restoreAccount, viewAccounts } from "./views/accounts";
+import { viewKeys } from "./views/keys";
 import { viewLeaderboard } from "./views/leaderboard";
 import { viewLeague, viewLeagues } from "./views/leagues";
 import { viewOrders } from "./views/orders";
@@ -135,6 +136,8 @@ function route(): void {
     cleanup = /^[0-9a-f-]{36}$/.test(arg) ? viewLeague(main, arg) : viewLeagues(main);
   } else if (page === "portfolio") {
     cleanup = viewPortfolio(main);
+  } else if (page === "keys") {
+    cleanup = viewKeys(main);
   } else {
     cleanup = viewWatch(main);
   }
