@@ -68,6 +68,26 @@ class RevokedTokens:
             self._valid_at.clear()
         self._valid_at[tid] = now
 
+    async def revoked_among(self, tokens: list[Claims]) -> set[str]:
+        """The ids of those tokens that were revoked, asked of Redis now (one round trip).
+
+        For holders of long-lived sessions (WebSockets) that sweep their tokens: what it finds is
+        remembered, so the same token is refused at once afterwards.
+        """
+        exp = {token_id(c): c.exp for c in tokens}
+        ids = sorted(exp)
+        if not ids:
+            return set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for tid in ids:
+                pipe.exists(KEY_PREFIX + tid)
+            flags = await pipe.execute()
+        revoked = {tid for tid, flag in zip(ids, flags, strict=True) if flag}
+        for tid in revoked:
+            self._valid_at.pop(tid, None)
+            self._remember_revoked(tid, exp[tid])
+        return revoked
+
     def _remember_revoked(self, tid: str, exp: int) -> None:
         if len(self._revoked) >= MAX_REMEMBERED:
             # Expired tokens fail verification anyway; Redis still has the live ones.

@@ -65,6 +65,11 @@ async def test_logout_at_the_user_service_revokes_the_token_everywhere(
             return response.status_code == 401
 
         await until(trading_refuses, what="the trading API refuses the logged-out token")
+        # The socket signed in with it is told first (its private channels end) ...
+        while (told := json.loads(await ws.recv())).get("type") != "error":
+            pass
+        assert told["error"] == "token_revoked", told
+        # ... and cannot sign in with it again.
         refused = await _ws_auth(ws, token)
         assert refused["type"] == "error" and refused["error"] == "unauthorized", refused
 
@@ -89,3 +94,32 @@ async def test_browser_sign_out_revokes_the_session_token(trading: httpx.AsyncCl
         assert SESSION_COOKIE in out.headers["set-cookie"]  # cleared
         assert (await trading.get("/portfolio", headers=_bearer(token))).status_code == 401
         assert (await users.get("/me", headers=_bearer(token))).status_code == 401
+
+
+async def test_logout_ends_the_private_channels_of_a_socket_already_signed_in(
+    hostile_trading_settings: TradingSettings,
+) -> None:
+    settings = user_settings(register_max_per_ip=100, login_max_per_ip=100)
+    async with (
+        user_service(settings, fresh_address()) as (_, users),
+        serve(create_trading_app(hostile_trading_settings)) as address,
+        connect(f"ws://{address}/ws") as ws,
+    ):
+        user = new_user()
+        assert (await users.post("/register", json=user)).status_code == 201
+        token = await _token(users, user)
+        assert (await _ws_auth(ws, token))["type"] == "authenticated"
+        await ws.send(json.dumps({"action": "subscribe", "channels": ["orders", "prices"]}))
+
+        assert (await users.post("/logout", headers=_bearer(token))).status_code == 204
+
+        # The socket stays open for public data; its private channels end within the sweep.
+        while True:
+            message: dict[str, Any] = json.loads(await ws.recv())
+            if message.get("type") == "error":
+                break
+        assert message["error"] == "token_revoked", message
+        assert "orders" in message["detail"]
+        while (message := json.loads(await ws.recv())).get("type") != "subscribed":
+            pass
+        assert "orders" not in message["channels"] and "prices" in message["channels"]

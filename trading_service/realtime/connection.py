@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from shared.tokens import Claims
 from trading_service.monitoring import WS_SLOW_CONSUMERS
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Connection:
         self.channels: set[str] = set()
         self.account_id: uuid.UUID | None = None
         self.user_id: uuid.UUID | None = None  # the token's; account_id may be a league's
+        self.claims: Claims | None = None  # the token's: a logout revokes it
         self.token_expiry: asyncio.TimerHandle | None = None
         self.closed = False
         # Channels whose snapshot is being built: their updates wait here until it is sent.

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.deleted_users import DELETED_USERS_KEY, DeletedUsers
 from shared.errors import DomainError, Unauthorized
-from shared.revoked_tokens import RevokedTokens
+from shared.revoked_tokens import RevokedTokens, token_id
 from shared.tokens import LEEWAY_S, RefreshingVerifier
 from trading_service.accounts.service import account_for
 from trading_service.candles.aggregator import Bar, CandleAggregator
@@ -119,6 +119,7 @@ class Hub:
             self._close_private(conn)  # another account: nothing private carries over
         conn.account_id = account.id
         conn.user_id = claims.sub
+        conn.claims = claims
         if conn.token_expiry is not None:
             conn.token_expiry.cancel()
         # The same leeway the verifier grants, so a token is never both valid and expired.
@@ -148,14 +149,20 @@ class Hub:
         return True
 
     def _expire(self, conn: Connection) -> None:
+        self._end_session(conn, "token_expired", "token expired; send a new auth message")
+
+    def _end_session(self, conn: Connection, code: str, detail: str) -> None:
+        """The token no longer counts: private channels close, public ones stay."""
         closed = self._close_private(conn)
         conn.account_id = None
         conn.user_id = None
+        conn.claims = None
+        if conn.token_expiry is not None:
+            conn.token_expiry.cancel()
         conn.token_expiry = None
-        detail = "token expired; send a new auth message"
         if closed:
             detail += f"; closed private channels: {', '.join(closed)}"
-        conn.send(error_message("token_expired", detail))
+        conn.send(error_message(code, detail))
         if closed:
             conn.send(messages.subscribed(conn.channels))
 
@@ -338,19 +345,32 @@ class Hub:
                 self._publish(portfolio_key, lambda seq: messages.portfolio(held, seq))
 
     async def run_deleted_accounts(self, every_s: float = 1.0) -> None:
-        """Forever: close the sockets of users deleted since they authenticated.
+        """Forever: close the sockets of users deleted since they authenticated, and end the
+        private channels of sockets whose token was logged out.
 
-        Their token is dead from the deletion on; no private message (fills, orders, portfolio)
-        may reach them after it, so the connection ends rather than only losing its channels.
+        A deleted user's token is dead from the deletion on; no private message (fills, orders,
+        portfolio) may reach them after it, so the connection ends rather than only losing its
+        channels. A logged-out token is dead too, but the page may sign in again on the same
+        socket, so only its private channels close.
         """
         while True:
             await asyncio.sleep(every_s)
             try:
                 await self.close_deleted_accounts()
+                await self.end_revoked_sessions()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("could not check for deleted users' sockets", exc_info=True)
+
+    async def end_revoked_sessions(self) -> None:
+        signed_in = [(c, c.claims) for c in self.connections if c.claims is not None]
+        if not signed_in:
+            return
+        revoked = await self.revoked_tokens.revoked_among([claims for _, claims in signed_in])
+        for conn, claims in signed_in:
+            if token_id(claims) in revoked:
+                self._end_session(conn, "token_revoked", "signed out; send a new auth message")
 
     async def close_deleted_accounts(self) -> None:
         authenticated = [c for c in self.connections if c.user_id is not None]
