@@ -27,6 +27,7 @@ from devstack.servers import free_port, wait_for_port
 from devstack.stack import Stack, start_stack
 from shared import migrate
 from shared.kafka import PRICES_TOPIC, ensure_topics
+from shared.serving import uvicorn_flags
 
 
 def summary(values: Sequence[float], fmt: str = "{:,.0f}") -> str:
@@ -121,7 +122,8 @@ class Processes:
         proc = self.start(
             [sys.executable, "-m", "uvicorn", "trading_service.app:app", "--port", str(port),
              "--workers", str(workers), "--no-access-log", "--loop", "uvloop", "--http",
-             "httptools", "--ws", "websockets-sansio", "--log-level", "warning"],
+             "httptools", "--ws", "websockets-sansio", "--log-level", "warning",
+             *uvicorn_flags()],
             f"api-{port}",
         )  # fmt: skip
         wait_for_port(port, 60)

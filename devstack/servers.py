@@ -24,6 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+# Loaded once here, not in the forked child: servers are started from several threads at once,
+# and a dlopen between fork and exec could wait forever on a lock another thread held.
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform.startswith("linux") else None
 
 
 def free_port() -> int:
@@ -54,8 +57,8 @@ def _child_setup(
         if uid is not None:
             os.setuid(uid)
         # After setuid: changing credentials clears the parent-death signal.
-        if sys.platform.startswith("linux"):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, death_signal)
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, death_signal)
             if os.getppid() != parent:  # the parent died before prctl took effect
                 os._exit(1)
 
@@ -74,6 +77,27 @@ class Server:
         self.port = port
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process and return once it serves."""
+        self.prepare()
+        self.launch()
+        self.wait_ready()
+
+    # start() in three steps, so that several servers can start at once: prepare() and
+    # wait_ready() may run on worker threads, launch() must not. The parent-death signal fires
+    # when the THREAD that forked the child ends, so launch() runs on a thread that outlives it.
+
+    def prepare(self) -> None:
+        """Work before the process starts (create or check its data); slow steps go here."""
+
+    def launch(self) -> None:
+        """Spawn the process."""
+        raise NotImplementedError
+
+    def wait_ready(self) -> None:
+        """Return once the process serves."""
+        wait_for_port(self.port, 30, self.proc)
 
     def _spawn(
         self,
@@ -194,7 +218,7 @@ class EmbeddedPostgres(Server):
     def url(self) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{self.database}"
 
-    def start(self) -> None:
+    def prepare(self) -> None:
         user = _unprivileged_user()
         uid, gid = (user.pw_uid, user.pw_gid) if user else (None, None)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -233,6 +257,11 @@ class EmbeddedPostgres(Server):
                     f"initdb failed (the data dir and its parents must be readable by "
                     f"{user.pw_name if user else 'this user'}): {result.stderr.strip()}"
                 )
+
+    def launch(self) -> None:
+        user = _unprivileged_user()
+        uid, gid = (user.pw_uid, user.pw_gid) if user else (None, None)
+        sockdir = self.data_dir / "pgsock"
         argv = [
             str(self.bin / "postgres"),
             "-D",
@@ -249,6 +278,8 @@ class EmbeddedPostgres(Server):
         for key, value in self.settings.items():
             argv += ["-c", f"{key}={value}"]
         self._spawn(argv, uid=uid, gid=gid)
+
+    def wait_ready(self) -> None:
         wait_for_port(self.port, 30, self.proc)
         self._create_database()
 
@@ -295,7 +326,7 @@ class EmbeddedRedis(Server):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def launch(self) -> None:
         self._spawn(
             [
                 str(self.bin),
@@ -311,7 +342,6 @@ class EmbeddedRedis(Server):
                 "no",
             ]
         )
-        wait_for_port(self.port, 15, self.proc)
 
 
 class EmbeddedKafka(Server):
@@ -330,7 +360,7 @@ class EmbeddedKafka(Server):
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def launch(self) -> None:
         listener = f"tcp://127.0.0.1:{self.port}"
         self._spawn(
             [
@@ -342,4 +372,3 @@ class EmbeddedKafka(Server):
                 "--silent",
             ]
         )
-        wait_for_port(self.port, 15, self.proc)

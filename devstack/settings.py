@@ -26,8 +26,9 @@ class DevStackSettings(CommonSettings):
     kafka_controller_port: int = Field(
         default=19093, validation_alias="STOCKSIM_KAFKA_CONTROLLER_PORT", ge=1, le=65535
     )
-    kafka_broker: Literal["tansu", "apache"] = Field(
-        default="tansu", validation_alias="STOCKSIM_KAFKA"
+    # apache: durable, the production broker; tansu: memory only, no Java (see README).
+    kafka_broker: Literal["apache", "tansu"] = Field(
+        default="apache", validation_alias="STOCKSIM_KAFKA"
     )
     # How long each service may take to answer /health, and to stop after SIGTERM.
     start_timeout_s: float = Field(default=90.0, validation_alias="STOCKSIM_START_TIMEOUT_S", gt=0)

@@ -10,10 +10,11 @@ then runs the audit and the cross-check of every acknowledged order. The drills:
 - trading:  kill -9 the trading service, start it again (its outbox sweep re-sends what the
             dead process had stored but not handed to Kafka)
 - postgres: restart PostgreSQL
-- kafka:    restart the Kafka broker. On the embedded Tansu broker the log is lost (memory
-            only): the drill then also does what `make run` does on a fresh broker (recreate the
-            topics, reset the engine's stored offsets, restart the engine); with
-            STOCKSIM_KAFKA=apache (CI) it is a plain restart
+- kafka:    kill -9 the Kafka broker, start it again on the same log. Apache Kafka (the
+            default) recovers its log: every acknowledged record is still there. On Tansu
+            (STOCKSIM_KAFKA=tansu) the log is lost (memory only): the drill then also does what
+            `make run` does on a fresh broker (recreate the topics, reset the engine's stored
+            offsets, restart the engine)
 - redis:    stop Redis, start it again (empty: it keeps nothing)
 """
 
@@ -150,6 +151,9 @@ async def _down(system: System, fault: str) -> Callable[[], Awaitable[None]]:
     if fault in ("engine", "trading"):
         await system.kill_service(fault)
         return lambda: system.start_service(fault)
+    if fault == "kafka":
+        await system.kill_server(fault)
+        return lambda: system.start_server(fault)
     await system.stop_server(fault)
     return lambda: system.start_server(fault)
 
@@ -208,7 +212,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--orders", type=int, default=1500, help="new orders per drill")
     parser.add_argument("--rate", type=float, default=80, help="actions/s in all")
     parser.add_argument("--outage", type=float, default=5.0, help="seconds each part is down")
-    parser.add_argument("--kafka", choices=["tansu", "apache"], default=None)
+    parser.add_argument("--kafka", choices=["apache", "tansu"], default=None)
     return parser.parse_args(argv)
 
 

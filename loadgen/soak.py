@@ -86,7 +86,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=0, help="actions/s in all (0: no limit)")
     parser.add_argument("--api-workers", type=int, default=2, help="trading service processes")
     parser.add_argument(
-        "--kafka", choices=["tansu", "apache"], default=None, help="broker (STOCKSIM_KAFKA)"
+        "--kafka", choices=["apache", "tansu"], default=None, help="broker (STOCKSIM_KAFKA)"
     )
     return parser.parse_args(argv)
 

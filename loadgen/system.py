@@ -21,11 +21,12 @@ from pathlib import Path
 from sqlalchemy import text
 
 from devstack.servers import free_port
-from devstack.stack import Stack, start_stack
+from devstack.stack import DEFAULT_KAFKA_BROKER, Stack, start_stack
 from devstack.supervisor import ServiceProcess
 from shared import migrate
 from shared.db import create_db_engine
 from shared.kafka import ensure_topics
+from shared.serving import uvicorn_flags
 
 PARTITIONS = 4
 
@@ -35,6 +36,7 @@ def _uvicorn(module: str, port: int, workers: int = 1) -> list[str]:
         sys.executable, "-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--no-access-log",
         "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "5",
+        *uvicorn_flags(),
     ]  # fmt: skip
 
 
@@ -52,7 +54,7 @@ class System:
         self.own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="stocksim-system-"))
         self.root.chmod(0o755)  # PostgreSQL runs as an unprivileged user when we are root
-        self.kafka_broker = kafka_broker or os.environ.get("STOCKSIM_KAFKA") or "tansu"
+        self.kafka_broker = kafka_broker or os.environ.get("STOCKSIM_KAFKA") or DEFAULT_KAFKA_BROKER
         self.api_workers = api_workers
         self.fsync = fsync
         self.extra_env = env or {}
@@ -188,6 +190,11 @@ class System:
         assert self.stack is not None
         return self.stack.server("kafka").keeps_data
 
+    async def kill_server(self, name: str) -> None:
+        """kill -9: no chance to flush or close anything."""
+        assert self.stack is not None
+        await asyncio.to_thread(self.stack.server(name).kill)
+
     async def stop_server(self, name: str) -> None:
         """A clean stop: PostgreSQL's fast shutdown, Redis and the broker on SIGTERM."""
         assert self.stack is not None
@@ -197,7 +204,7 @@ class System:
         """Start it again on the same port and data (Redis and Tansu keep nothing)."""
         assert self.stack is not None
         server = self.stack.server(name)
-        await asyncio.to_thread(server.start)  # type: ignore[attr-defined]
+        await asyncio.to_thread(server.start)
         if name == "kafka":
             await ensure_topics(self.stack.kafka_bootstrap_servers, PARTITIONS)
             if not server.keeps_data:

@@ -8,6 +8,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # No request of ours is near this: the largest is an order of a few hundred bytes.
 MAX_BODY_BYTES = 64 * 1024
+# A client usually sends its whole body before it reads the answer, and a server that closes a
+# connection with unread data resets it: the client then sees a reset, not our 413. So up to
+# this much of a refused body is read and dropped first (bounded work; larger bodies are cut).
+DRAIN_BYTES = 1024 * 1024
 
 
 class BodySizeLimit:
@@ -27,6 +31,8 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
+            if declared <= self.max_bytes + DRAIN_BYTES:
+                await _drain(receive, DRAIN_BYTES + self.max_bytes)
             await self._refuse(send)
             return
         chunks: list[bytes] = []
@@ -38,6 +44,8 @@ class BodySizeLimit:
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
+                if message.get("more_body", False):
+                    await _drain(receive, DRAIN_BYTES)
                 await self._refuse(send)
                 return
             chunks.append(chunk)
@@ -73,6 +81,17 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Receive, budget: int) -> None:
+    """Read and drop the rest of the body, at most `budget` bytes of it."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def _content_length(scope: Scope) -> int | None:

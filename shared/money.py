@@ -48,7 +48,10 @@ def fmt(amount: Decimal) -> str:
     return f"{q:.2f}"
 
 
-_DECIMAL_LITERAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII digits only: `\d` and Decimal() also take fullwidth, Arabic-Indic, Devanagari... digits.
+# A client's string may not use an exponent (the documented pattern has none); a float's repr may.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+_DECIMAL_REPR = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def _parse_price(value: Any) -> Decimal:
@@ -56,8 +59,10 @@ def _parse_price(value: Any) -> Decimal:
         raise ValueError("must be a decimal number or a string holding one")
     # A float has already lost exactness; its shortest repr is what the client wrote.
     text = repr(value) if isinstance(value, float) else str(value).strip()
-    # Decimal() also takes "1_000", "Infinity" and "NaN": accept only plain decimal literals.
-    if not _DECIMAL_LITERAL.fullmatch(text):
+    # Decimal() also takes "1_000", "Infinity", "NaN" and non-ASCII digits: accept only plain
+    # ASCII decimal literals.
+    literal = _PLAIN_DECIMAL if isinstance(value, str) else _DECIMAL_REPR
+    if not literal.fullmatch(text):
         raise ValueError(f"{text[:40]!r} is not a decimal number")
     try:
         price = Decimal(text)
@@ -80,7 +85,10 @@ Price = Annotated[
     BeforeValidator(_parse_price),
     WithJsonSchema(
         {
-            "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}, {"type": "number"}],
+            "anyOf": [
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"},
+                {"type": "number"},
+            ],
             "examples": ["187.25"],
         },
         mode="validation",
@@ -92,7 +100,7 @@ Money = Annotated[
     Decimal,
     PlainSerializer(fmt, return_type=str, when_used="json"),
     WithJsonSchema(
-        {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1234.50"]},
+        {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "examples": ["1234.50"]},
         mode="serialization",
     ),
 ]

@@ -25,11 +25,17 @@ REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud"]
 LEEWAY_S = 10
 
 
+# Longer ids are refused: a jti is a key in the revocation list (shared/revoked_tokens.py).
+MAX_JTI_LENGTH = 64
+
+
 @dataclass(frozen=True)
 class Claims:
     sub: uuid.UUID
     iat: int
     exp: int
+    # The token's own id, so logging out can revoke exactly this token; older tokens have none.
+    jti: str | None = None
 
 
 class UnknownKey(Unauthorized):
@@ -96,7 +102,10 @@ class TokenVerifier:
             sub = uuid.UUID(payload["sub"])
         except (ValueError, TypeError, AttributeError):
             raise Unauthorized("token subject is not a user id") from None
-        return Claims(sub=sub, iat=int(payload["iat"]), exp=int(payload["exp"]))
+        jti = payload.get("jti")
+        if jti is not None and (not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH):
+            raise Unauthorized("token id (jti) is malformed") from None
+        return Claims(sub=sub, iat=int(payload["iat"]), exp=int(payload["exp"]), jti=jti)
 
 
 class RefreshingVerifier:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import uvicorn
 
+from shared.serving import uvicorn_options
 from stock_service.app import create_app
 from stock_service.config import StockSettings
 
 
 def main() -> None:
     settings = StockSettings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        **uvicorn_options(),
+    )
 
 
 if __name__ == "__main__":

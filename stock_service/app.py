@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from shared.apidocs import install_api_docs
 from shared.clock_api import router as clock_router
 from shared.db import create_db_engine
 from shared.errors import install_error_handlers
@@ -23,6 +24,7 @@ from stock_service.market.endpoints import router
 from stock_service.market.feed import PriceFeed
 from stock_service.market.history_store import keep_writing_history
 from stock_service.market.publisher import PricePublisher
+from stock_service.market.seed import market_seed
 from stock_service.market.service import Market
 from stock_service.market.state import load_state
 from stock_service.market.universe import load_universe
@@ -40,7 +42,7 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
         clock = app.state.clock = await load_market_clock(db, settings)
         market = Market(
             load_universe(settings.symbols, settings.symbols_file),
-            seed=settings.seed,
+            seed=market_seed(settings.seed, settings.seed_path),
             clock=clock,
             step_s=settings.step_s,
             now=datetime.now(UTC),
@@ -96,7 +98,11 @@ def create_app(settings: StockSettings | None = None) -> FastAPI:
         summary="Reference prices: one seeded geometric Brownian motion per listed symbol.",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN; /docs is shared/apidocs.py.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     install_metrics(app, "stock")

@@ -17,7 +17,9 @@ class StockSettings(CommonSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8003, ge=1, le=65535)
-    seed: int = Field(default=42, description="Same seed, same price paths.")
+    # Same seed, same price paths: set it only for reproducible runs, since anyone who knows it
+    # can compute every future price. Unset, the system keeps a secret seed of its own.
+    seed: int | None = Field(default=None, description="Same seed, same (predictable) paths.")
     tick_interval: float = Field(default=1.0, gt=0, le=3600, description="Seconds between ticks.")
     # The market's past, written once into `candles` (stock_service/market/history.py): trading
     # days of daily bars before the epoch, and how many of the latest of them get minute bars.
@@ -41,6 +43,11 @@ class StockSettings(CommonSettings):
     def step_s(self) -> float:
         """One tick in market seconds: the walk's time step on the market clock."""
         return self.tick_interval * self.market_time_scale
+
+    @property
+    def seed_path(self) -> Path:
+        """The secret seed used when STOCK_SEED is unset (stock_service/market/seed.py)."""
+        return self.data_dir / "stock_service" / "seed"
 
     @property
     def dt(self) -> float:

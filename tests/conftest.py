@@ -1,8 +1,8 @@
 """Test session: real PostgreSQL, Redis and a Kafka-protocol broker, started here unless configured.
 
 Set DATABASE_URL / REDIS_URL / KAFKA_BOOTSTRAP_SERVERS to test against servers you run yourself.
-STOCKSIM_KAFKA=apache starts Apache Kafka instead of the embedded Tansu broker (CI runs the
-`kafka`-marked tests again that way: `make test-kafka`).
+The broker is Apache Kafka, as under `make run` (one JVM for the whole session);
+STOCKSIM_KAFKA=tansu runs the suite on the memory-only Tansu broker instead.
 """
 
 from __future__ import annotations
@@ -38,11 +38,7 @@ def data_dir() -> Iterator[Path]:
 def stack(data_dir: Path) -> Iterator[Stack]:
     # fsync off: tests restart nothing uncleanly except where a test says so,
     # and it halves suite time
-    running = start_stack(
-        data_dir / "servers",
-        postgres_settings={"fsync": "off"},
-        kafka_broker=os.environ.get("STOCKSIM_KAFKA") or "tansu",
-    )
+    running = start_stack(data_dir / "servers", postgres_settings={"fsync": "off"})
     saved = {k: os.environ.get(k) for k in running.env()}
     os.environ.update(running.env())
     os.environ["STOCKSIM_DATA_DIR"] = str(data_dir)

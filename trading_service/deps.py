@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.deleted_users import DeletedUsers
 from shared.errors import Unauthorized
 from shared.request_context import bind_account
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import RefreshingVerifier
 from trading_service.config import TradingSettings
 from trading_service.orders import repository
@@ -33,6 +34,7 @@ class Resources:
     executions: ExecutionWaiter
     verifier: RefreshingVerifier
     deleted_users: DeletedUsers
+    revoked_tokens: RevokedTokens
     # Accounts this process has already made sure exist (saves an INSERT per request).
     known_accounts: set[uuid.UUID] = field(default_factory=set)
 
@@ -68,6 +70,7 @@ async def current_account(
     else:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
     claims = await resources.verifier.verify_fetching(token)
+    await resources.revoked_tokens.check(claims)  # logged out
     account_id = claims.sub
     bind_account(account_id)
     await resources.deleted_users.check(account_id)

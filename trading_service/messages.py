@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -135,13 +136,25 @@ class PriceTick:
     price: Decimal
     ts: str
     seq: int
+    # The market clock's time of the tick (the stock service adds it; older producers do not).
+    market_ts: str | None = None
 
     @classmethod
     def decode(cls, raw: bytes) -> PriceTick:
         data = json.loads(raw)
         price = Decimal(str(data["price"]))
         to_ticks(price)  # rejects off-tick prices
-        return cls(str(data["symbol"]), price, str(data["ts"]), int(data["seq"]))
+        market_ts = data.get("market_ts")
+        if market_ts is not None:
+            market_ts = str(market_ts)
+            datetime.fromisoformat(market_ts)  # rejects a malformed one
+        return cls(str(data["symbol"]), price, str(data["ts"]), int(data["seq"]), market_ts)
 
     def as_json(self) -> dict[str, Any]:
-        return {"symbol": self.symbol, "price": f"{self.price:.2f}", "ts": self.ts, "seq": self.seq}
+        return {
+            "symbol": self.symbol,
+            "price": f"{self.price:.2f}",
+            "ts": self.ts,
+            "seq": self.seq,
+            "market_ts": self.market_ts,
+        }

@@ -12,12 +12,14 @@ from typing import Any
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from shared.apidocs import install_api_docs
 from shared.db import create_db_engine
 from shared.errors import install_error_handlers
 from shared.limits import BodySizeLimit
 from shared.logging import configure_logging
 from shared.metrics import install_metrics
 from shared.probes import Check, postgres_check, probe_router, redis_check
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import TokenVerifier
 from user_service import health
 from user_service.api_keys import endpoints as api_key_endpoints
@@ -55,6 +57,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings=settings,
         redis=redis,
         throttle=Throttle.from_settings(redis, settings),
+        # Always asked (no cache): a logout here is refused here at once.
+        revoked=RevokedTokens(redis, recheck_after_s=0),
     )
     log.info(
         "user service started",
@@ -125,7 +129,11 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN; /docs is shared/apidocs.py.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
     app.state.settings = settings or UserSettings()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)

@@ -26,9 +26,12 @@ class UserSettings(CommonSettings):
     jwt_issuer: str = "stocksim-user-service"
     jwt_audience: str = "stocksim"
     jwt_lifetime_s: int = Field(default=3600, ge=1)
-    # Failed-login limits per account and per client address, and sign-ups per client address.
-    login_max_per_email: int = Field(default=5, ge=1)
+    # Failed logins per account from one address, per address, and per account from all
+    # addresses (a ceiling well above the first, so one guesser cannot lock the owner out);
+    # sign-ups per address. user_service/throttle.py, docs/guarantees.md.
+    login_max_per_email_per_ip: int = Field(default=5, ge=1)
     login_max_per_ip: int = Field(default=20, ge=1)
+    login_max_per_email: int = Field(default=100, ge=1)
     register_max_per_ip: int = Field(default=10, ge=1)
     throttle_window_s: int = Field(default=60, ge=1)
     # Only behind a proxy that sets X-Forwarded-For: otherwise any client could claim any address.

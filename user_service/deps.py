@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.errors import ServiceUnavailable
 from shared.request_context import bind_account
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import TokenVerifier, read_bearer
 from user_service.auth.service import TokenSigner, user_from_token
 from user_service.config import UserSettings
@@ -34,6 +35,7 @@ class Resources:
     settings: UserSettings
     redis: Redis
     throttle: Throttle
+    revoked: RevokedTokens
 
 
 def get_resources(request: Request) -> Resources:
@@ -66,14 +68,20 @@ ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="functi
 _bearer_scheme = HTTPBearer(auto_error=False, description="An access token from POST /login")
 
 
-async def get_current_user(
+async def get_bearer_token(
     request: Request,
-    conn: ConnectionDep,
-    resources: ResourcesDep,
     _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
+) -> str:
+    return read_bearer(request.headers.get("Authorization"))
+
+
+BearerToken = Annotated[str, Depends(get_bearer_token)]
+
+
+async def get_current_user(
+    conn: ConnectionDep, resources: ResourcesDep, token: BearerToken
 ) -> UserRecord:
-    token = read_bearer(request.headers.get("Authorization"))
-    user = await user_from_token(conn, resources.verifier, token)
+    user = await user_from_token(conn, resources.verifier, resources.revoked, token)
     bind_account(user.id)
     return user
 

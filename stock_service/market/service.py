@@ -85,7 +85,8 @@ class Market:
         }
         if saved is not None and saved.seed != seed:
             # The seq must not go back, so the walks resume; only their future shocks change.
-            log.warning("resuming walks saved with seed %s under seed %s", saved.seed, seed)
+            # Neither seed is logged: a secret one would let log readers predict prices.
+            log.warning("resuming walks saved under another seed")
         for listing in listings:
             walk = GeometricBrownianMotion(
                 seed, listing.symbol, listing.drift, listing.volatility, dt

@@ -75,6 +75,10 @@ BAD_PRICES: list[tuple[str, str]] = [
     ("[1]", "array"),
     ('{"$gt": 0}', "object"),
     ("null", "null for a limit order"),
+    ('"\uff11.00"', "fullwidth digit"),
+    ('"\u0661\u0662.\u0663\u0664"', "Arabic-Indic digits"),
+    ('"\u0967\u0966"', "Devanagari digits"),
+    ('"1e2"', "exponent in a string"),
 ]
 
 BAD_QUANTITIES: list[tuple[str, str]] = [
@@ -230,6 +234,7 @@ async def test_hostile_strings_in_paths_and_queries(
             (f"/orderbook/{quoted}", None),
             (f"/quotes/{quoted}", None),
             (f"/market-trades/{quoted}", None),
+            (f"/candles/{quoted}", None),
         ):
             response = await trading.get(url, params=params, headers=trader.headers)
             if response.status_code in (200, 307):
@@ -328,3 +333,33 @@ async def test_a_body_just_under_the_limit_is_judged_on_its_content(
         "/orders", content=body, headers=trader.headers | {"Content-Type": "application/json"}
     )
     assert response.status_code == 422  # the empty client_order_id, not the size
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/candles/%00",
+        "/candles/A%00",
+        "/candles/AAPL?end=0001-01-01T00:00:00%2B14:00",  # year 0 in UTC
+        "/candles/AAPL?end=9999-12-31T23:59:59-14:00",  # year 10000 in UTC
+        "/candles/AAPL?end=10000-01-01T00:00:00Z",
+        "/candles/AAPL?end=2026-13-01",
+        "/candles/AAPL?end=0.0",  # not ISO 8601 (pydantic would read Unix time)
+        "/candles/AAPL?end=1700000000",
+        "/candles/%EF%BC%A1%EF%BC%A1%EF%BC%B0%EF%BC%AC",  # fullwidth AAPL
+    ],
+)
+async def test_candle_symbols_and_times_out_of_range_are_422(
+    trading: httpx.AsyncClient, url: str
+) -> None:
+    response = await trading.get(url)
+    assert response.status_code == 422, (url, response.text)
+    assert set(response.json()) == {"error", "detail"}
+
+
+async def test_candle_times_at_the_edges_of_the_calendar_are_answered(
+    trading: httpx.AsyncClient,
+) -> None:
+    for end in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00-14:00", "9999-12-31T23:59:59Z"):
+        response = await trading.get("/candles/AAPL", params={"end": end})
+        assert response.status_code == 200, (end, response.text)

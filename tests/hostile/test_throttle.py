@@ -11,8 +11,9 @@ WINDOW_S = 60
 
 def _limits(**overrides: int | bool) -> dict[str, int | bool]:
     return {
-        "login_max_per_email": 3,
+        "login_max_per_email_per_ip": 3,
         "login_max_per_ip": 1000,
+        "login_max_per_email": 1000,
         "register_max_per_ip": 1000,
         "throttle_window_s": WINDOW_S,
     } | overrides
@@ -28,7 +29,7 @@ async def _login(client: httpx.AsyncClient, email: str, password: str, **kw: str
     return await client.post("/login", json={"email": email, "password": password}, **kw)  # type: ignore[arg-type]
 
 
-async def test_wrong_passwords_lock_the_account_for_the_window() -> None:
+async def test_wrong_passwords_lock_the_account_from_that_address_for_the_window() -> None:
     settings = user_settings(**_limits())
     async with user_service(settings, fresh_address()) as (_, client):
         user = new_user()
@@ -36,10 +37,42 @@ async def test_wrong_passwords_lock_the_account_for_the_window() -> None:
         for _ in range(3):
             assert (await _login(client, user["email"], "wrong password")).status_code == 401
         _assert_throttled(await _login(client, user["email"], "wrong password"))
-        # Locked even for the right password, and from any other address.
-        _assert_throttled(await _login(client, user["email"], PASSWORD))
-    async with user_service(settings, fresh_address()) as (_, elsewhere):
-        _assert_throttled(await _login(elsewhere, user["email"].upper(), PASSWORD))
+        # Locked even for the right password, and whatever the case of the email.
+        _assert_throttled(await _login(client, user["email"].upper(), PASSWORD))
+
+
+async def test_a_guesser_at_one_address_cannot_lock_the_owner_out() -> None:
+    settings = user_settings(**_limits(login_max_per_email=10))
+    owner_address = fresh_address()
+    async with user_service(settings, owner_address) as (_, owner):
+        user = new_user()
+        assert (await owner.post("/register", json=user)).status_code == 201
+    async with user_service(settings, fresh_address()) as (_, attacker):
+        answers = [(await _login(attacker, user["email"], "guess")).status_code for _ in range(40)]
+        # Three guesses counted, the rest refused, and refused ones counted nowhere.
+        assert answers == [401] * 3 + [429] * 37
+    async with user_service(settings, owner_address) as (_, owner):
+        assert (await _login(owner, user["email"], PASSWORD)).status_code == 200
+
+
+async def test_guessing_one_account_from_many_addresses_stops_at_its_ceiling() -> None:
+    settings = user_settings(**_limits(login_max_per_email_per_ip=2, login_max_per_email=5))
+    user = new_user()
+    counted = 0
+    async with user_service(settings, fresh_address()) as (_, client):
+        assert (await client.post("/register", json=user)).status_code == 201
+    for _ in range(4):
+        async with user_service(settings, fresh_address()) as (_, guesser):
+            for _ in range(3):
+                response = await _login(guesser, user["email"], "guess")
+                if response.status_code == 401:
+                    counted += 1
+                else:
+                    _assert_throttled(response)
+    # Two per address until the account's ceiling: 2 + 2 + 1, then nothing from anywhere.
+    assert counted == 5
+    async with user_service(settings, fresh_address()) as (_, anyone):
+        _assert_throttled(await _login(anyone, user["email"], "guess"))
 
 
 async def test_successful_logins_do_not_use_up_the_limit() -> None:

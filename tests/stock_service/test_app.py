@@ -138,3 +138,29 @@ async def test_keeps_ticking_without_kafka_and_reports_503(
 
 async def _ticked(client: httpx.AsyncClient, symbol: str, seq: int) -> bool:
     return await seq_of(client, symbol) >= seq
+
+
+async def test_without_stock_seed_the_path_follows_a_secret_seed_kept_across_restarts(
+    stack: Stack, tmp_path: Path, symbols: list[str]
+) -> None:
+    settings = make_settings(tmp_path, symbols, seed=None)
+    async with running(settings) as (_, client):
+        await wait_until(lambda: _ticked(client, symbols[0], 3), what="three ticks")
+    seed = int(settings.seed_path.read_text())
+    assert seed != 42
+    for path in (settings.seed_path, settings.state_path):
+        assert path.stat().st_mode & 0o077 == 0, path  # neither file holds it for others
+
+    async with running(settings) as (_, client):
+        await wait_until(lambda: _ticked(client, symbols[0], 6), what="more ticks")
+        now = (await client.get(f"/stocks/{symbols[0]}")).json()
+        answers = [
+            (await client.get(url)).text
+            for url in ("/stocks", f"/stocks/{symbols[0]}", "/health", "/openapi.json", "/docs")
+        ]
+    assert int(settings.seed_path.read_text()) == seed
+    walk = GeometricBrownianMotion(seed, symbols[0], 0.07, 0.30, settings.dt)
+    expected = walk.advance(walk.start(Decimal("100.00")), now["seq"])
+    assert now["price"] == f"{expected.price:.2f}"
+    for text in answers:
+        assert str(seed) not in text and str(seed)[:12] not in text

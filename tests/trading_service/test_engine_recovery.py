@@ -40,12 +40,12 @@ SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA", "JPM", "NFLX"]
 
 @pytest.fixture(scope="module")
 def isolated(data_dir: Path, stack: Stack) -> Iterator[Stack]:
-    # A broker of the same kind as the session's (Tansu, or Apache Kafka in CI's second run).
+    # A broker of the same kind as the session's (STOCKSIM_KAFKA; Apache Kafka by default).
     own = start_stack(
         data_dir / f"recovery-{uuid.uuid4().hex[:6]}",
         environ={},
         postgres_settings={"fsync": "off"},
-        kafka_broker=os.environ.get("STOCKSIM_KAFKA") or "tansu",
+        kafka_broker=os.environ.get("STOCKSIM_KAFKA"),
     )
     migrate.upgrade(own.database_url)
     yield own

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.market_clock import MarketClock
 from tests.trading_fixtures import Market, Trader, settle, until
-from trading_service.candles.aggregator import bucket_start
 from trading_service.portfolio.service import _Today
 from trading_service.tables import accounts, candles, fills
 
 HOUR = timedelta(hours=1)
+MARKET_ZONE = timezone(timedelta(hours=-5))  # the market's fixed zone, as in the README
 GRANT = Decimal("100000.00")
 
 
@@ -49,9 +50,24 @@ async def _put_bar(db: AsyncEngine, symbol: str, start: datetime, close: str) ->
         )
 
 
-async def test_history_replays_fills_against_candle_closes(
-    api: httpx.AsyncClient, market: Market, db: AsyncEngine, trader: Trader
+def _market(day: date, hour: int, minute: int = 0) -> datetime:
+    """An instant of market time (UTC-05:00), as a UTC datetime."""
+    return datetime.combine(day, time(hour, minute), MARKET_ZONE).astimezone(UTC)
+
+
+def _hour_bars(days: list[date]) -> list[datetime]:
+    """Starts of the 1h bars of these sessions (09:30-16:00): the 09:00 bar holds 09:30-10:00."""
+    return [_market(day, hour) for day in days for hour in range(9, 16)]
+
+
+async def test_history_replays_fills_against_candle_closes_in_market_time(
+    api: httpx.AsyncClient,
+    market: Market,
+    db: AsyncEngine,
+    trader: Trader,
+    trading_app: FastAPI,
 ) -> None:
+    clock: MarketClock = trading_app.state.clock
     symbol = _symbol("PH")
     await market.set(symbol, "50.00")
     buy = await _trade(api, trader, symbol, "buy", 10)
@@ -59,36 +75,50 @@ async def test_history_replays_fills_against_candle_closes(
     sell = await _trade(api, trader, symbol, "sell", 4)
     await settle(db)
 
-    # Move the story into the past: account opened 6 h ago, bought 5 h ago, sold 3 h ago.
-    hour = bucket_start(datetime.now(UTC), 3600)
-    bought_at, sold_at = hour - 5 * HOUR + timedelta(minutes=10), hour - 3 * HOUR + HOUR / 2
+    # Move the story into the market's past, three sessions back: the account opened at 10:15,
+    # bought at 12:10; sold two sessions back at 14:30. Fills and accounts keep wall time: the
+    # wall instants are where the clock (shared/market_clock.py) reaches those market times.
+    today = clock.day_index(datetime.now(UTC))
+    d3, d2, d1, d0 = (clock.day_of(today - k) for k in (3, 2, 1, 0))
+    opened_at, bought_at, sold_at = _market(d3, 10, 15), _market(d3, 12, 10), _market(d2, 14, 30)
     async with db.begin() as conn:
         await conn.execute(
-            update(accounts).where(accounts.c.id == trader.id).values(created_at=hour - 6 * HOUR)
+            update(accounts)
+            .where(accounts.c.id == trader.id)
+            .values(created_at=clock.wall_time(opened_at))
         )
-        await conn.execute(update(fills).where(fills.c.order_id == buy["id"]).values(ts=bought_at))
-        await conn.execute(update(fills).where(fills.c.order_id == sell["id"]).values(ts=sold_at))
-    # Closes 5 h and 4 h ago, none 3 h ago (carried forward), one 2 h ago; the live price after.
-    bars = {hour - 5 * HOUR: "52.00", hour - 4 * HOUR: "55.00", hour - 2 * HOUR: "58.00"}
+        for order, at in ((buy, bought_at), (sell, sold_at)):
+            await conn.execute(
+                update(fills).where(fills.c.order_id == order["id"]).values(ts=clock.wall_time(at))
+            )
+    # 1h closes: 12:00 and 13:00 of d3, none at 14:00 and 15:00 (carried forward), 10:00 of d1.
+    bars = {_market(d3, 12): "52.00", _market(d3, 13): "55.00", _market(d1, 10): "58.00"}
     async with db.begin() as conn:
         await conn.execute(candles.delete().where(candles.c.symbol == symbol))
     for start, close in bars.items():
         await _put_bar(db, symbol, start, close)
 
-    response = await api.get("/portfolio/history?period=1D&timeframe=1H", headers=trader.headers)
+    before = datetime.now(UTC)
+    response = await api.get("/portfolio/history?period=1W&timeframe=1H", headers=trader.headers)
+    after = datetime.now(UTC)
     assert response.status_code == 200, response.text
     got = response.json()
     assert got["timeframe"] == "1H"
     assert got["base_value"] == "100000.00"  # nothing had happened when the first bar began
 
+    # The bars: the sessions' hours from the one the account opened in (10:00 of d3; none
+    # before it existed) to the bar forming now, market time; nights and weekends have none.
+    stamps = [datetime.fromtimestamp(t, UTC) for t in got["timestamp"]]
+    hours = [t for t in _hour_bars([d3, d2, d1, d0]) if t >= _market(d3, 10)]
+    assert stamps[0] == _market(d3, 10)
+    assert stamps in (
+        [t for t in hours if t <= clock.market_time(before)],
+        [t for t in hours if t <= clock.market_time(after)],
+    )
     # The same story, told independently: cash and shares after the fills before each bar's
     # end, valued at that bar's close (or the last earlier one), the live price for the last.
     buy_cost = sum(Decimal(f["price"]) * f["qty"] for f in buy["fills"])
     sell_gain = sum(Decimal(f["price"]) * f["qty"] for f in sell["fills"])
-    stamps = [datetime.fromtimestamp(t, UTC) for t in got["timestamp"]]
-    assert stamps[0] == hour - 6 * HOUR  # none before the account existed
-    assert stamps[-1] == bucket_start(datetime.now(UTC), 3600) or stamps[-1] == hour
-    assert all(b - a == HOUR for a, b in itertools.pairwise(stamps))
     expected = []
     for start in stamps:
         end = start + HOUR
@@ -111,6 +141,22 @@ async def test_history_replays_fills_against_candle_closes(
     assert all(isinstance(e, str) and e.count(".") == 1 for e in got["equity"])
     portfolio = (await api.get("/portfolio", headers=trader.headers)).json()
     assert got["equity"][-1] == portfolio["equity"]
+
+    # 1D is the current session only, and its 1D bar starts at the session's open, as the
+    # daily candles do.
+    day = (
+        await api.get("/portfolio/history?period=1D&timeframe=1H", headers=trader.headers)
+    ).json()
+    now_day = clock.current_session(datetime.now(UTC)).day
+    assert [datetime.fromtimestamp(t, UTC) for t in day["timestamp"]] == [
+        t for t in _hour_bars([now_day]) if t <= clock.market_time(datetime.now(UTC))
+    ]
+    daily = (
+        await api.get("/portfolio/history?period=1W&timeframe=1D", headers=trader.headers)
+    ).json()
+    assert [datetime.fromtimestamp(t, UTC) for t in daily["timestamp"]] == [
+        _market(d, 9, 30) for d in (d3, d2, d1, now_day)
+    ]
 
 
 async def test_history_refuses_too_many_points_and_unknown_values(
@@ -166,6 +212,64 @@ async def test_change_today_counts_from_the_open_and_from_todays_fills(
         == f"{unrealized * 100 / Decimal(position['cost_basis']):.2f}"
     )
     assert Decimal(portfolio["change_today"]) == expected
+
+
+async def test_change_today_is_since_the_open_of_the_market_session(
+    api: httpx.AsyncClient,
+    market: Market,
+    db: AsyncEngine,
+    trader: Trader,
+    trading_app: FastAPI,
+) -> None:
+    clock: MarketClock = trading_app.state.clock
+    symbol = _symbol("PS")
+    await market.set(symbol, "40.00")  # the session's first tick: its daily bar opens at 40.00
+    session_open = clock.current_session(datetime.now(UTC)).open
+
+    async def day_bar_stored() -> bool:
+        async with db.connect() as conn:
+            found = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM candles WHERE symbol = :s AND interval = '1d'"
+                    " AND start_ts = :t"
+                ),
+                {"s": symbol, "t": session_open},
+            )
+        return bool(found)
+
+    await until(day_bar_stored, f"the daily bar of {symbol} for this session is stored")
+    await market.set(symbol, "42.00")
+    buy = await _trade(api, trader, symbol, "buy", 10)
+    await market.set(symbol, "44.00")
+    sell = await _trade(api, trader, symbol, "sell", 4)
+    await settle(db)
+    # The buy happened in the previous session: the wall instant of its 15:00 (market time),
+    # which on the wall clock is a moment ago, so only the market clock can tell it apart.
+    previous = clock.day_of(clock.day_index(datetime.now(UTC)) - 1)
+    bought_at = clock.wall_time(_market(previous, 15))
+    async with db.begin() as conn:
+        await conn.execute(update(fills).where(fills.c.order_id == buy["id"]).values(ts=bought_at))
+
+    portfolio = (await api.get("/portfolio", headers=trader.headers)).json()
+    position = next(p for p in portfolio["positions"] if p["symbol"] == symbol)
+    sell_gain = sum(Decimal(f["price"]) * f["qty"] for f in sell["fills"])
+    # 10 held at the open (40.00): 6 are worth 44.00 now and 4 were sold this session.
+    expected = 6 * Decimal("44.00") - 10 * Decimal("40.00") + sell_gain
+    assert position["day_open"] == "40.00"
+    assert Decimal(position["change_today"]) == expected
+    assert Decimal(portfolio["change_today"]) == expected
+
+    # The trades list gives each fill's market time too: the candles' time axis.
+    trades = (await api.get("/trades?limit=10", headers=trader.headers)).json()
+    by_order = {t["order_id"]: t for t in trades}
+    # (Up to float rounding of the clock's wall <-> market maths: well under a millisecond.)
+    bought_market = datetime.fromisoformat(by_order[buy["id"]]["market_time"])
+    assert abs(bought_market - _market(previous, 15)) < timedelta(milliseconds=1)
+    sold = by_order[sell["id"]]
+    assert datetime.fromisoformat(sold["market_time"]) == clock.market_time(
+        datetime.fromisoformat(sold["ts"])
+    )
+    assert datetime.fromisoformat(sold["market_time"]) >= session_open
 
 
 def test_change_today_of_shares_held_at_the_open_and_partly_sold() -> None:

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from shared.errors import UnprocessableEntity
+from shared.market_clock import MarketClock
 from shared.money import fmt
 from trading_service.alpaca import repository
 from trading_service.alpaca.schemas import FillActivityOut
@@ -46,7 +47,11 @@ async def fills(
 
 
 async def portfolio_history(
-    resources: Resources, account_id: uuid.UUID, period: str | None, timeframe: str | None
+    resources: Resources,
+    clock: MarketClock,
+    account_id: uuid.UUID,
+    period: str | None,
+    timeframe: str | None,
 ) -> PortfolioHistoryOut:
     """The same history as GET /portfolio/history (trading_service/portfolio/history.py)."""
     period = period or "1D"
@@ -55,5 +60,5 @@ async def portfolio_history(
         raise UnprocessableEntity(f"period must be one of {', '.join(history.PERIODS)}")
     async with resources.db.connect() as conn:
         return await history.history(
-            conn, resources.prices, account_id, period, timeframe, datetime.now(UTC)
+            conn, resources.prices, clock, account_id, period, timeframe, datetime.now(UTC)
         )

@@ -425,6 +425,7 @@ async def get_activities(
     responses=responses(403, 422),
 )
 async def get_portfolio_history(
+    request: Request,
     principal: KeyPrincipal,
     resources: ResourcesDep,
     period: Annotated[str | None, Query(max_length=8)] = None,
@@ -432,4 +433,6 @@ async def get_portfolio_history(
     date_end: date | None = None,
     extended_hours: bool | None = None,
 ) -> PortfolioHistoryOut:
-    return await activities.portfolio_history(resources, principal.account_id, period, timeframe)
+    return await activities.portfolio_history(
+        resources, _clock(request), principal.account_id, period, timeframe
+    )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
 from trading_service.candles.aggregator import CandleAggregator
-from trading_service.candles.schemas import CandleOut
+from trading_service.candles.schemas import CandleOut, UtcDatetime
+from trading_service.orders.schemas import SYMBOL_PATTERN
 
 router = APIRouter(tags=["market data"])
 
@@ -31,21 +31,22 @@ def _aggregator(request: Request) -> CandleAggregator:
 )
 async def get_candles(
     request: Request,
-    symbol: Annotated[str, Path(max_length=10, description="Ticker symbol", examples=["AAPL"])],
+    symbol: Annotated[
+        str,
+        Path(max_length=10, pattern=SYMBOL_PATTERN, description="Ticker symbol", examples=["AAPL"]),
+    ],
     interval: Annotated[
         Literal["1m", "5m", "15m", "1h", "1d"], Query(description="Bar length")
     ] = "1m",
     limit: Annotated[int, Query(ge=1, le=1000, description="Bars to return")] = 100,
     end: Annotated[
-        datetime | None,
+        UtcDatetime | None,
         Query(
             description="Only bars starting before this market time (ISO 8601; default: now)",
             examples=["2026-11-02T15:30:00Z"],
         ),
     ] = None,
 ) -> list[CandleOut]:
-    if end is not None and end.tzinfo is None:
-        end = end.replace(tzinfo=UTC)
     bars = await _aggregator(request).history(symbol.upper(), interval, end, limit)
     return [
         CandleOut(

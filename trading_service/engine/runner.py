@@ -404,6 +404,7 @@ class EngineRunner:
             return
         # Merge the two topics of a symbol by timestamp; each partition stays in offset order.
         records = list(heapq.merge(*fresh_batch.values(), key=lambda r: (r.timestamp, r.offset)))
+        records = drop_superseded_ticks(records, self.core)
         decoded: list[tuple[ConsumerRecord[Any, Any], Any]] = []
         for record in records:
             try:
@@ -642,3 +643,38 @@ async def _pending_replaces(
         .with_for_update(key_share=True)
     )
     return {r.id: r for r in rows}
+
+
+def drop_superseded_ticks(
+    records: list[ConsumerRecord[Any, Any]], core: MatchingEngine
+) -> list[ConsumerRecord[Any, Any]]:
+    """`records` without the price ticks that cannot matter: a big market sends many ticks of a
+    symbol per batch, and decoding and applying each one is most of the engine's work.
+
+    For a symbol with no resting order, no pending stop and no order message in this batch, a
+    tick only re-quotes the house (set_reference has nothing to fill or trigger) and the next
+    tick re-quotes it again, so only its last tick in the batch has an effect. Records are keyed
+    by symbol and one symbol's ticks are in offset order in one partition (the stock service's
+    seq grows with them), so the last by position is the newest.
+    """
+    ordered = {r.key for r in records if r.topic != PRICES_TOPIC}
+    if None in ordered:
+        return records  # an order message without a symbol key: do not guess
+    last = {r.key: i for i, r in enumerate(records) if r.topic == PRICES_TOPIC and r.key}
+    quiet: dict[bytes, bool] = {}
+    kept = []
+    for i, record in enumerate(records):
+        key = record.key
+        if record.topic == PRICES_TOPIC and key and last[key] != i and key not in ordered:
+            if key not in quiet:
+                symbol = key.decode(errors="replace")
+                book = core.book(symbol)
+                quiet[key] = (
+                    book.best_bid() is None
+                    and book.best_ask() is None
+                    and not core.pending_stops(symbol)
+                )
+            if quiet[key]:
+                continue
+        kept.append(record)
+    return kept

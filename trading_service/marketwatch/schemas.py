@@ -13,6 +13,7 @@ class WatchRowOut(BaseModel):
                     "symbol": "AAPL",
                     "price": "190.09",
                     "ts": "2026-11-25T17:46:39.120000Z",
+                    "market_ts": "2026-12-01T11:02:13.500Z",
                     "open": "189.50",
                     "change": "0.59",
                     "change_pct": "0.31",
@@ -24,7 +25,11 @@ class WatchRowOut(BaseModel):
 
     symbol: str
     price: Money
-    ts: str
+    ts: str = Field(description="The latest tick's wall time")
+    market_ts: str | None = Field(
+        default=None,
+        description="The latest tick's market time (null from a producer that does not send it)",
+    )
     open: Money = Field(
         description="Today's open: the first tick of the current trading day's session on the "
         "market clock (GET /clock), i.e. the open of today's 1d candle"

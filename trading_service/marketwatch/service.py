@@ -29,6 +29,7 @@ async def market_watch(
                 symbol=tick.symbol,
                 price=tick.price,
                 ts=tick.ts,
+                market_ts=tick.market_ts,
                 open=open_,
                 change=change,
                 change_pct=change * 100 / open_ if open_ else 0,

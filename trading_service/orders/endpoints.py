@@ -7,9 +7,10 @@ import contextlib
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from shared.errors import error_body
+from shared.market_clock import MarketClock
 from trading_service.deps import CurrentAccount, Resources, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
@@ -230,12 +231,14 @@ async def get_order(
 
 @router.get("/trades", summary="Your fills, newest first")
 async def list_trades(
+    request: Request,
     account_id: CurrentAccount,
     resources: ResourcesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TradeOut]:
     async with resources.db.connect() as conn:
         rows = await repository.list_fills(conn, account_id, limit)
+    clock: MarketClock = request.app.state.clock
     return [
         TradeOut(
             id=r.id,
@@ -246,6 +249,7 @@ async def list_trades(
             qty=r.qty,
             liquidity=r.liquidity,
             ts=r.ts,
+            market_time=clock.market_time(r.ts),
         )
         for r in rows
     ]

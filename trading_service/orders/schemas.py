@@ -156,7 +156,11 @@ class TradeOut(BaseModel):
     price: Money
     qty: int
     liquidity: str = Field(description="maker (your order rested) or taker", examples=["taker"])
-    ts: datetime
+    ts: datetime = Field(description="When it filled, wall time (UTC)")
+    market_time: datetime = Field(
+        description="When it filled on the market clock (GET /clock), in the market zone: the "
+        "time axis of GET /candles, so the fill belongs to the bar whose span holds it"
+    )
 
 
 def avg_price(notional: Decimal, qty: int) -> Decimal | None:

@@ -18,7 +18,8 @@ class PositionOut(BaseModel):
     )
     day_open: Money | None = Field(
         default=None,
-        description="Today's opening price (the daily bar's open), as the market watch",
+        description="The current market session's opening price (its daily bar's open), as the "
+        "market watch; null before the session's first tick",
     )
     change_today: Money | None = Field(
         default=None,
@@ -51,7 +52,9 @@ class PortfolioOut(BaseModel):
 class PortfolioHistoryOut(BaseModel):
     """Equity over time in Alpaca's portfolio-history shape; amounts are exact decimal strings."""
 
-    timestamp: list[int] = Field(description="Start of each bar, Unix seconds (UTC)")
+    timestamp: list[int] = Field(
+        description="Start of each bar in market time, Unix seconds (as GET /candles' `start`)"
+    )
     equity: list[Money] = Field(description="Cash + holdings at the bar's close")
     profit_loss: list[Money] = Field(description="equity - base_value")
     profit_loss_pct: list[str] = Field(

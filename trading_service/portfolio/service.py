@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.market_clock import MarketClock
 from shared.money import round_money
 from trading_service.portfolio import repository
 from trading_service.portfolio.schemas import PortfolioOut, PositionOut
@@ -19,7 +21,7 @@ ZERO = Decimal("0")
 
 @dataclass
 class _Today:
-    """What one symbol did for the account since the day's open (the daily bar's start)."""
+    """What one symbol did for the account since the open of the current market session."""
 
     open: Decimal
     bought_qty: int = 0
@@ -33,16 +35,24 @@ class _Today:
 
 
 async def _today(
-    conn: AsyncConnection, account_id: uuid.UUID, symbols: list[str]
+    conn: AsyncConnection,
+    clock: MarketClock,
+    account_id: uuid.UUID,
+    symbols: list[str],
+    now: datetime,
 ) -> dict[str, _Today]:
+    """Today is the market clock's current session, as on the market watch: the open is the
+    session's daily bar's open. Fills carry wall time, so they count from the wall instant the
+    session opened (MarketClock.wall_time of its market-time open)."""
+    session_open = clock.current_session(now).open.astimezone(UTC)
     days = await repository.latest_bars(conn, symbols, "1d")
-    if not days:
+    # An earlier session's bar is not today's: no tick yet today means no move and no fill yet.
+    today = {s: _Today(open=bar.open) for s, bar in days.items() if bar.start_ts == session_open}
+    if not today:
         return {}
-    today = {symbol: _Today(open=bar.open) for symbol, bar in days.items()}
-    since = min(bar.start_ts for bar in days.values())
-    for f in await repository.fills_since(conn, account_id, since):
+    for f in await repository.fills_since(conn, account_id, clock.wall_time(session_open)):
         day = today.get(f.symbol)
-        if day is None or f.ts < days[f.symbol].start_ts:
+        if day is None:
             continue
         if f.side == "buy":
             day.bought_qty += f.qty
@@ -58,13 +68,17 @@ def _pct(part: Decimal, whole: Decimal) -> Decimal | None:
 
 
 async def portfolio(
-    conn: AsyncConnection, prices: PriceCache, account_id: uuid.UUID
+    conn: AsyncConnection,
+    prices: PriceCache,
+    clock: MarketClock,
+    account_id: uuid.UUID,
+    now: datetime,
 ) -> PortfolioOut:
     account = await repository.get_account(conn, account_id)
     rows = await repository.get_positions(conn, account_id)
     held = [r for r in rows if r.qty != 0]
     last = await prices.get_many([r.symbol for r in rows])
-    today = await _today(conn, account_id, [r.symbol for r in rows])
+    today = await _today(conn, clock, account_id, [r.symbol for r in rows], now)
     realized = sum((r.realized_pnl for r in rows), ZERO)
     out: list[PositionOut] = []
     market_value_total = ZERO

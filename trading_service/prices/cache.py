@@ -13,15 +13,19 @@ PRICES_KEY = "stocksim:prices"
 PRICES_CHANNEL = "prices"
 
 # Compare-and-set on seq inside Redis: concurrent writers (API replicas) can never regress it.
+# One call stores a whole batch (ARGV: symbol, payload, seq, symbol, payload, seq, ...): a
+# round trip per tick cannot keep up with thousands of ticks a second.
 _STORE_IF_NEWER = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
-  local seq = cjson.decode(current)['seq']
-  if seq >= tonumber(ARGV[3]) then return 0 end
+local stored = 0
+for i = 1, #ARGV, 3 do
+  local current = redis.call('HGET', KEYS[1], ARGV[i])
+  if not current or cjson.decode(current)['seq'] < tonumber(ARGV[i + 2]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    redis.call('PUBLISH', KEYS[2], ARGV[i + 1])
+    stored = stored + 1
+  end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PUBLISH', KEYS[2], ARGV[2])
-return 1
+return stored
 """
 
 
@@ -32,11 +36,20 @@ class PriceCache:
 
     async def store(self, tick: PriceTick) -> bool:
         """Keep `tick` if it is newer than what is cached; True when it was stored."""
-        payload = json.dumps(tick.as_json())
-        stored = await self._store(
-            keys=[PRICES_KEY, PRICES_CHANNEL], args=[tick.symbol, payload, tick.seq]
-        )
-        return bool(stored)
+        return await self.store_many([tick]) == 1
+
+    async def store_many(self, ticks: list[PriceTick]) -> int:
+        """Keep each tick newer than its symbol's cached one, in one round trip; the number kept.
+
+        Ticks are compared one after another, so the highest seq of a symbol wins in any order.
+        """
+        if not ticks:
+            return 0
+        args: list[str | int] = []
+        for tick in ticks:
+            args += [tick.symbol, json.dumps(tick.as_json()), tick.seq]
+        stored = await self._store(keys=[PRICES_KEY, PRICES_CHANNEL], args=args)
+        return int(stored)
 
     async def get(self, symbol: str) -> PriceTick | None:
         raw = await self.redis.hget(PRICES_KEY, symbol)

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.errors import NotFound
 from shared.money import Money
 from trading_service.deps import ResourcesDep
+from trading_service.messages import PriceTick
 
 router = APIRouter(tags=["prices"])
 
@@ -18,16 +19,28 @@ router = APIRouter(tags=["prices"])
 class PriceOut(BaseModel):
     symbol: str
     price: Money
-    ts: datetime
+    ts: datetime = Field(description="When the stock service published it, wall time")
     seq: int
+    market_ts: datetime | None = Field(
+        default=None,
+        description="The same instant on the market clock (GET /clock), the candles' time axis; "
+        "null for a tick from a producer that does not send it",
+    )
+
+
+def _out(tick: PriceTick) -> PriceOut:
+    return PriceOut(
+        symbol=tick.symbol,
+        price=tick.price,
+        ts=datetime.fromisoformat(tick.ts),
+        seq=tick.seq,
+        market_ts=None if tick.market_ts is None else datetime.fromisoformat(tick.market_ts),
+    )
 
 
 @router.get("/prices", summary="Latest price of every symbol")
 async def list_prices(resources: ResourcesDep) -> list[PriceOut]:
-    return [
-        PriceOut(symbol=t.symbol, price=t.price, ts=datetime.fromisoformat(t.ts), seq=t.seq)
-        for t in await resources.prices.all()
-    ]
+    return [_out(t) for t in await resources.prices.all()]
 
 
 @router.get(
@@ -41,6 +54,4 @@ async def get_price(
     tick = await resources.prices.get(symbol.upper())
     if tick is None:
         raise NotFound(f"no price for {symbol.upper()!r}")
-    return PriceOut(
-        symbol=tick.symbol, price=tick.price, ts=datetime.fromisoformat(tick.ts), seq=tick.seq
-    )
+    return _out(tick)

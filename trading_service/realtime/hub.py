@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.deleted_users import DELETED_USERS_KEY, DeletedUsers
 from shared.errors import DomainError, Unauthorized
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import LEEWAY_S, RefreshingVerifier
 from trading_service.candles.aggregator import Bar, CandleAggregator
 from trading_service.messages import EXECUTIONS_CHANNEL
@@ -56,9 +57,11 @@ class Hub:
         candles: CandleAggregator,
         starting_cash: Decimal,
         deleted_users: DeletedUsers,
+        revoked_tokens: RevokedTokens,
     ) -> None:
         self.settings = settings
         self.deleted_users = deleted_users
+        self.revoked_tokens = revoked_tokens
         self.redis = redis
         self.db = db
         self.prices = prices
@@ -95,6 +98,7 @@ class Hub:
         if not isinstance(token, str) or not token:
             raise DomainError("auth needs a non-empty 'token' string")
         claims = await self.verifier.verify_fetching(token)
+        await self.revoked_tokens.check(claims)  # logged out
         await self.deleted_users.check(claims.sub)  # as for HTTP: a deleted user's token is dead
         if self._over_user_cap(conn, claims.sub):
             return
@@ -313,7 +317,9 @@ class Hub:
                 for order in sorted(rendered, key=lambda o: o.created_at):
                     self._publish(orders_key, lambda seq, o=order: messages.order(o, seq))
             if portfolio_key in self.subscribers:
-                held = await portfolio(conn, self.prices, account_id)
+                held = await portfolio(
+                    conn, self.prices, self.candles.clock, account_id, datetime.now(UTC)
+                )
                 self._publish(portfolio_key, lambda seq: messages.portfolio(held, seq))
 
     async def run_deleted_accounts(self, every_s: float = 1.0) -> None:

@@ -24,8 +24,8 @@ def price(tick: dict[str, Any], snapshot: bool = False) -> str:
 
 
 def price_from_redis(raw: bytes) -> str:
-    # The price cache publishes {symbol, price, ts, seq} as a JSON object: splice the type in
-    # instead of decoding and encoding every tick again.
+    # The price cache publishes {symbol, price, ts, seq, market_ts} as a JSON object: splice
+    # the type in instead of decoding and encoding every tick again.
     return '{"type":"price",' + raw.decode()[1:]
 
 

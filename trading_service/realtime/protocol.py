@@ -7,9 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import DomainError
+from shared.serving import WS_MAX_MESSAGE_BYTES
 from trading_service.realtime.channels import BadChannel, parse_channel
 
-MAX_MESSAGE_BYTES = 64 * 1024
+# uvicorn refuses larger frames before reading them (shared/serving.py); this catches the rest.
+MAX_MESSAGE_BYTES = WS_MAX_MESSAGE_BYTES
 
 
 class ClientMessage(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -65,6 +66,8 @@ class SnapshotReader:
             snap.messages += [messages.order(o, seq, snapshot=True) for o in reversed(rendered)]
         elif kind == "portfolio" and account_id is not None:
             async with self.db.connect() as conn:
-                held = await portfolio(conn, self.prices, account_id)
+                held = await portfolio(
+                    conn, self.prices, self.candles.clock, account_id, datetime.now(UTC)
+                )
             snap.messages.append(messages.portfolio(held, seq, snapshot=True))
         return snap

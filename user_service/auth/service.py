@@ -11,6 +11,7 @@ import jwt
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.errors import Unauthorized
+from shared.revoked_tokens import RevokedTokens
 from shared.tokens import ALGORITHM, TokenVerifier
 from user_service.keys import SigningKey
 from user_service.passwords import PasswordHasher
@@ -44,6 +45,8 @@ class TokenSigner:
             "exp": now + self.lifetime_s,
             "iss": self.issuer,
             "aud": self.audience,
+            # Names this token alone, so logging out revokes it and no other.
+            "jti": uuid.uuid4().hex,
         }
         token = jwt.encode(
             claims, self.key.private_key, algorithm=ALGORITHM, headers={"kid": self.key.kid}
@@ -78,6 +81,13 @@ async def find_user(repository: UserRepository, identifier: str) -> UserRecord |
     return await repository.get_by_username(identifier)
 
 
+async def logout(verifier: TokenVerifier, revoked: RevokedTokens, token: str) -> None:
+    """Revoke this token for the rest of its life; the user's other tokens stay valid."""
+    claims = verifier.verify(token)
+    await revoked.check(claims)  # a token already logged out is as invalid as any other
+    await revoked.revoke(claims)
+
+
 async def check_password(
     conn: AsyncConnection, hasher: PasswordHasher, email: str, password: str
 ) -> UserRecord:
@@ -100,8 +110,11 @@ async def _verified(
     return user
 
 
-async def user_from_token(conn: AsyncConnection, verifier: TokenVerifier, token: str) -> UserRecord:
+async def user_from_token(
+    conn: AsyncConnection, verifier: TokenVerifier, revoked: RevokedTokens, token: str
+) -> UserRecord:
     claims = verifier.verify(token)
+    await revoked.check(claims)
     user = await UserRepository(conn).get(claims.sub)
     if user is None:
         raise Unauthorized("the token's user no longer exists")

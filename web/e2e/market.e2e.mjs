@@ -153,6 +153,12 @@ export async function checkSymbolScreen(page, symbol) {
   // a real resting order has a size: the depth chart draws it to scale
   await page.locator("[data-testid=depth-chart] path.depth-bid").waitFor();
   await page.waitForFunction(() => Number(document.querySelector(".chart-card")?.dataset.fillMarkers) >= 1);
+  // the fill's arrow sits on a bar of the market-time axis: the newest 1m bars (fills are stamped
+  // in wall time; the page places them by their market_time)
+  const fillBar = Number(await page.locator(".chart-card").getAttribute("data-last-fill-bar"));
+  const recent = await call(page, "GET", `/candles/${symbol}?interval=1m&limit=3`);
+  const starts = recent.body.map((bar) => Date.parse(bar.start) / 1000);
+  check(starts.includes(fillBar), `fill marker on a recent 1m bar (${fillBar} in ${starts})`);
   const cancel = await call(page, "DELETE", `/orders/${resting.body.id}`);
   check(cancel.status < 300, `resting order canceled (${cancel.status})`);
   await page.locator(".chart-card[data-order-lines='0']").waitFor();

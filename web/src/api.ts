@@ -126,6 +126,7 @@ export interface WatchRow {
   symbol: string;
   price: string;
   ts: string;
+  market_ts: string | null;
   open: string;
   change: string;
   change_pct: string;

@@ -6,6 +6,7 @@ export interface Tick {
   price: string;
   ts: string;
   seq: number;
+  market_ts?: string | null;
 }
 
 /** One of your fills (GET /trades). */
@@ -17,6 +18,8 @@ export interface MyFill {
   price: string;
   qty: number;
   ts: string;
+  /** The fill on the market clock: the candles' time axis (ts is wall time). */
+  market_time: string;
 }
 
 export interface PositionDetail extends Position {

@@ -72,16 +72,29 @@ function headerPanel(symbol: string, first: Tick): Panel {
     range.textContent = day.low === null || day.high === null ? "—" : `${fromCents(day.low)} – ${fromCents(day.high)}`;
   };
   let closed = false;
-  void get<Candle[]>(`/candles/${symbol}?interval=1d&limit=1`)
-    .then((bars) => {
-      const bar = bars.at(-1);
-      if (closed || !bar) return;
-      day.open = toCents(bar.open);
-      day.high = toCents(bar.high);
-      day.low = toCents(bar.low);
-      paint();
+  // "Today" is the current market session (GET /clock): its daily bar ends at `next_close`. The
+  // latest daily bar may be an earlier session's (no tick yet today): then there is no change
+  // yet. A bar ending later (from the 1d candle channel) is the next session's.
+  let sessionClose: number | null = null;
+  const takeBar = (bar: Pick<Candle, "end" | "open" | "high" | "low">) => {
+    const end = Date.parse(bar.end);
+    if (closed || sessionClose === null || end < sessionClose) return;
+    sessionClose = end;
+    day.open = toCents(bar.open);
+    day.high = toCents(bar.high);
+    day.low = toCents(bar.low);
+    paint();
+  };
+  void get<{ next_close: string }>("/clock")
+    .then(async (clock) => {
+      sessionClose = Date.parse(clock.next_close);
+      const bar = (await get<Candle[]>(`/candles/${symbol}?interval=1d&limit=1`)).at(-1);
+      if (bar) takeBar(bar);
     })
     .catch(() => undefined); // the header still shows the live price without the day's bar
+  const offBar = stream.on("candle", (m) => {
+    if (m.symbol === symbol && m.interval === "1d") takeBar(m as unknown as Candle);
+  });
   const off = stream.on("price", (m) => {
     if (m.symbol !== symbol) return;
     last = toCents(String(m.price)) ?? last;
@@ -89,13 +102,14 @@ function headerPanel(symbol: string, first: Tick): Panel {
     if (day.low !== null && last < day.low) day.low = last;
     paint();
   });
-  const unsubscribe = stream.subscribe([`prices:${symbol}`]);
+  const unsubscribe = stream.subscribe([`prices:${symbol}`, `candles:${symbol}:1d`]);
   paint();
   return {
     el,
     dispose: () => {
       closed = true;
       off();
+      offBar();
       unsubscribe();
       document.title = TITLE;
     },
@@ -170,11 +184,17 @@ function chartPanel(symbol: string): Panel {
   let lines: IPriceLine[] = [];
   let fills: MyFill[] = [];
   let interval: Interval = "1m";
+  // Bar starts (market time, seconds) of the shown interval, oldest first.
+  let starts: number[] = [];
   const paintMarkers = () => {
-    const step = INTERVALS[interval];
+    // A fill (its market_time: bars are in market time) belongs to the last bar starting at or
+    // before it; a 1d bar starts at the session's open, not at midnight.
+    const barOf = (t: number) => starts.filter((s) => s <= t).at(-1);
     const list: SeriesMarker<Time>[] = fills
-      .map((f) => ({
-        time: (Math.floor(Date.parse(f.ts) / 1000 / step) * step) as UTCTimestamp,
+      .map((f) => ({ f, start: barOf(Date.parse(f.market_time) / 1000) }))
+      .filter((m): m is { f: MyFill; start: number } => m.start !== undefined)
+      .map(({ f, start }) => ({
+        time: start as UTCTimestamp,
         position: f.side === "buy" ? ("belowBar" as const) : ("aboveBar" as const),
         color: f.side === "buy" ? UP : DOWN,
         shape: f.side === "buy" ? ("arrowUp" as const) : ("arrowDown" as const),
@@ -182,6 +202,8 @@ function chartPanel(symbol: string): Panel {
       }))
       .sort((a, b) => a.time - b.time);
     markers.setMarkers(list);
+    el.dataset.fillMarkers = String(list.length); // those placed on a shown bar
+    el.dataset.lastFillBar = String(list.at(-1)?.time ?? "");
   };
   let closed = false;
   const loadMine = async () => {
@@ -210,7 +232,6 @@ function chartPanel(symbol: string): Panel {
     );
     el.dataset.orderLines = String(lines.length);
     fills = mine.filter((f) => f.symbol === symbol);
-    el.dataset.fillMarkers = String(fills.length);
     paintMarkers();
   };
   let pending = 0;
@@ -230,6 +251,7 @@ function chartPanel(symbol: string): Panel {
     const bars = await get<Candle[]>(`/candles/${symbol}?interval=${next}&limit=300`);
     if (mine !== generation) return;
     const points = bars.map(toPoint);
+    starts = points.map((p) => Number(p.volume.time));
     volumes.clear();
     for (const p of points) volumes.set(p.volume.time, p.volume.value);
     candles.setData(points.map((p) => p.candle));
@@ -249,6 +271,7 @@ function chartPanel(symbol: string): Panel {
       try {
         candles.update(p.candle);
         volume.update(p.volume);
+        if ((starts.at(-1) ?? -Infinity) < p.volume.time) starts.push(p.volume.time);
         volumes.set(p.volume.time, p.volume.value);
         newest = bar;
         if (!readout.dataset.hover) showNewest();

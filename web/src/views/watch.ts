@@ -3,6 +3,7 @@ import { get, type WatchRow } from "../api";
 import { pctHundredths, signedCents } from "../change";
 import { h, replace } from "../dom";
 import type { Cleanup } from "../main";
+import { marketMinute, tradingDay } from "../marketTime";
 import { fromCents, money, signClass, toCents } from "../money";
 import { stream, type Message } from "../stream";
 import { watchlist } from "../watchlist";
@@ -42,7 +43,8 @@ type Column = "symbol" | "price" | "change" | "change_pct";
 
 interface Row {
   data: WatchRow;
-  minute: number;
+  minute: number; // market time, as the 1m candles of the sparkline
+  day: string | null; // the trading day of the row's latest tick, when it says (market_ts)
   tr: HTMLTableRowElement;
   star: HTMLButtonElement;
   price: HTMLElement;
@@ -142,7 +144,8 @@ export function viewWatch(root: HTMLElement): Cleanup {
       paintCells(row);
       filter();
     });
-    const row: Row = { data: d, minute: Math.floor(Date.parse(d.ts) / 60000), tr, star, price, change, pct, spark };
+    const day = d.market_ts ? tradingDay(d.market_ts) : null;
+    const row: Row = { data: d, minute: marketMinute(d), day, tr, star, price, change, pct, spark };
     paintCells(row);
     return row;
   };
@@ -202,6 +205,11 @@ export function viewWatch(root: HTMLElement): Cleanup {
     const row = rows.get(String(m.symbol));
     if (!row) return;
     const price = String(m.price);
+    const tick = { ts: String(m.ts), market_ts: typeof m.market_ts === "string" ? m.market_ts : null };
+    // The first tick of a new session is that session's open (as on the server).
+    const day = tick.market_ts ? tradingDay(tick.market_ts) : null;
+    if (day !== null && row.day !== null && day > row.day) row.data.open = price;
+    if (day !== null) row.day = day;
     const before = toCents(row.data.price) ?? 0n;
     const now = toCents(price) ?? 0n;
     const open = toCents(row.data.open) ?? now;
@@ -209,7 +217,7 @@ export function viewWatch(root: HTMLElement): Cleanup {
     row.data.price = price;
     row.data.change = fromCents(change).replace(/,/g, "");
     row.data.change_pct = fromCents(pctHundredths(change, open)).replace(/,/g, "");
-    const minute = Math.floor(Date.parse(String(m.ts)) / 60000);
+    const minute = marketMinute(tick);
     if (minute > row.minute) {
       row.data.sparkline = [...row.data.sparkline, price].slice(-SPARK_MINUTES);
       row.minute = minute;
