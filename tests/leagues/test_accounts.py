@@ -51,7 +51,7 @@ async def test_personal_and_league_accounts_are_separate_and_chosen_by_header(
     assert len(fills) == 1 and (await api.get("/trades", headers=trader.headers)).json() == []
     # The global leaderboard ranks personal accounts only.
     names = {row["name"] for row in (await api.get("/leaderboard?limit=1000")).json()}
-    assert f"trader-{account['id'][:4]}" not in names and f"trader-{trader.id.hex[:4]}" in names
+    assert f"trader-{account['id'][:8]}" not in names and f"trader-{trader.id.hex[:8]}" in names
     await settle(db)
     assert await audit_violations(db) == {}
 

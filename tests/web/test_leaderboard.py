@@ -25,7 +25,7 @@ async def board_rows(api: httpx.AsyncClient) -> list[dict[str, Any]]:
 
 async def board(api: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
     # By name, for rows whose name the test made unique (trader-xxxx names of the session's many
-    # accounts without a user row can repeat: 4 hex digits).
+    # accounts without a user row could repeat).
     return {row["name"]: row for row in await board_rows(api)}
 
 
@@ -59,7 +59,7 @@ async def test_ranks_by_equity_at_the_latest_price_with_user_names(
     listed = await board_rows(api)
     rows = {row["name"]: row for row in listed}
     portfolio = (await api.get("/portfolio", headers=buyer.headers)).json()
-    mine, other = rows[name], rows[f"trader-{idle.id.hex[:4]}"]
+    mine, other = rows[name], rows[f"trader-{idle.id.hex[:8]}"]
     assert mine["equity"] == portfolio["equity"]
     cash = Decimal(portfolio["cash"])
     assert Decimal(mine["equity"]) == cash + 100 * Decimal("60.00")
@@ -68,7 +68,7 @@ async def test_ranks_by_equity_at_the_latest_price_with_user_names(
     assert mine["positions"] == 1
     assert other == {
         "rank": other["rank"],
-        "name": f"trader-{idle.id.hex[:4]}",
+        "name": f"trader-{idle.id.hex[:8]}",
         "equity": "100000.00",
         "return_pct": "0.00",
         "positions": 0,

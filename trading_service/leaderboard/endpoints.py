@@ -18,7 +18,7 @@ router = APIRouter(tags=["leaderboard"])
     summary="Users ranked by total equity",
     description="Equity = cash + positions at the latest reference prices (at cost before a "
     "symbol's first price); return since start = equity against the starting cash. Names are "
-    "user names, or `trader-` and the account id's first 4 hex digits for an account without "
+    "user names, or `trader-` and the account id's first 8 hex digits for an account without "
     "one. Ties are "
     "broken by name.",
 )

@@ -24,7 +24,7 @@ class LeaderOut(BaseModel):
 
     rank: int
     name: str = Field(
-        description="The user name, or trader-xxxx (the account id's first 4 hex digits) for "
+        description="The user name, or trader-xxxxxxxx (the account id's first 8 hex digits) for "
         "an account without one"
     )
     equity: Money = Field(description="cash + positions at the latest reference prices")

@@ -28,7 +28,7 @@ async def leaderboard(conn: AsyncConnection, prices: PriceCache, limit: int) -> 
         equity = round_money(a.cash + value[a.id])
         # An account without a user row (deleted, or made outside the user service) still gets a
         # name a person can read: never a raw id.
-        name = a.username or f"trader-{a.id.hex[:4]}"
+        name = a.username or f"trader-{a.id.hex[:8]}"
         ranked.append((equity, name, a, held[a.id]))
     ranked.sort(key=lambda r: (-r[0], r[1]))
     return [

@@ -63,7 +63,7 @@ class OrderTooLarge(UnprocessableEntity):
 
 def _name(member: Row[Any]) -> str:
     # As on the global leaderboard: a name a person can read, never a raw id.
-    return str(member.username or f"trader-{member.user_id.hex[:4]}")
+    return str(member.username or f"trader-{member.user_id.hex[:8]}")
 
 
 def require_admin(claims: Claims) -> None:
@@ -341,7 +341,7 @@ async def leaderboard(
     return [
         StandingOut(
             rank=i,
-            username=names.get(account_id, f"trader-{account_id.hex[:4]}"),
+            username=names.get(account_id, f"trader-{account_id.hex[:8]}"),
             account_id=account_id,
             equity=equity,
             return_pct=round_money((equity - start) * 100 / start),
