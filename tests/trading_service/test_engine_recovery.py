@@ -284,3 +284,57 @@ async def test_kill_9_mid_stream_loses_and_doubles_nothing(
     acknowledged = await flow
     assert victim.returncode == -signal.SIGKILL
     await assert_all_processed_once(iso_db, acknowledged)
+
+
+async def test_a_restarted_engine_keeps_league_orders_in_their_league(
+    isolated: Stack,
+    engines: Engines,
+    iso_db: AsyncEngine,
+    iso_api: httpx.AsyncClient,
+    signing_key: SigningKey,
+) -> None:
+    first = engines.start()
+    await publish_prices(isolated, iso_db, iso_api, {"LEAGR": "100.00"})  # house 99.95 / 100.05
+    admin = {"Authorization": f"Bearer {signing_key.token(uuid.uuid4(), role='admin')}"}
+    created = await iso_api.post(
+        "/leagues", json={"name": "restart", "starting_cash": "10000.00"}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    seller, teammate, outsider = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    async def member(user: uuid.UUID) -> dict[str, str]:
+        joined = await iso_api.post(
+            "/leagues/join",
+            json={"invite_code": created.json()["invite_code"]},
+            headers=headers(signing_key, user),
+        )
+        assert joined.status_code == 201, joined.text
+        return {**headers(signing_key, user), "X-Account-Id": joined.json()["id"]}
+
+    async def place(as_: dict[str, str], **body: Any) -> dict[str, Any]:
+        response = await iso_api.post(
+            "/orders?wait=true", json={"symbol": "LEAGR", **body}, headers=as_
+        )
+        assert response.status_code == 201, response.text
+        order: dict[str, Any] = response.json()
+        return order
+
+    as_seller, as_teammate = await member(seller), await member(teammate)
+    await place(as_seller, qty=10, side="buy", type="market")
+    ask = await place(
+        as_seller, qty=10, side="sell", type="limit", limit_price="100.00", time_in_force="gtc"
+    )
+    assert ask["status"] == "new"
+
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(15) == 0
+    engines.start()  # rebuilds the books from PostgreSQL, each order in its league's book
+
+    outside = await place(headers(signing_key, outsider), qty=4, side="buy", type="market")
+    assert (outside["status"], outside["filled_avg_price"]) == ("filled", "100.05"), outside
+    inside = await place(as_teammate, qty=4, side="buy", type="market")
+    assert (inside["status"], inside["filled_avg_price"]) == ("filled", "100.00"), inside
+    resting = (await iso_api.get(f"/orders/{ask['id']}", headers=as_seller)).json()
+    assert resting["filled_qty"] == 4
+    await settle(iso_db, timeout_s=120)
+    assert await audit_violations(iso_db) == {}

@@ -159,6 +159,69 @@ async def test_history_replays_fills_against_candle_closes_in_market_time(
     ]
 
 
+async def test_history_after_a_reset_starts_at_the_reset_from_the_starting_cash(
+    api: httpx.AsyncClient,
+    market: Market,
+    db: AsyncEngine,
+    trader: Trader,
+    trading_app: FastAPI,
+) -> None:
+    clock: MarketClock = trading_app.state.clock
+    symbol = _symbol("PR")
+    await market.set(symbol, "50.00")
+    before_reset = await _trade(api, trader, symbol, "buy", 10)
+    await settle(db)
+    reset = await api.post(f"/accounts/{trader.id}/reset", headers=trader.headers)
+    assert reset.status_code == 200, reset.text
+    await market.set(symbol, "60.00")
+    after_reset = await _trade(api, trader, symbol, "buy", 3)
+    await settle(db)
+
+    # The story in the market's past: opened at 10:15 of d3, bought at 12:10, reset at 11:20 of
+    # d2, bought again at 14:30 of d2.
+    today = clock.day_index(datetime.now(UTC))
+    d3, d2 = clock.day_of(today - 3), clock.day_of(today - 2)
+    reset_at, bought_at = _market(d2, 11, 20), _market(d2, 14, 30)
+    async with db.begin() as conn:
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.id == trader.id)
+            .values(
+                created_at=clock.wall_time(_market(d3, 10, 15)),
+                reset_at=clock.wall_time(reset_at),
+            )
+        )
+        for order, at in ((before_reset, _market(d3, 12, 10)), (after_reset, bought_at)):
+            await conn.execute(
+                update(fills).where(fills.c.order_id == order["id"]).values(ts=clock.wall_time(at))
+            )
+    bars = {_market(d3, 13): "52.00", _market(d2, 15): "55.00"}
+    async with db.begin() as conn:
+        await conn.execute(candles.delete().where(candles.c.symbol == symbol))
+    for start, close in bars.items():
+        await _put_bar(db, symbol, start, close)
+
+    got = (
+        await api.get("/portfolio/history?period=1W&timeframe=1H", headers=trader.headers)
+    ).json()
+    stamps = [datetime.fromtimestamp(t, UTC) for t in got["timestamp"]]
+    assert stamps[0] == _market(d2, 11)  # the bar of the reset: nothing before it
+    assert got["base_value"] == "100000.00"  # the starting cash, not the old account's equity
+    # Only the fills since the reset count, from the starting cash.
+    cost = sum(Decimal(f["price"]) * f["qty"] for f in after_reset["fills"])
+    expected = []
+    for start in stamps:
+        cash, qty = GRANT, 0
+        if bought_at < start + HOUR:
+            cash, qty = cash - cost, 3
+        closes = [Decimal(c) for t, c in sorted(bars.items()) if t <= start]
+        price = Decimal("60.00") if start == stamps[-1] else closes[-1]
+        expected.append(cash + qty * price)
+    assert [Decimal(e) for e in got["equity"]] == expected
+    portfolio = (await api.get("/portfolio", headers=trader.headers)).json()
+    assert got["equity"][-1] == portfolio["equity"]
+
+
 async def test_history_refuses_too_many_points_and_unknown_values(
     api: httpx.AsyncClient, trader: Trader
 ) -> None:

@@ -8,14 +8,15 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
 from devstack.stack import Stack
 from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC
-from trading_service.engine.core.matching import MatchingEngine
 from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
 from trading_service.engine.runner import drop_superseded_ticks
+from trading_service.engine.scopes import PUBLIC, Scope, ScopedCores
 from trading_service.messages import PriceTick
 from trading_service.prices.cache import PriceCache
 from trading_service.prices.consumer import newest_per_symbol
@@ -53,26 +54,28 @@ def _prices(records: list[ConsumerRecord[Any, Any]]) -> list[tuple[str, int]]:
 
 
 def test_the_engine_skips_ticks_of_a_quiet_symbol_but_the_last() -> None:
-    core = MatchingEngine(spread_bps=10)
+    core = ScopedCores(spread_bps=10, house_size=None)
     core.set_reference("AAPL", 19_000)
     batch = [tick("AAPL", "190.00", 1), tick("AAPL", "189.00", 2), tick("AAPL", "191.00", 3)]
     assert _prices(drop_superseded_ticks(batch, core)) == [("AAPL", 3)]
 
 
-def test_the_engine_keeps_every_tick_a_resting_order_could_see() -> None:
-    core = MatchingEngine(spread_bps=10)
+@pytest.mark.parametrize("scope", [PUBLIC, uuid.uuid4()], ids=["personal", "league"])
+def test_the_engine_keeps_every_tick_a_resting_order_could_see(scope: Scope) -> None:
+    core = ScopedCores(spread_bps=10, house_size=None)
     core.set_reference("AAPL", 19_000)
     resting = Order(uuid.uuid4(), uuid.uuid4(), "AAPL", Side.BUY, OrderType.LIMIT,
                     TimeInForce.GTC, qty=5, limit=18_950)  # fmt: skip
-    assert core.submit(resting)
-    assert core.book("AAPL").best_bid() == 18_950, "the limit rests below the house ask"
-    # The dip to 189.00 crosses the resting 189.50 buy: skipping it would lose the fill.
+    assert core.submit(resting, scope)
+    assert core.core(scope).book("AAPL").best_bid() == 18_950, "it rests below the house ask"
+    # The dip to 189.00 crosses the resting 189.50 buy (in any scope): skipping it would lose
+    # the fill.
     batch = [tick("AAPL", "189.00", 1), tick("AAPL", "191.00", 2), tick("MSFT", "420.00", 3)]
     assert _prices(drop_superseded_ticks(batch, core)) == [("AAPL", 1), ("AAPL", 2), ("MSFT", 3)]
 
 
 def test_the_engine_keeps_every_tick_around_an_order_message_of_the_symbol() -> None:
-    core = MatchingEngine(spread_bps=10)
+    core = ScopedCores(spread_bps=10, house_size=None)
     core.set_reference("AAPL", 19_000)
     order = record(ORDERS_TOPIC, "AAPL", b"{}")
     batch = [tick("AAPL", "189.00", 1), order, tick("AAPL", "191.00", 2)]

@@ -95,6 +95,14 @@ async def check_reset_allowed(conn: AsyncConnection, account: Account) -> None:
             raise ResetNotAllowed("this league does not let its members reset their accounts")
 
 
+async def starting_cash(conn: AsyncConnection, account: Any, personal_start: Decimal) -> Decimal:
+    """The cash an account (re)starts with: its league's, or the personal starting cash."""
+    if account.league_id is None:
+        return personal_start
+    league_start: Decimal = (await league_repository.get(conn, account.league_id)).starting_cash
+    return league_start
+
+
 async def finish_reset(
     conn: AsyncConnection, account: Account, personal_start: Decimal
 ) -> AccountOut:
@@ -103,9 +111,7 @@ async def finish_reset(
     assert row is not None
     if await repository.open_order_count(conn, account.id):
         raise ResetPending("open orders are still being canceled; try the reset again")
-    start = personal_start
-    if row.league_id is not None:
-        start = (await league_repository.get(conn, row.league_id)).starting_cash
+    start = await starting_cash(conn, row, personal_start)
     await repository.return_positions_to_house(conn, account.id)
     await repository.restart_cash(conn, account.id, start)
     after = await repository.get(conn, account.id)

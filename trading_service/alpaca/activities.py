@@ -60,5 +60,12 @@ async def portfolio_history(
         raise UnprocessableEntity(f"period must be one of {', '.join(history.PERIODS)}")
     async with resources.db.connect() as conn:
         return await history.history(
-            conn, resources.prices, clock, account_id, period, timeframe, datetime.now(UTC)
+            conn,
+            resources.prices,
+            clock,
+            account_id,
+            period,
+            timeframe,
+            datetime.now(UTC),
+            resources.settings.starting_cash,
         )

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
-from sqlalchemy import select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -37,7 +37,6 @@ from shared.market_epoch import load_market_clock
 from shared.money import to_ticks
 from trading_service.config import EngineSettings
 from trading_service.engine.accounting import InvariantBroken, ReplaceSettled
-from trading_service.engine.core.matching import MatchingEngine
 from trading_service.engine.core.model import (
     Canceled,
     Event,
@@ -48,6 +47,7 @@ from trading_service.engine.core.model import (
 )
 from trading_service.engine.ledger import Entry, apply_events
 from trading_service.engine.metrics import observe_batch
+from trading_service.engine.scopes import ScopedCores
 from trading_service.engine.trace import log_order_messages
 from trading_service.market.snapshots import book_snapshot, publish_books
 from trading_service.messages import (
@@ -59,7 +59,7 @@ from trading_service.messages import (
     decode_order_message,
 )
 from trading_service.orders.service import to_core_order
-from trading_service.tables import engine_offsets, orders, reference_prices
+from trading_service.tables import accounts, engine_offsets, orders, reference_prices
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,9 @@ class EngineRunner:
         self.db = db
         self.redis = redis
         self.consumer = consumer
-        self.core = MatchingEngine(settings.spread_bps, settings.house_size)
+        # One core per scope (a league, or None for personal accounts): money never crosses
+        # leagues (trading_service/engine/scopes.py).
+        self.cores = ScopedCores(settings.spread_bps, settings.house_size)
         self.assigned: set[int] = set()
         self.expected: dict[TopicPartition, int] = {}  # next offset to process per partition
         self.ref_seq: dict[str, int] = {}
@@ -157,7 +159,7 @@ class EngineRunner:
         def mine(symbol: str) -> bool:
             return partition_of(symbol, count) in partitions
 
-        core = MatchingEngine(self.settings.spread_bps, self.settings.house_size)
+        cores = ScopedCores(self.settings.spread_bps, self.settings.house_size)
         tps = [TopicPartition(t, p) for t in (PRICES_TOPIC, ORDERS_TOPIC) for p in partitions]
         async with self.db.begin() as conn:
             # Rows exist before anyone relies on locking them (see _fence).
@@ -180,7 +182,7 @@ class EngineRunner:
             resting = [
                 r
                 for r in await conn.execute(
-                    select(orders)
+                    _with_scope()
                     .where(orders.c.status.in_(OPEN), orders.c.accepted_at.is_not(None))
                     .order_by(orders.c.priority)
                 )
@@ -197,14 +199,14 @@ class EngineRunner:
         resting = [r for r in resting if r.id not in set(stale_day)]
         self.ref_seq = {}
         for r in refs:
-            core.set_reference(r.symbol, to_ticks(r.price))  # empty books: nothing can trade
+            cores.set_reference(r.symbol, to_ticks(r.price))  # empty books: nothing can trade
             self.ref_seq[r.symbol] = r.seq
         for r in resting:
             order = to_core_order(r)
             order.triggered = r.triggered_at is not None
-            core.restore(order)
-        core.advance_priority(max((r.priority or 0 for r in resting), default=0))
-        self.core = core
+            cores.restore(order, r.league_id)
+        cores.advance_priority(max((r.priority or 0 for r in resting), default=0))
+        self.cores = cores
         self.assigned = set(partitions)
         self.expected = {tp: stored[tp] for tp in tps}
         for tp in tps:
@@ -249,7 +251,7 @@ class EngineRunner:
                     if self.trading_day is None:
                         self.trading_day = today
                     elif today != self.trading_day:
-                        expired = self.core.expire_day_orders()
+                        expired = self.cores.expire_day_orders()
                         self.trading_day = today
                         if expired:
                             await self._apply_alone(expired)
@@ -404,7 +406,7 @@ class EngineRunner:
             return
         # Merge the two topics of a symbol by timestamp; each partition stays in offset order.
         records = list(heapq.merge(*fresh_batch.values(), key=lambda r: (r.timestamp, r.offset)))
-        records = drop_superseded_ticks(records, self.core)
+        records = drop_superseded_ticks(records, self.cores)
         decoded: list[tuple[ConsumerRecord[Any, Any], Any]] = []
         for record in records:
             try:
@@ -446,13 +448,13 @@ class EngineRunner:
                     if message.seq > self.ref_seq.get(message.symbol, -1):
                         self.ref_seq[message.symbol] = message.seq
                         new_refs[message.symbol] = message
-                        events += self.core.set_reference(message.symbol, to_ticks(message.price))
+                        events += self.cores.set_reference(message.symbol, to_ticks(message.price))
                 elif isinstance(message, NewOrder):
                     row = unaccepted.pop(message.order.id, None)  # a second copy: skipped
                     if row is not None:
                         events += self._submit(row, pending.pop(row.id, None))
                 elif isinstance(message, CancelRequest):
-                    found: list[Entry] = list(self.core.cancel(message.order_id))
+                    found: list[Entry] = list(self.cores.cancel(message.order_id))
                     if not found and message.order_id in await _unaccepted(
                         conn, [message.order_id]
                     ):
@@ -520,10 +522,11 @@ class EngineRunner:
         )
 
     def _submit(self, row: Any, replace: Any | None) -> list[Entry]:
-        """A new order; a replace the API accepted before the engine saw the order applies first."""
+        """A new order, into its account's scope; a replace the API accepted before the engine
+        saw the order applies first."""
         order = to_core_order(row)
         if replace is None:
-            return list(self.core.submit(order))
+            return list(self.cores.submit(order, row.league_id))
         order.qty = replace.pending_qty
         order.limit = _ticks(replace.pending_limit_price)
         order.stop = _ticks(replace.pending_stop_price)
@@ -532,7 +535,7 @@ class EngineRunner:
             ReplaceSettled(row.id, replace.replace_seq, replace.pending_protection_price),
             Replaced(row.id, order.qty, order.limit, order.stop, 0),
         ]
-        return settled + list(self.core.submit(order))
+        return settled + self.cores.submit(order, row.league_id)
 
     def _replace(self, order_id: uuid.UUID, pending: dict[uuid.UUID, Any]) -> list[Entry]:
         """Apply the order's latest pending terms (any copy of any of its replace messages)."""
@@ -542,7 +545,7 @@ class EngineRunner:
         if row.accepted_at is None:
             return []  # the engine has not seen the order yet: its NewOrder applies the terms
         del pending[order_id]
-        live = self.core.order(order_id)
+        live = self.cores.order(order_id)
         refused = "the order is no longer open"
         events: list[Event] = []
         if live is not None:
@@ -554,7 +557,7 @@ class EngineRunner:
                 # The core keeps a replaced order's protection price; a buy stop's moves with its
                 # stop, so it is set on the live order first (and put back if nothing changed).
                 old_protection, live.protection = live.protection, protection
-                events = self.core.replace(
+                events = self.cores.replace(
                     order_id,
                     qty,
                     limit if limit != live.limit else None,
@@ -568,14 +571,16 @@ class EngineRunner:
         return [ReplaceSettled(order_id, row.replace_seq, row.pending_protection_price), *events]
 
     async def _publish_books(self, symbols: set[str]) -> None:
-        """Depth snapshots of what this batch touched, for the API and the WebSocket stream."""
+        """Depth snapshots of what this batch touched, for the API and the WebSocket stream: the
+        personal accounts' (public) books only; a league's book is private to the league."""
         try:
+            public = self.cores.public
             await publish_books(
                 self.redis,
                 [
-                    book_snapshot(self.core, s)
+                    book_snapshot(public, s)
                     for s in sorted(symbols)
-                    if self.core.reference(s) is not None
+                    if public.reference(s) is not None
                 ],
             )
         except Exception:
@@ -613,12 +618,19 @@ def _ticks(value: Decimal | None) -> int | None:
     return None if value is None else to_ticks(value)
 
 
+def _with_scope() -> Select[Any]:
+    """Order rows with their account's league_id: the scope the order matches in."""
+    return select(orders, accounts.c.league_id).select_from(
+        orders.join(accounts, accounts.c.id == orders.c.account_id)
+    )
+
+
 async def _unaccepted(conn: AsyncConnection, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
-    """The stored rows of these orders that the engine has not processed yet."""
+    """The stored rows of these orders that the engine has not processed yet, with their scope."""
     if not order_ids:
         return {}
     rows = await conn.execute(
-        select(orders).where(
+        _with_scope().where(
             orders.c.id.in_(order_ids), orders.c.accepted_at.is_(None), orders.c.status == "new"
         )
     )
@@ -646,12 +658,13 @@ async def _pending_replaces(
 
 
 def drop_superseded_ticks(
-    records: list[ConsumerRecord[Any, Any]], core: MatchingEngine
+    records: list[ConsumerRecord[Any, Any]], cores: ScopedCores
 ) -> list[ConsumerRecord[Any, Any]]:
     """`records` without the price ticks that cannot matter: a big market sends many ticks of a
     symbol per batch, and decoding and applying each one is most of the engine's work.
 
-    For a symbol with no resting order, no pending stop and no order message in this batch, a
+    For a symbol with no resting order, no pending stop (in any scope) and no order message in
+    this batch, a
     tick only re-quotes the house (set_reference has nothing to fill or trigger) and the next
     tick re-quotes it again, so only its last tick in the batch has an effect. Records are keyed
     by symbol and one symbol's ticks are in offset order in one partition (the stock service's
@@ -667,13 +680,7 @@ def drop_superseded_ticks(
         key = record.key
         if record.topic == PRICES_TOPIC and key and last[key] != i and key not in ordered:
             if key not in quiet:
-                symbol = key.decode(errors="replace")
-                book = core.book(symbol)
-                quiet[key] = (
-                    book.best_bid() is None
-                    and book.best_ask() is None
-                    and not core.pending_stops(symbol)
-                )
+                quiet[key] = not cores.busy(key.decode(errors="replace"))
             if quiet[key]:
                 continue
         kept.append(record)

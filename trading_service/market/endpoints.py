@@ -31,6 +31,8 @@ async def _snapshot(resources: ResourcesDep, symbol: str) -> dict[str, Any]:
 @router.get(
     "/orderbook/{symbol}",
     summary="Order book depth",
+    description="The public book: personal accounts' resting orders and the house's quote. "
+    "A league's orders match only inside the league and are not shown here.",
     responses={404: {"description": "Unknown symbol or no price yet"}},
 )
 async def order_book(

@@ -43,7 +43,9 @@ async def get_portfolio(
     summary="Your equity over time",
     description="Alpaca's portfolio-history shape, on the market clock (GET /clock): one point "
     "per bar of `timeframe` over `period` in sessions (1D = the current session, 1W = 5, "
-    "1M = 21) up to the bar forming now, none before the account existed. `timestamp` is each "
+    "1M = 21) up to the bar forming now, none before the account existed or, after a reset "
+    "(POST /accounts/{id}/reset), before the reset: it then starts at the starting cash and "
+    "replays only the fills since. `timestamp` is each "
     "bar's start in market time (Unix seconds), as in GET /candles. Equity replays your fills "
     "(mapped to market time) against the candles' closes; amounts are exact decimal strings. "
     "At most 3,000 points (422 otherwise, e.g. 1M in 1Min bars).\n\n"
@@ -71,4 +73,5 @@ async def get_portfolio_history(
             period,
             timeframe,
             datetime.now(UTC),
+            resources.settings.starting_cash,
         )

@@ -8,7 +8,8 @@ with its wall time) is mapped to market time before the replay.
 Point i stands for the bar that starts at timestamp[i]: cash after every fill before the bar's
 end, plus each holding at that bar's close (the last earlier close when the bar has none, the
 fill price before any bar, the live price for the bar still forming). Cash is the starting grant
-less buys plus sells, exactly as the engine books it, so every value is an exact Decimal.
+less buys plus sells, exactly as the engine books it, so every value is an exact Decimal. After a
+reset the series starts at the reset, from the starting cash.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.errors import UnprocessableEntity
 from shared.market_clock import MarketClock, session
+from trading_service.accounts.service import starting_cash
 from trading_service.candles.aggregator import bucket
 from trading_service.portfolio import repository
 from trading_service.portfolio.schemas import PortfolioHistoryOut
@@ -88,6 +90,7 @@ async def history(
     period: str,
     timeframe: str,
     now: datetime,
+    personal_start: Decimal,
 ) -> PortfolioHistoryOut:
     interval = TIMEFRAMES[timeframe]
     starts = session_bars(clock, interval, PERIODS[period], now)
@@ -97,13 +100,21 @@ async def history(
             f"{MAX_POINTS:,}); choose a longer timeframe"
         )
     account = await repository.get_account(conn, account_id)
+    # A reset starts the account over: its history begins there, at the starting cash, with the
+    # fills since (the earlier ones belong to the account before the reset, whose shares went
+    # back to the house and whose cash was set back to the start).
+    began, grant = account.created_at, account.granted_cash
+    if account.reset_at is not None:
+        began = account.reset_at
+        grant = await starting_cash(conn, account, personal_start)
     market_now = clock.market_time(now)
-    # No points from before the account existed (it had no equity to show), none after now.
-    opened = bucket(clock.market_time(account.created_at), interval)[0]
+    # No points from before the account (re)started (it had no equity to show), none after now.
+    opened = bucket(clock.market_time(began), interval)[0]
     bars = [(t, end) for t, end in starts if opened <= t <= market_now]
     first, last = bars[0][0], bars[-1][0]
     fills = [
-        (clock.market_time(f.ts), f) for f in await repository.fills_since(conn, account_id, None)
+        (clock.market_time(f.ts), f)
+        for f in await repository.fills_since(conn, account_id, account.reset_at)
     ]
     symbols = sorted({f.symbol for _, f in fills})
     price = {
@@ -115,7 +126,7 @@ async def history(
         closes[bar.start_ts].append(bar)
     live = await prices.get_many(symbols)
 
-    book = _Book(account.granted_cash, fills)
+    book = _Book(grant, fills)
     book.advance(first)
     base = book.equity(price)
     equity: list[Decimal] = []
