@@ -343,3 +343,22 @@ def test_change_today_of_shares_held_at_the_open_and_partly_sold() -> None:
     # Bought 3 more today at 108.00 on top: they made 2.00 each.
     day = _Today(open=Decimal("100.00"), bought_qty=3, flow=3 * Decimal("108.00"))
     assert day.change(13, Decimal("110.00")) == 10 * 10 + 3 * 2
+
+
+async def test_history_of_an_account_restarted_after_the_request_began_is_empty_not_an_error(
+    api: httpx.AsyncClient, db: AsyncEngine, trader: Trader
+) -> None:
+    assert (await api.get("/portfolio", headers=trader.headers)).status_code == 200
+    # A reset that commits after the request read `now`, in a bar that had not begun then (moved
+    # an hour ahead here, so the race is certain): no bar to show, and no 500.
+    async with db.begin() as conn:
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.id == trader.id)
+            .values(reset_at=datetime.now(UTC) + HOUR)
+        )
+    response = await api.get("/portfolio/history?timeframe=1Min", headers=trader.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["timestamp"] == [] and body["equity"] == []
+    assert body["base_value"] == "100000.00"

@@ -111,6 +111,16 @@ async def history(
     # No points from before the account (re)started (it had no equity to show), none after now.
     opened = bucket(clock.market_time(began), interval)[0]
     bars = [(t, end) for t, end in starts if opened <= t <= market_now]
+    if not bars:
+        # (Re)started after `now` was read, in a bar that had not begun then: nothing to show yet.
+        return PortfolioHistoryOut(
+            timestamp=[],
+            equity=[],
+            profit_loss=[],
+            profit_loss_pct=[],
+            base_value=grant,
+            timeframe=timeframe,
+        )
     first, last = bars[0][0], bars[-1][0]
     fills = [
         (clock.market_time(f.ts), f)
