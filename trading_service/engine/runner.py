@@ -664,11 +664,10 @@ def drop_superseded_ticks(
     symbol per batch, and decoding and applying each one is most of the engine's work.
 
     For a symbol with no resting order, no pending stop (in any scope) and no order message in
-    this batch, a
-    tick only re-quotes the house (set_reference has nothing to fill or trigger) and the next
-    tick re-quotes it again, so only its last tick in the batch has an effect. Records are keyed
-    by symbol and one symbol's ticks are in offset order in one partition (the stock service's
-    seq grows with them), so the last by position is the newest.
+    this batch, a tick only re-quotes the house (set_reference has nothing to fill or trigger)
+    and the next tick re-quotes it again, so only its last tick in the batch has an effect.
+    Records are keyed by symbol and one symbol's ticks are in offset order in one partition (the
+    stock service's seq grows with them), so the last by position is the newest.
     """
     ordered = {r.key for r in records if r.topic != PRICES_TOPIC}
     if None in ordered:
