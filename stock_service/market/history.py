@@ -129,27 +129,17 @@ def _aggregate(minutes: list[HistoryBar], interval: str, seconds: int) -> list[H
         start = _EPOCH + timedelta(seconds=elapsed - elapsed % seconds)
         groups.setdefault(start, []).append(bar)
     return [
-        HistoryBar(
-            interval,
-            start,
-            start + timedelta(seconds=seconds),
-            group[0].open,
-            max(b.high for b in group),
-            min(b.low for b in group),
-            group[-1].close,
-            group[0].open_seq,
-            group[-1].close_seq,
-            sum(b.volume for b in group),
-        )
+        _rollup(interval, start, start + timedelta(seconds=seconds), group)
         for start, group in groups.items()
     ]
 
 
-def _day_bar(day_open: datetime, day_close: datetime, bars: list[HistoryBar]) -> HistoryBar:
+def _rollup(interval: str, start: datetime, end: datetime, bars: list[HistoryBar]) -> HistoryBar:
+    """One bar of `interval` made of consecutive shorter ones, oldest first."""
     return HistoryBar(
-        "1d",
-        day_open,
-        day_close,
+        interval,
+        start,
+        end,
         bars[0].open,
         max(b.high for b in bars),
         min(b.low for b in bars),
@@ -178,7 +168,7 @@ def generate_history(
             yield from minutes
             for interval, seconds in INTRADAY.items():
                 yield from _aggregate(minutes, interval, seconds)
-            yield _day_bar(today.open, today.close, minutes)
+            yield _rollup("1d", today.open, today.close, minutes)
         else:
             points = path.back(DAY_SUBSTEPS, SESSION_S / DAY_SUBSTEPS)
             noise = math.exp(0.3 * path.noise(points[-1].seq) - 0.045)

@@ -20,6 +20,26 @@ from stock_service.market.universe import Listing
 from tests.stock_service.conftest import wait_until
 
 
+def _fast_feed(broker: object, state_path: Path) -> tuple[Market, PriceFeed]:
+    """One listing whose walk steps every 0.01 wall seconds, fed to `broker`."""
+    market = Market(
+        [Listing("AAPL", "Apple Inc.", Decimal("190.00"), 0.1, 0.25)],
+        seed=42,
+        clock=MarketClock(datetime.now(UTC), 180.0),
+        step_s=1.8,
+        now=datetime.now(UTC),
+    )
+    feed = PriceFeed(
+        market,
+        cast(PricePublisher, broker),
+        state_path=state_path,
+        save_every_ticks=5,
+        publish_timeout=30.0,
+        health_grace=30.0,
+    )
+    return market, feed
+
+
 class SlowBroker:
     """Holds each publish until released, recording the seqs it was given."""
 
@@ -37,23 +57,8 @@ class SlowBroker:
 
 
 async def test_a_slow_broker_gets_the_newest_tick_in_order(tmp_path: Path) -> None:
-    market = Market(
-        [Listing("AAPL", "Apple Inc.", Decimal("190.00"), 0.1, 0.25)],
-        seed=42,
-        # A walk step every 0.01 wall seconds.
-        clock=MarketClock(datetime.now(UTC), 180.0),
-        step_s=1.8,
-        now=datetime.now(UTC),
-    )
     broker = SlowBroker()
-    feed = PriceFeed(
-        market,
-        cast(PricePublisher, broker),
-        state_path=tmp_path / "state.json",
-        save_every_ticks=5,
-        publish_timeout=30.0,
-        health_grace=30.0,
-    )
+    market, feed = _fast_feed(broker, tmp_path / "state.json")
     ticking = asyncio.create_task(feed.run())
 
     async def ticked() -> bool:
@@ -102,22 +107,8 @@ class CheckingBroker:
 
 
 async def test_a_tick_after_a_stall_is_saved_before_it_is_published(tmp_path: Path) -> None:
-    market = Market(
-        [Listing("AAPL", "Apple Inc.", Decimal("190.00"), 0.1, 0.25)],
-        seed=42,
-        clock=MarketClock(datetime.now(UTC), 180.0),
-        step_s=1.8,  # a step every 0.01 wall seconds
-        now=datetime.now(UTC),
-    )
     broker = CheckingBroker(tmp_path / "state.json", stall_at=3)
-    feed = PriceFeed(
-        market,
-        cast(PricePublisher, broker),
-        state_path=tmp_path / "state.json",
-        save_every_ticks=5,
-        publish_timeout=30.0,
-        health_grace=30.0,
-    )
+    _, feed = _fast_feed(broker, tmp_path / "state.json")
     ticking = asyncio.create_task(feed.run())
 
     async def past_the_stall() -> bool:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +62,19 @@ async def stored(db: AsyncEngine, order_id: str) -> Any:
         return (
             await conn.execute(text("SELECT * FROM orders WHERE id = :id"), {"id": order_id})
         ).one()
+
+
+@asynccontextmanager
+async def forging_producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer of our own on the orders topic: records that skip the API's checks."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False
+    )
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
 
 
 async def exchange_trades_for_someone_else(
@@ -139,11 +153,7 @@ async def test_the_engine_refuses_a_command_it_cannot_apply_and_keeps_trading(
     redis = trading_app.state.resources.redis
     refused_before = int(await redis.hget(HEALTH_KEY, "rejected_commands") or 0)
     await market.set("POISA", "200.00")
-    producer = AIOKafkaProducer(
-        bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False
-    )
-    await producer.start()
-    try:
+    async with forging_producer(stack) as producer:
         # A market buy of 1,000 (about 200,000 of cash against 100,000) stored with no
         # reservation, as if the API's check had been skipped.
         greedy = new_trader()
@@ -185,8 +195,6 @@ async def test_the_engine_refuses_a_command_it_cannot_apply_and_keeps_trading(
             )
         forged = ReplaceRequest(uuid.UUID(resting["id"]), victim.id, 100_000, 10_000, None)
         await producer.send_and_wait(ORDERS_TOPIC, forged.encode(), key=b"POISA")
-    finally:
-        await producer.stop()
     await exchange_trades_for_someone_else(api, market, new_trader, "POISC")
 
     async def settled() -> bool:
@@ -345,18 +353,12 @@ async def test_a_replace_accepted_before_the_engine_saw_the_order_applies_with_i
             text("UPDATE accounts SET reserved_cash = reserved_cash + 40.00 WHERE id = :id"),
             {"id": trader.id},
         )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False
-    )
-    await producer.start()
-    try:
+    async with forging_producer(stack) as producer:
         forged_early = ReplaceRequest(order_id, trader.id, 20, 200, None)
         await producer.send_and_wait(ORDERS_TOPIC, forged_early.encode(), key=b"EARLY")
         await producer.send_and_wait(
             ORDERS_TOPIC, NewOrder(to_core_order(row)).encode(), key=b"EARLY"
         )
-    finally:
-        await producer.stop()
 
     async def accepted() -> bool:
         return bool((await stored(db, str(order_id))).accepted_at is not None)
@@ -399,16 +401,10 @@ async def test_a_price_move_that_would_fill_a_corrupt_order_cancels_it_and_fills
                 {"id": corrupt_id, "account": corrupt_trader.id},
             )
         ).one()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False
-    )
-    await producer.start()
-    try:
+    async with forging_producer(stack) as producer:
         await producer.send_and_wait(
             ORDERS_TOPIC, NewOrder(to_core_order(row)).encode(), key=b"CORRU"
         )
-    finally:
-        await producer.stop()
 
     async def resting() -> bool:
         return bool((await stored(db, str(corrupt_id))).accepted_at is not None)

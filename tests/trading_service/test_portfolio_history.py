@@ -50,6 +50,14 @@ async def _put_bar(db: AsyncEngine, symbol: str, start: datetime, close: str) ->
         )
 
 
+async def _set_hour_bars(db: AsyncEngine, symbol: str, bars: dict[datetime, str]) -> None:
+    """The symbol's stored bars become exactly these 1h closes (start -> close)."""
+    async with db.begin() as conn:
+        await conn.execute(candles.delete().where(candles.c.symbol == symbol))
+    for start, close in bars.items():
+        await _put_bar(db, symbol, start, close)
+
+
 def _market(day: date, hour: int, minute: int = 0) -> datetime:
     """An instant of market time (UTC-05:00), as a UTC datetime."""
     return datetime.combine(day, time(hour, minute), MARKET_ZONE).astimezone(UTC)
@@ -93,10 +101,7 @@ async def test_history_replays_fills_against_candle_closes_in_market_time(
             )
     # 1h closes: 12:00 and 13:00 of d3, none at 14:00 and 15:00 (carried forward), 10:00 of d1.
     bars = {_market(d3, 12): "52.00", _market(d3, 13): "55.00", _market(d1, 10): "58.00"}
-    async with db.begin() as conn:
-        await conn.execute(candles.delete().where(candles.c.symbol == symbol))
-    for start, close in bars.items():
-        await _put_bar(db, symbol, start, close)
+    await _set_hour_bars(db, symbol, bars)
 
     before = datetime.now(UTC)
     response = await api.get("/portfolio/history?period=1W&timeframe=1H", headers=trader.headers)
@@ -196,10 +201,7 @@ async def test_history_after_a_reset_starts_at_the_reset_from_the_starting_cash(
                 update(fills).where(fills.c.order_id == order["id"]).values(ts=clock.wall_time(at))
             )
     bars = {_market(d3, 13): "52.00", _market(d2, 15): "55.00"}
-    async with db.begin() as conn:
-        await conn.execute(candles.delete().where(candles.c.symbol == symbol))
-    for start, close in bars.items():
-        await _put_bar(db, symbol, start, close)
+    await _set_hour_bars(db, symbol, bars)
 
     got = (
         await api.get("/portfolio/history?period=1W&timeframe=1H", headers=trader.headers)

@@ -74,6 +74,25 @@ def _instant(value: str | None, name: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+async def _fill_activities(
+    resources: Resources,
+    account_id: uuid.UUID,
+    after: str | None,
+    until: str | None,
+    direction: Literal["asc", "desc"],
+    page_size: int,
+) -> list[FillActivityOut]:
+    """One page of the account's fills, as both activity routes answer them."""
+    return await activities.fills(
+        resources,
+        account_id,
+        _instant(after, "after"),
+        _instant(until, "until"),
+        direction == "asc",
+        page_size,
+    )
+
+
 SymbolOrId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9.\-]+$")]
 
 
@@ -382,13 +401,8 @@ async def get_activities_of_type(
 ) -> list[FillActivityOut]:
     if activity_type != "FILL":
         return []  # no dividends, transfers or fees here: only fills ever happen
-    return await activities.fills(
-        resources,
-        principal.account_id,
-        _instant(after, "after"),
-        _instant(until, "until"),
-        direction == "asc",
-        page_size,
+    return await _fill_activities(
+        resources, principal.account_id, after, until, direction, page_size
     )
 
 
@@ -406,13 +420,8 @@ async def get_activities(
 ) -> list[FillActivityOut]:
     if activity_types and "FILL" not in activity_types.split(","):
         return []
-    return await activities.fills(
-        resources,
-        principal.account_id,
-        _instant(after, "after"),
-        _instant(until, "until"),
-        direction == "asc",
-        page_size,
+    return await _fill_activities(
+        resources, principal.account_id, after, until, direction, page_size
     )
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -271,26 +271,9 @@ async def claim_unsettled_replaces(
     conn: AsyncConnection, older_than: datetime, limit: int = 500
 ) -> list[Row[Any]]:
     """Accepted replaces of still-open orders the engine has not settled in time (resend)."""
-    stale = (
-        select(orders.c.id)
-        .where(
-            and_(
-                orders.c.replace_seq > orders.c.replace_applied_seq,
-                orders.c.status.in_(OPEN_STATUSES),
-                orders.c.published_at < older_than,
-            )
-        )
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+    return await _claim_open_for_resend(
+        conn, orders.c.replace_seq > orders.c.replace_applied_seq, older_than, limit
     )
-    rows = await conn.execute(
-        update(orders)
-        .where(orders.c.id.in_(stale))
-        .values(published_at=func.now())
-        .returning(*orders.c)
-    )
-    return list(rows.all())
 
 
 async def accounts_with_open_orders(
@@ -321,11 +304,24 @@ async def claim_unprocessed_cancels(
     conn: AsyncConnection, older_than: datetime, limit: int = 500
 ) -> list[Row[Any]]:
     """Acknowledged cancels of still-open orders, due to be sent to the engine again."""
+    return await _claim_open_for_resend(
+        conn, orders.c.cancel_requested_at.is_not(None), older_than, limit
+    )
+
+
+async def _claim_open_for_resend(
+    conn: AsyncConnection,
+    unsettled: ColumnElement[bool],
+    older_than: datetime,
+    limit: int,
+) -> list[Row[Any]]:
+    """Open orders matching `unsettled` last published before `older_than`, re-stamped as
+    published now; rows another sweeper holds are skipped, not waited for."""
     stale = (
         select(orders.c.id)
         .where(
             and_(
-                orders.c.cancel_requested_at.is_not(None),
+                unsettled,
                 orders.c.status.in_(OPEN_STATUSES),
                 orders.c.published_at < older_than,
             )

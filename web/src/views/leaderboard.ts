@@ -1,9 +1,11 @@
 import "../styles/market.css";
 import { get, type Leader, type Session } from "../api";
-import { signedPct } from "../change";
 import { h, replace } from "../dom";
 import type { Cleanup } from "../main";
-import { money, signClass } from "../money";
+import { standingRow, standingsTable } from "./standings";
+
+// Narrow screens drop the count of symbols held.
+const COUNT_CLASS = "num hide-s";
 
 export function viewLeaderboard(root: HTMLElement): Cleanup {
   const body = h("tbody");
@@ -13,24 +15,7 @@ export function viewLeaderboard(root: HTMLElement): Cleanup {
     h("h1", {}, "Leaderboard"),
     h("p", { class: "muted" }, "Total equity at the latest prices; return since the start."),
     invite,
-    h(
-      "table",
-      { class: "grid", "data-testid": "leaderboard" },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col", class: "num" }, "#"),
-          h("th", { scope: "col" }, "Trader"),
-          h("th", { scope: "col", class: "num" }, "Equity"),
-          h("th", { scope: "col", class: "num" }, "Return"),
-          h("th", { scope: "col", class: "num hide-s" }, "Symbols"),
-        ),
-      ),
-      body,
-    ),
+    standingsTable("leaderboard", "Symbols", COUNT_CLASS, body),
   );
   // The board is public: who is looking decides which row is "you" and whether to invite.
   let me: string | null = null;
@@ -50,15 +35,11 @@ export function viewLeaderboard(root: HTMLElement): Cleanup {
       body,
       ...leaders.map((l) => {
         const mine = me !== null && l.name.toLowerCase() === me;
-        return h(
-          "tr",
-          { class: mine ? "me" : "", "aria-current": mine ? "true" : undefined, "data-testid": mine ? "my-rank" : undefined },
-          h("td", { class: "num" }, String(l.rank)),
-          h("th", { scope: "row" }, l.name),
-          h("td", { class: "num" }, money(l.equity)),
-          h("td", { class: `num ${signClass(l.return_pct)}` }, signedPct(l.return_pct)),
-          h("td", { class: "num hide-s" }, String(l.positions)),
-        );
+        return standingRow({ ...l, count: l.positions }, COUNT_CLASS, {
+          class: mine ? "me" : "",
+          "aria-current": mine ? "true" : undefined,
+          "data-testid": mine ? "my-rank" : undefined,
+        });
       }),
     );
   };

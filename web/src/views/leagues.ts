@@ -1,10 +1,11 @@
 // Leagues: the list, one league's standings with equity curves, and the administrator's screens.
 import { LineSeries, createChart, type UTCTimestamp } from "lightweight-charts";
 import { ApiError, api, get } from "../api";
-import { chartColours, signedPct } from "../change";
+import { chartColours } from "../change";
 import { dateTime, h, notify, replace } from "../dom";
 import type { Cleanup } from "../main";
-import { money, signClass } from "../money";
+import { money } from "../money";
+import { standingRow, standingsTable } from "./standings";
 
 interface League {
   id: string;
@@ -135,24 +136,7 @@ export function viewLeague(root: HTMLElement, id: string): Cleanup {
     root,
     title,
     facts,
-    h(
-      "table",
-      { class: "grid", "data-testid": "league-leaderboard" },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col", class: "num" }, "#"),
-          h("th", { scope: "col" }, "Trader"),
-          h("th", { scope: "col", class: "num" }, "Equity"),
-          h("th", { scope: "col", class: "num" }, "Return"),
-          h("th", { scope: "col", class: "num" }, "Trades"),
-        ),
-      ),
-      body,
-    ),
+    standingsTable("league-leaderboard", "Trades", "num", body),
     h("h2", {}, "Equity"),
     box,
     admin,
@@ -181,17 +165,7 @@ export function viewLeague(root: HTMLElement, id: string): Cleanup {
     if (closed) return;
     replace(
       body,
-      ...rows.map((r) =>
-        h(
-          "tr",
-          {},
-          h("td", { class: "num" }, String(r.rank)),
-          h("th", { scope: "row" }, r.username),
-          h("td", { class: "num" }, money(r.equity)),
-          h("td", { class: `num ${signClass(r.return_pct)}` }, signedPct(r.return_pct)),
-          h("td", { class: "num" }, String(r.trades)),
-        ),
-      ),
+      ...rows.map((r) => standingRow({ ...r, name: r.username, count: r.trades }, "num")),
     );
   };
   const loadCurves = async () => {
