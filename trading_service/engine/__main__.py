@@ -59,6 +59,11 @@ async def main(settings: EngineSettings | None = None) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     finally:
+        # Cancelled from outside (an embedding task), the runner is still running: stop it before
+        # its consumer, or it keeps fetching and the stop never ends.
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         # A clean stop leaves the group at once, so another engine takes the symbols over now.
         await consumer.stop()
         CONSUMER_LAG.runners.remove(runner)
