@@ -26,6 +26,7 @@ from trading_service.app import create_app
 from trading_service.config import TradingSettings
 from trading_service.engine.runner import HEALTH_KEY
 from trading_service.messages import NewOrder, ReplaceRequest
+from trading_service.orders.repository import insert_order
 from trading_service.orders.service import to_core_order
 
 ROUNDS = 20
@@ -160,17 +161,22 @@ async def test_the_engine_refuses_a_command_it_cannot_apply_and_keeps_trading(
         assert (await api.get("/portfolio", headers=greedy.headers)).status_code == 200
         greedy_id = uuid.uuid4()
         async with db.begin() as conn:
-            row = (
-                await conn.execute(
-                    text(
-                        "INSERT INTO orders (id, account_id, client_order_id, symbol, side, "
-                        "type, time_in_force, qty, protection_price, status) VALUES (:id, "
-                        ":account, 'x', 'POISA', 'buy', 'market', 'ioc', 1000, 250.00, 'new') "
-                        "RETURNING *"
-                    ),
-                    {"id": greedy_id, "account": greedy.id},
-                )
-            ).one()
+            row = await insert_order(
+                conn,
+                {
+                    "id": greedy_id,
+                    "account_id": greedy.id,
+                    "client_order_id": "x",
+                    "symbol": "POISA",
+                    "side": "buy",
+                    "type": "market",
+                    "time_in_force": "ioc",
+                    "qty": 1000,
+                    "protection_price": Decimal("250.00"),
+                    "status": "new",
+                },
+            )
+        assert row is not None
         await producer.send_and_wait(
             ORDERS_TOPIC, NewOrder(to_core_order(row)).encode(), key=b"POISA"
         )
@@ -338,17 +344,26 @@ async def test_a_replace_accepted_before_the_engine_saw_the_order_applies_with_i
     order_id = uuid.uuid4()
     # What POST (10 @ 1.00) and then PATCH (20 @ 2.00) store before the engine sees either.
     async with db.begin() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "INSERT INTO orders (id, account_id, client_order_id, symbol, side, type, "
-                    "time_in_force, qty, limit_price, status, reserved_cash, replace_seq, "
-                    "pending_qty, pending_limit_price) VALUES (:id, :account, 'early', 'EARLY', "
-                    "'buy', 'limit', 'gtc', 10, 1.00, 'new', 40.00, 1, 20, 2.00) RETURNING *"
-                ),
-                {"id": order_id, "account": trader.id},
-            )
-        ).one()
+        row = await insert_order(
+            conn,
+            {
+                "id": order_id,
+                "account_id": trader.id,
+                "client_order_id": "early",
+                "symbol": "EARLY",
+                "side": "buy",
+                "type": "limit",
+                "time_in_force": "gtc",
+                "qty": 10,
+                "limit_price": Decimal("1.00"),
+                "status": "new",
+                "reserved_cash": Decimal("40.00"),
+                "replace_seq": 1,
+                "pending_qty": 20,
+                "pending_limit_price": Decimal("2.00"),
+            },
+        )
+        assert row is not None
         await conn.execute(
             text("UPDATE accounts SET reserved_cash = reserved_cash + 40.00 WHERE id = :id"),
             {"id": trader.id},
@@ -391,16 +406,22 @@ async def test_a_price_move_that_would_fill_a_corrupt_order_cancels_it_and_fills
     assert (await api.get("/portfolio", headers=corrupt_trader.headers)).status_code == 200
     corrupt_id = uuid.uuid4()
     async with db.begin() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "INSERT INTO orders (id, account_id, client_order_id, symbol, side, type, "
-                    "time_in_force, qty, limit_price, status) VALUES (:id, :account, 'c', "
-                    "'CORRU', 'buy', 'limit', 'gtc', 1000, 145.00, 'new') RETURNING *"
-                ),
-                {"id": corrupt_id, "account": corrupt_trader.id},
-            )
-        ).one()
+        row = await insert_order(
+            conn,
+            {
+                "id": corrupt_id,
+                "account_id": corrupt_trader.id,
+                "client_order_id": "c",
+                "symbol": "CORRU",
+                "side": "buy",
+                "type": "limit",
+                "time_in_force": "gtc",
+                "qty": 1000,
+                "limit_price": Decimal("145.00"),
+                "status": "new",
+            },
+        )
+    assert row is not None
     async with forging_producer(stack) as producer:
         await producer.send_and_wait(
             ORDERS_TOPIC, NewOrder(to_core_order(row)).encode(), key=b"CORRU"
