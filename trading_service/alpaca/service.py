@@ -24,7 +24,6 @@ from trading_service.alpaca.errors import Forbidden, NotSupported
 from trading_service.alpaca.schemas import OrderOut, OrderRequest, ReplaceRequest
 from trading_service.deps import Resources
 from trading_service.engine.core.model import Side
-from trading_service.leagues import service as league_rules
 from trading_service.messages import CancelRequest, NewOrder
 from trading_service.orders import repository, service
 from trading_service.orders import schemas as orders_schemas
@@ -206,10 +205,6 @@ async def replace(
         new.symbol, await resources.prices.get(new.symbol), resources.settings.max_price_age_s
     )
     async with resources.db.begin() as conn:
-        # A league account's window and rules hold for the new order as for any other.
-        await league_rules.check_order_entry(
-            conn, account_id, new.symbol, new.qty, new.limit_price or new.stop_price or last.price
-        )
         try:
             row, created = await service.place_order(
                 conn, account_id, new, last, resources.settings.market_collar_bps

@@ -96,14 +96,6 @@ async def _submit(
     last = service.check_price(request.symbol, tick, settings.max_price_age_s)
     try:
         async with resources.db.begin() as conn:
-            # A league account's window and rules, checked in the transaction that reserves.
-            await league_rules.check_order_entry(
-                conn,
-                account_id,
-                request.symbol,
-                request.qty,
-                request.limit_price or request.stop_price or last.price,
-            )
             row, created = await service.place_order(
                 conn, account_id, request, last, settings.market_collar_bps
             )

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
 from shared.money import from_ticks, round_money, ticks_up, to_ticks
 from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
+from trading_service.leagues import service as league_rules
 from trading_service.messages import PriceTick, ReplaceRequest
 from trading_service.orders import repository
 from trading_service.orders.schemas import (
@@ -96,7 +97,16 @@ async def place_order(
     last: PriceTick,
     collar_bps: int,
 ) -> tuple[Row[Any], bool]:
-    """Reserve and store the order; returns (order row, created). Idempotent on client_order_id."""
+    """Reserve and store the order; returns (order row, created). Idempotent on client_order_id.
+
+    A league account's window and rules are checked first, in this same transaction."""
+    await league_rules.check_order_entry(
+        conn,
+        account_id,
+        request.symbol,
+        request.qty,
+        request.limit_price or request.stop_price or last.price,
+    )
     client_order_id = request.client_order_id or str(uuid.uuid4())
     if request.client_order_id is not None:
         existing = await repository.get_order_by_client_id(conn, account_id, client_order_id)
