@@ -58,9 +58,16 @@ async def replicas(
         yield one, two
 
 
-async def receive(ws: ClientConnection, timeout_s: float = 20) -> Message:
-    message: Message = json.loads(await asyncio.wait_for(ws.recv(), timeout_s))
-    return message
+async def receive(
+    ws: ClientConnection, timeout_s: float = 20, skip_heartbeats: bool = True
+) -> Message:
+    """The next message; heartbeats come every half second here, so between any two
+    messages a test expects, unless it asks for them."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            message: Message = json.loads(await ws.recv())
+            if not (skip_heartbeats and message["type"] == "heartbeat"):
+                return message
 
 
 async def receive_until(
@@ -74,11 +81,10 @@ async def receive_until(
     try:
         async with asyncio.timeout(timeout_s):
             while True:
-                message = await receive(ws, timeout_s)
+                message = await receive(ws, timeout_s, skip_heartbeats)
                 if matches(message):
                     return message, seen
-                if not (skip_heartbeats and message["type"] == "heartbeat"):
-                    seen.append(message)
+                seen.append(message)
     except TimeoutError:
         raise AssertionError(f"no matching message; received {seen}") from None
 
