@@ -58,12 +58,12 @@ from trading_service.messages import (
     ReplaceRequest,
     decode_order_message,
 )
+from trading_service.order_status import OPEN
 from trading_service.orders.service import to_core_order
 from trading_service.tables import accounts, engine_offsets, orders, reference_prices
 
 log = logging.getLogger(__name__)
 
-OPEN = ("new", "partially_filled")
 _partitioner = DefaultPartitioner()
 
 
