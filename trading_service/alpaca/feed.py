@@ -1,7 +1,8 @@
 """Feeds the Alpaca streams from the hub's one Redis subscription (no subscription per client).
 
 The hub hands every message it receives to `AlpacaFeed.tap` after its own dispatch (its
-candles are up to date by then). Market data goes straight out to /v2/iex and /v2/sip clients;
+candles are up to date by then), and the engine's reports, decoded, to `on_executions` through
+the process's executions feed. Market data goes straight out to /v2/iex and /v2/sip clients;
 execution reports of accounts with a /stream listener are queued and rendered by one task
 (`run_trade_updates`), which reads the orders back once per report.
 """
@@ -65,8 +66,6 @@ class AlpacaFeed:
         try:
             if channel == b"prices":
                 self._on_tick(json.loads(data)["symbol"])
-            elif channel == b"executions":
-                self._on_executions(Executions.decode(data))
             elif channel.startswith(b"book:"):
                 self._on_book(channel[5:].decode(), data)
         except (ValueError, KeyError, TypeError, ArithmeticError):
@@ -101,7 +100,9 @@ class AlpacaFeed:
         for client in clients:
             client.quote(symbol, snapshot, self.clock)
 
-    def _on_executions(self, executions: Executions) -> None:
+    def on_executions(self, executions: Executions) -> None:
+        """A listener of the process's executions feed, after the hub's (its candles are
+        up to date by then)."""
         for trade in executions.trades:
             symbol = trade.symbol
             if symbol in self._minute:

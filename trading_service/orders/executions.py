@@ -1,19 +1,15 @@
-"""Lets a request wait for the engine: one Redis subscription per process, futures per order."""
+"""Lets a request wait for the engine: futures per order, resolved from the process's one
+executions feed (trading_service/executions_feed.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 
-from redis.asyncio import Redis
-
-from trading_service.messages import EXECUTIONS_CHANNEL, Executions, MalformedMessage, OrderReport
+from trading_service.messages import Executions, OrderReport
 from trading_service.order_status import TERMINAL
-
-log = logging.getLogger(__name__)
 
 # What a waiter waits for, given the engine's report on its order.
 Outcome = Callable[[OrderReport], bool]
@@ -37,8 +33,7 @@ def replace_settled(seq: int) -> Outcome:
 class ExecutionWaiter:
     """Resolves a waiting request when the engine reports what it waits for about that order."""
 
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
+    def __init__(self) -> None:
         self._waiting: dict[uuid.UUID, list[tuple[Outcome, asyncio.Future[None]]]] = {}
 
     @contextlib.asynccontextmanager
@@ -58,30 +53,9 @@ class ExecutionWaiter:
             if not entries:
                 self._waiting.pop(order_id, None)
 
-    async def run(self) -> None:
-        """Forever: listen on the executions channel (reconnecting if Redis goes away)."""
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(EXECUTIONS_CHANNEL)
-                async for message in pubsub.listen():
-                    self._dispatch(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("executions subscription lost; resubscribing", exc_info=True)
-                await asyncio.sleep(0.5)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    def _dispatch(self, data: bytes) -> None:
-        try:
-            message = Executions.decode(data)
-        except MalformedMessage:
-            log.warning("skipping a malformed executions message", exc_info=True)
-            return
-        for report in message.orders:
+    def on_executions(self, executions: Executions) -> None:
+        """A listener of the executions feed."""
+        for report in executions.orders:
             for outcome, future in self._waiting.get(report.id, []):
                 if not future.done() and outcome(report):
                     future.set_result(None)

@@ -254,6 +254,7 @@ class Hub:
             self._publish(quote_key, lambda seq: messages.quote(snap, seq))
 
     def on_executions(self, executions: Executions) -> None:
+        """A listener of the process's executions feed (fed by `run_redis`'s taps, app.py)."""
         for trade in executions.trades:
             symbol = trade.symbol
             self._publish(f"trades:{symbol}", lambda seq, t=trade: messages.trade(t.as_json(), seq))
@@ -304,8 +305,6 @@ class Hub:
         try:
             if channel == b"prices":
                 self.on_price(data)
-            elif channel == b"executions":
-                self.on_executions(Executions.decode(data))
             elif channel.startswith(b"book:"):
                 self.on_book(channel[5:].decode(), data)
         except (ValueError, KeyError, TypeError, ArithmeticError):
