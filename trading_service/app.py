@@ -32,6 +32,7 @@ from trading_service.candles.aggregator import CandleAggregator
 from trading_service.candles.endpoints import router as candles_router
 from trading_service.config import TradingSettings
 from trading_service.deps import Resources, ResourcesDep
+from trading_service.executions_feed import ExecutionsFeed
 from trading_service.frontend.static import install_frontend
 from trading_service.leaderboard.endpoints import router as leaderboard_router
 from trading_service.leagues.endpoints import router as leagues_router
@@ -88,7 +89,7 @@ def create_app(
         await producer.start()
         prices = PriceCache(redis)
         handoff = OrderHandoff(producer)
-        executions = ExecutionWaiter(redis)
+        executions = ExecutionWaiter()
         # The web page's sign-up/sign-in go through here (trading_service/session).
         user_service_client = httpx.AsyncClient(
             base_url=session.user_service_url, timeout=session.user_service_timeout_s
@@ -129,6 +130,13 @@ def create_app(
         # The Alpaca streams (/stream, /v2/iex, /v2/sip) ride on the hub's one subscription.
         alpaca_feed = app.state.alpaca_feed = AlpacaFeed(db, clock, candles)
         hub.taps.append(alpaca_feed.tap)
+        # So do the engine's reports, decoded once: the hub first (Alpaca's bars read the
+        # candles it updates), then Alpaca's trade updates, then the waiting requests.
+        executions_feed = ExecutionsFeed()
+        hub.taps.append(executions_feed.tap)
+        executions_feed.listen(hub.on_executions)
+        executions_feed.listen(alpaca_feed.on_executions)
+        executions_feed.listen(executions.on_executions)
         tasks = [
             asyncio.create_task(alpaca_feed.run_trade_updates()),
             asyncio.create_task(hub.run_redis()),
@@ -136,7 +144,6 @@ def create_app(
             asyncio.create_task(hub.run_heartbeats()),
             asyncio.create_task(candles.run()),
             asyncio.create_task(run_price_consumer(settings.kafka_bootstrap_servers, prices)),
-            asyncio.create_task(executions.run()),
             asyncio.create_task(run_outbox_sweep(db, handoff, settings.republish_after_s)),
             asyncio.create_task(
                 run_league_keeper(

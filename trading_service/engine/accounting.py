@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-TERMINAL = frozenset({"filled", "canceled", "expired", "rejected"})
+from trading_service.order_status import TERMINAL
 
 
 @dataclass(slots=True)

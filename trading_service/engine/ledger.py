@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.money import TICK, from_ticks
 from trading_service.engine.accounting import (
-    TERMINAL,
     Balance,
     Holding,
     ReplaceSettled,
@@ -37,6 +36,7 @@ from trading_service.engine.core.model import (
     Trade,
     Triggered,
 )
+from trading_service.order_status import TERMINAL
 from trading_service.tables import HOUSE_ACCOUNT_ID, accounts, fills, orders, positions, trades
 
 # What the ledger applies: the core's events and the runner's settlement of replaces.

@@ -16,8 +16,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shared.metrics import register_live
-from trading_service.engine.accounting import TERMINAL
 from trading_service.engine.ledger import BatchResult
+from trading_service.order_status import TERMINAL
 
 BATCH_RECORDS = Histogram(
     "stocksim_engine_batch_records",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import json
 import logging
 import time
 import uuid
@@ -53,17 +52,18 @@ from trading_service.market.snapshots import book_snapshot, publish_books
 from trading_service.messages import (
     EXECUTIONS_CHANNEL,
     CancelRequest,
+    Executions,
     NewOrder,
     PriceTick,
     ReplaceRequest,
     decode_order_message,
 )
+from trading_service.order_status import OPEN
 from trading_service.orders.service import to_core_order
 from trading_service.tables import accounts, engine_offsets, orders, reference_prices
 
 log = logging.getLogger(__name__)
 
-OPEN = ("new", "partially_filled")
 _partitioner = DefaultPartitioner()
 
 
@@ -609,7 +609,7 @@ class EngineRunner:
     async def _notify(self, payload: dict[str, Any]) -> None:
         """After commit only; a lost notification costs a waiter its timeout, nothing else."""
         try:
-            await self.redis.publish(EXECUTIONS_CHANNEL, json.dumps(payload))
+            await self.redis.publish(EXECUTIONS_CHANNEL, Executions.from_json(payload).encode())
         except Exception:
             log.warning("could not publish executions to Redis", exc_info=True)
 

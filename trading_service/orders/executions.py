@@ -1,47 +1,39 @@
-"""Lets a request wait for the engine: one Redis subscription per process, futures per order."""
+"""Lets a request wait for the engine: futures per order, resolved from the process's one
+executions feed (trading_service/executions_feed.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-from redis.asyncio import Redis
+from trading_service.messages import Executions, OrderReport
+from trading_service.order_status import TERMINAL
 
-from trading_service.messages import EXECUTIONS_CHANNEL
-
-log = logging.getLogger(__name__)
-
-# What a waiter waits for, given the engine's report on its order (see ledger.BatchResult).
-Outcome = Callable[[dict[str, Any]], bool]
-
-TERMINAL = frozenset({"filled", "canceled", "expired", "rejected"})
+# What a waiter waits for, given the engine's report on its order.
+Outcome = Callable[[OrderReport], bool]
 
 
-def processed(_: dict[str, Any]) -> bool:
+def processed(_: OrderReport) -> bool:
     """Any report: the engine has seen the order."""
     return True
 
 
-def finished(report: dict[str, Any]) -> bool:
+def finished(report: OrderReport) -> bool:
     """The order is done (a cancel waits for this, not for an unrelated fill or replace)."""
-    return report.get("status") in TERMINAL
+    return report.status in TERMINAL
 
 
 def replace_settled(seq: int) -> Outcome:
     """The engine applied or refused replace number `seq` of the order (or a later one)."""
-    return lambda report: int(report.get("replace_seq", 0)) >= seq or finished(report)
+    return lambda report: report.replace_seq >= seq or finished(report)
 
 
 class ExecutionWaiter:
     """Resolves a waiting request when the engine reports what it waits for about that order."""
 
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
+    def __init__(self) -> None:
         self._waiting: dict[uuid.UUID, list[tuple[Outcome, asyncio.Future[None]]]] = {}
 
     @contextlib.asynccontextmanager
@@ -61,29 +53,9 @@ class ExecutionWaiter:
             if not entries:
                 self._waiting.pop(order_id, None)
 
-    async def run(self) -> None:
-        """Forever: listen on the executions channel (reconnecting if Redis goes away)."""
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(EXECUTIONS_CHANNEL)
-                async for message in pubsub.listen():
-                    self._dispatch(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("executions subscription lost; resubscribing", exc_info=True)
-                await asyncio.sleep(0.5)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    def _dispatch(self, data: bytes) -> None:
-        try:
-            reports = [(uuid.UUID(o["id"]), o) for o in json.loads(data)["orders"]]
-        except (ValueError, KeyError, TypeError):
-            return
-        for order_id, report in reports:
-            for outcome, future in self._waiting.get(order_id, []):
+    def on_executions(self, executions: Executions) -> None:
+        """A listener of the executions feed."""
+        for report in executions.orders:
+            for outcome, future in self._waiting.get(report.id, []):
                 if not future.done() and outcome(report):
                     future.set_result(None)
