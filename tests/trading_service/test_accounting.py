@@ -3,28 +3,50 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from trading_service.engine.accounting import Balance, Holding, InvariantBroken, check_invariants
+from trading_service.engine.accounting import (
+    Balance,
+    Holding,
+    InvariantBroken,
+    OrderState,
+    check_invariants,
+)
 
 HOUSE = uuid.UUID(int=0)
+NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
 
 
-def order(account: uuid.UUID, **changes: Any) -> dict[str, Any]:
+def order(account: uuid.UUID, **changes: Any) -> OrderState:
+    """A buy limit of 10 at 1.00 with its whole reservation, as the API stores it."""
     base: dict[str, Any] = {
         "id": uuid.uuid4(),
         "account_id": account,
         "symbol": "AAPL",
+        "side": "buy",
+        "type": "limit",
         "status": "new",
         "qty": 10,
         "filled_qty": 0,
+        "filled_notional": Decimal("0.00"),
         "reserved_cash": Decimal("10.00"),
         "reserved_qty": 0,
+        "limit_price": Decimal("1.00"),
+        "stop_price": None,
+        "protection_price": None,
+        "reject_reason": None,
+        "priority": None,
+        "accepted_at": None,
+        "triggered_at": None,
+        "replace_applied_seq": 0,
+        "replace_reject_reason": None,
+        "created_at": NOW,
     }
-    return base | changes
+    return OrderState(**(base | changes))
 
 
 def holding(qty: int, reserved: int, house: bool = False) -> Holding:
@@ -54,7 +76,7 @@ def test_reserving_more_than_the_cash_blames_that_accounts_orders_only() -> None
             {},
             [mine, theirs],
         )
-    assert broken.value.order_ids == {mine["id"]}
+    assert broken.value.order_ids == {mine.id}
     assert "cash 100.00 with 10000000.00 reserved" in broken.value.reason
 
 
@@ -75,4 +97,4 @@ def test_each_broken_invariant_is_refused(
     bad = order(user, **changes)
     with pytest.raises(InvariantBroken) as broken:
         check_invariants(HOUSE, {user: balance}, {(user, "AAPL"): held}, [bad])
-    assert broken.value.order_ids == {bad["id"]}
+    assert broken.value.order_ids == {bad.id}

@@ -7,7 +7,6 @@ at each scrape, so it costs nothing between scrapes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Protocol
 
 from aiokafka import TopicPartition
@@ -16,8 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shared.metrics import register_live
-from trading_service.engine.accounting import TERMINAL
-from trading_service.engine.ledger import BatchResult
+from trading_service.engine.accounting import TERMINAL, Settlement
 
 BATCH_RECORDS = Histogram(
     "stocksim_engine_batch_records",
@@ -43,21 +41,20 @@ ORDER_TO_FILL = Histogram(
 )
 
 
-def observe_batch(records: int, apply_s: float, result: BatchResult) -> None:
+def observe_batch(records: int, apply_s: float, settlement: Settlement) -> None:
     BATCH_RECORDS.observe(records)
     BATCH_APPLY.observe(apply_s)
     created = {}
-    for order in result.orders:
-        created[order["id"]] = order.get("created_at")
-        if order["status"] in TERMINAL:
-            ORDERS_FINAL.labels(order.get("type", ""), order.get("side", ""), order["status"]).inc()
-    for fill in result.fills:
-        FILLS.labels(fill["side"]).inc()
-        FILLED_SHARES.labels(fill["side"]).inc(fill["qty"])
-        stored_at = created.get(fill["order_id"])
-        if stored_at:
-            delay = datetime.fromisoformat(fill["ts"]) - datetime.fromisoformat(stored_at)
-            ORDER_TO_FILL.observe(max(0.0, delay.total_seconds()))
+    for order in settlement.orders:
+        created[order.id] = order.created_at
+        if order.status in TERMINAL:
+            ORDERS_FINAL.labels(order.type, order.side, order.status).inc()
+    for fill in settlement.fills:
+        FILLS.labels(fill.side).inc()
+        FILLED_SHARES.labels(fill.side).inc(fill.qty)
+        stored_at = created.get(fill.order_id)
+        if stored_at is not None:
+            ORDER_TO_FILL.observe(max(0.0, (fill.ts - stored_at).total_seconds()))
 
 
 class _Consumer(Protocol):

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.kafka import ORDERS_TOPIC
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
 from trading_service.orders import repository
-from trading_service.orders.service import replace_message, to_core_order
+from trading_service.orders.service import replace_message
+from trading_service.stored_orders import to_core_order
 
 log = logging.getLogger(__name__)
 
