@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.money import to_ticks
 from shared.request_context import request_id, well_formed
 from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
+from trading_service.order_status import OrderStatus
 
 EXECUTIONS_CHANNEL = "executions"
+
+T = TypeVar("T")
 
 
 def _request_id() -> str | None:
@@ -158,3 +162,213 @@ class PriceTick:
             "seq": self.seq,
             "market_ts": self.market_ts,
         }
+
+
+# --- the Redis `executions` channel: what the engine committed, one message per batch ---------
+
+
+class MalformedMessage(ValueError):
+    """A message that does not decode into its type; consumers log it and skip it."""
+
+
+def _field(data: Any, name: str) -> Any:
+    if not isinstance(data, dict):
+        raise MalformedMessage(f"expected an object, got {type(data).__name__}")
+    if name not in data:
+        raise MalformedMessage(f"missing field {name!r}")
+    return data[name]
+
+
+def _str(data: Any, name: str) -> str:
+    value = _field(data, name)
+    if not isinstance(value, str):
+        raise MalformedMessage(f"{name!r} is not a string")
+    return value
+
+
+def _count(data: Any, name: str) -> int:
+    """A share count or sequence number: a whole number >= 0, never a float or a string."""
+    value = _field(data, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MalformedMessage(f"{name!r} is not a whole number >= 0")
+    return value
+
+
+def _parsed(data: Any, name: str, parse: Callable[[str], T]) -> T:
+    text = _str(data, name)
+    try:
+        return parse(text)
+    except (ValueError, ArithmeticError) as exc:
+        raise MalformedMessage(f"{name!r} is not valid: {text!r}") from exc
+
+
+def _time(text: str) -> datetime:
+    ts = datetime.fromisoformat(text)
+    if ts.tzinfo is None:
+        raise ValueError("no time zone")
+    return ts
+
+
+def _price(text: str) -> Decimal:
+    price = Decimal(text)
+    if not price.is_finite() or price <= 0:
+        raise ValueError("not a positive price")
+    to_ticks(price)  # rejects off-tick prices
+    return price
+
+
+def _list(data: Any, name: str) -> list[Any]:
+    if not isinstance(data, dict):
+        raise MalformedMessage(f"expected an object, got {type(data).__name__}")
+    value = data.get(name, [])  # an empty list may be left out
+    if not isinstance(value, list):
+        raise MalformedMessage(f"{name!r} is not a list")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    """An order's state after the batch that changed it."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    symbol: str
+    status: OrderStatus
+    filled_qty: int
+    # Replaces settled so far: what a PATCH waits for (orders/executions.py).
+    replace_seq: int
+    # For the engine's metrics: orders by type and side, order-to-fill latency.
+    type: OrderType
+    side: Side
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "account_id": str(self.account_id),
+            "symbol": self.symbol,
+            "status": self.status.value,
+            "filled_qty": self.filled_qty,
+            "replace_seq": self.replace_seq,
+            "type": self.type.value,
+            "side": self.side.value,
+            "created_at": self.created_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> OrderReport:
+        return cls(
+            id=_parsed(data, "id", uuid.UUID),
+            account_id=_parsed(data, "account_id", uuid.UUID),
+            symbol=_str(data, "symbol"),
+            status=_parsed(data, "status", OrderStatus),
+            filled_qty=_count(data, "filled_qty"),
+            replace_seq=_count(data, "replace_seq") if "replace_seq" in data else 0,
+            type=_parsed(data, "type", OrderType),
+            side=_parsed(data, "side", Side),
+            created_at=_parsed(data, "created_at", _time),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TradeReport:
+    """A trade on the tape (no account: the public `trades` channels carry it)."""
+
+    symbol: str
+    price: Decimal
+    qty: int
+    aggressor_side: Side
+    ts: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "price": f"{self.price:.2f}",
+            "qty": self.qty,
+            "aggressor_side": self.aggressor_side.value,
+            "ts": self.ts.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> TradeReport:
+        return cls(
+            symbol=_str(data, "symbol"),
+            price=_parsed(data, "price", _price),
+            qty=_count(data, "qty"),
+            aggressor_side=_parsed(data, "aggressor_side", Side),
+            ts=_parsed(data, "ts", _time),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FillReport:
+    """One user's side of a trade."""
+
+    order_id: uuid.UUID
+    account_id: uuid.UUID
+    symbol: str
+    side: Side
+    price: Decimal
+    qty: int
+    ts: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "order_id": str(self.order_id),
+            "account_id": str(self.account_id),
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "price": f"{self.price:.2f}",
+            "qty": self.qty,
+            "ts": self.ts.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> FillReport:
+        return cls(
+            order_id=_parsed(data, "order_id", uuid.UUID),
+            account_id=_parsed(data, "account_id", uuid.UUID),
+            symbol=_str(data, "symbol"),
+            side=_parsed(data, "side", Side),
+            price=_parsed(data, "price", _price),
+            qty=_count(data, "qty"),
+            ts=_parsed(data, "ts", _time),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Executions:
+    """What one committed engine batch changed: the request waiters, the WebSocket hub and the
+    Alpaca streams all read it (published after commit, so it never tells of a rolled-back
+    batch; a lost one costs a waiter its timeout)."""
+
+    orders: tuple[OrderReport, ...] = ()
+    trades: tuple[TradeReport, ...] = ()
+    fills: tuple[FillReport, ...] = ()
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "orders": [o.as_json() for o in self.orders],
+                "trades": [t.as_json() for t in self.trades],
+                "fills": [f.as_json() for f in self.fills],
+            }
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: Any) -> Executions:
+        """From the parsed JSON body; raises MalformedMessage, naming the first bad field."""
+        return cls(
+            orders=tuple(OrderReport.from_json(o) for o in _list(data, "orders")),
+            trades=tuple(TradeReport.from_json(t) for t in _list(data, "trades")),
+            fills=tuple(FillReport.from_json(f) for f in _list(data, "fills")),
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Executions:
+        """Raises MalformedMessage (and nothing else) on anything but a well-formed message."""
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # ValueError: also bad UTF-8
+            raise MalformedMessage(f"not JSON: {exc}") from exc
+        return cls.from_json(data)

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from trading_service.alpaca.trade_updates import Seen, events_of
+from trading_service.engine.core.model import OrderType, Side
+from trading_service.messages import FillReport, OrderReport
+from trading_service.order_status import OrderStatus
 
-ORDER = str(uuid.uuid4())
+ORDER = uuid.uuid4()
+ACCOUNT = uuid.uuid4()
+AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
 
-def report(status: str, filled: int, replace_seq: int = 0) -> dict[str, Any]:
-    return {"id": ORDER, "status": status, "filled_qty": filled, "replace_seq": replace_seq}
+def report(status: str, filled: int, replace_seq: int = 0) -> OrderReport:
+    return OrderReport(
+        ORDER, ACCOUNT, "X", OrderStatus(status), filled, replace_seq, OrderType.LIMIT, Side.BUY, AT
+    )
 
 
-def fill(qty: int, price: str = "10.00") -> dict[str, Any]:
-    return {"order_id": ORDER, "qty": qty, "price": price, "side": "buy", "symbol": "X", "ts": "t"}
+def fill(qty: int, price: str = "10.00") -> FillReport:
+    return FillReport(ORDER, ACCOUNT, "X", Side.BUY, Decimal(price), qty, AT)
 
 
 def kinds(events: list[Any]) -> list[str]:
@@ -31,6 +41,8 @@ def test_an_order_is_new_once_then_fills_partially_then_fully() -> None:
     last = events_of(report("filled", 10), [fill(4), fill(3)], seen)
     assert kinds(last) == ["partial_fill", "fill"]
     assert [e.qty for e in last] == [4, 3]
+    # What the frames carry: the fill's price and time as the engine published them.
+    assert (first[0].price, first[0].timestamp) == ("10.00", AT.isoformat())
     # Execution ids are stable per fill and distinct between fills.
     assert len({e.execution_id for e in [*first, *last]}) == 3
 
@@ -57,8 +69,8 @@ def test_a_settled_replace_is_replaced_and_an_order_seen_late_is_not_new() -> No
 
 def test_seen_forgets_the_oldest_orders_beyond_its_capacity() -> None:
     seen = Seen(capacity=2)
-    ids = [str(uuid.uuid4()) for _ in range(3)]
+    ids = [uuid.uuid4() for _ in range(3)]
     for order_id in ids:
-        events_of({**report("new", 0), "id": order_id}, [], seen)
-    assert seen.get(uuid.UUID(ids[0])) is None
-    assert seen.get(uuid.UUID(ids[2])) is not None
+        events_of(dataclasses.replace(report("new", 0), id=order_id), [], seen)
+    assert seen.get(ids[0]) is None
+    assert seen.get(ids[2]) is not None

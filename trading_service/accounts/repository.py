@@ -11,9 +11,10 @@ from sqlalchemy import Row, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from trading_service.order_status import OPEN
 from trading_service.tables import HOUSE_ACCOUNT_ID, accounts, leagues, orders, positions
 
-OPEN_STATUSES = ("new", "partially_filled")
+OPEN_STATUSES = OPEN
 
 
 async def ensure_personal(conn: AsyncConnection, user_id: uuid.UUID, grant: Decimal) -> None:

@@ -19,6 +19,7 @@ from shared.market_clock import MarketClock
 from trading_service.alpaca.marketdata import EXCHANGE, TAPE, UNLIMITED_SIZE, rfc3339
 from trading_service.alpaca.outbox import Outbox
 from trading_service.candles.aggregator import Bar
+from trading_service.messages import TradeReport
 
 CHANNELS = ("trades", "quotes", "bars")
 # Channels alpaca-py may ask for that this exchange does not produce: acknowledged as empty.
@@ -86,17 +87,17 @@ class DataClient:
 
     # --- market data ---------------------------------------------------------------------------
 
-    def trade(self, trade: dict[str, Any], clock: MarketClock) -> None:
+    def trade(self, trade: TradeReport, clock: MarketClock) -> None:
         self.send(
             {
                 "T": "t",
-                "S": trade["symbol"],
+                "S": trade.symbol,
                 "x": EXCHANGE,
-                "p": float(Decimal(trade["price"])),
-                "s": int(trade["qty"]),
+                "p": float(trade.price),
+                "s": trade.qty,
                 "c": ["@"],
                 "z": TAPE,
-                "t": clock.market_time(datetime.fromisoformat(trade["ts"])),
+                "t": clock.market_time(trade.ts),
             }
         )
 

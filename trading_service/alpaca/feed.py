@@ -26,12 +26,13 @@ from trading_service.alpaca.datastream import DataClient
 from trading_service.alpaca.outbox import Outbox
 from trading_service.alpaca.trade_updates import Event, Seen, events_of
 from trading_service.candles.aggregator import Bar, CandleAggregator
+from trading_service.messages import Executions, FillReport, OrderReport
 from trading_service.orders import repository as orders_repository
 from trading_service.tables import positions
 
 log = logging.getLogger(__name__)
 
-Report = tuple[uuid.UUID, list[dict[str, Any]], list[dict[str, Any]]]
+Report = tuple[uuid.UUID, list[OrderReport], list[FillReport]]
 
 
 class AlpacaFeed:
@@ -65,7 +66,7 @@ class AlpacaFeed:
             if channel == b"prices":
                 self._on_tick(json.loads(data)["symbol"])
             elif channel == b"executions":
-                self._on_executions(json.loads(data))
+                self._on_executions(Executions.decode(data))
             elif channel.startswith(b"book:"):
                 self._on_book(channel[5:].decode(), data)
         except (ValueError, KeyError, TypeError, ArithmeticError):
@@ -100,9 +101,9 @@ class AlpacaFeed:
         for client in clients:
             client.quote(symbol, snapshot, self.clock)
 
-    def _on_executions(self, payload: dict[str, Any]) -> None:
-        for trade in payload.get("trades", []):
-            symbol = trade["symbol"]
+    def _on_executions(self, executions: Executions) -> None:
+        for trade in executions.trades:
+            symbol = trade.symbol
             if symbol in self._minute:
                 self._minute[symbol] = dataclasses.replace(
                     self.candles.current(symbol, "1m") or self._minute[symbol]
@@ -110,14 +111,12 @@ class AlpacaFeed:
             for client in self._wanted("trades", symbol):
                 client.trade(trade, self.clock)
         by_account: dict[uuid.UUID, Report] = {}
-        for order in payload.get("orders", []):
-            account = uuid.UUID(order["account_id"])
-            if account in self.listeners:
-                by_account.setdefault(account, (account, [], []))[1].append(order)
-        for fill in payload.get("fills", []):
-            account = uuid.UUID(fill["account_id"])
-            if account in by_account:
-                by_account[account][2].append(fill)
+        for order in executions.orders:
+            if order.account_id in self.listeners:
+                by_account.setdefault(order.account_id, (order.account_id, [], []))[1].append(order)
+        for fill in executions.fills:
+            if fill.account_id in by_account:
+                by_account[fill.account_id][2].append(fill)
         for report in by_account.values():
             try:
                 self._reports.put_nowait(report)
@@ -138,11 +137,11 @@ class AlpacaFeed:
                 log.warning("could not send trade updates", exc_info=True)
 
     async def _send_updates(
-        self, account_id: uuid.UUID, reports: list[dict[str, Any]], fills: list[dict[str, Any]]
+        self, account_id: uuid.UUID, reports: list[OrderReport], fills: list[FillReport]
     ) -> None:
         events: list[Event] = []
         for report in reports:
-            own = [f for f in fills if f["order_id"] == report["id"]]
+            own = [f for f in fills if f.order_id == report.id]
             events.extend(events_of(report, own, self.seen))
         if not events:
             return

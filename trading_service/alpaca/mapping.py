@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.money import fmt
 from trading_service.alpaca.schemas import OrderOut
+from trading_service.order_status import OPEN
 
 # Stable asset ids: the same symbol has the same id on every install and every restart.
 _ASSET_NAMESPACE = uuid.UUID("9d1b4a4e-4a8f-5c1e-9a57-0f3e6a2b7c11")
@@ -35,7 +36,7 @@ def status_of(row: Any, replaced: bool) -> str:
     """
     if row.status == "canceled" and replaced:
         return "replaced"
-    if row.status in ("new", "partially_filled") and row.cancel_requested_at is not None:
+    if row.status in OPEN and row.cancel_requested_at is not None:
         return "pending_cancel"
     if row.status == "new" and row.accepted_at is None:
         return "accepted"

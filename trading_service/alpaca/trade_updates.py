@@ -11,7 +11,8 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+
+from trading_service.messages import FillReport, OrderReport
 
 TERMINAL_EVENTS = {"canceled": "canceled", "expired": "expired", "rejected": "rejected"}
 # Stable execution ids: the same fill has the same id on every replica.
@@ -55,13 +56,13 @@ class Seen:
             self._orders.popitem(last=False)
 
 
-def events_of(report: dict[str, Any], fills: list[dict[str, Any]], seen: Seen) -> list[Event]:
+def events_of(report: OrderReport, fills: list[FillReport], seen: Seen) -> list[Event]:
     """The events of one order's report, in Alpaca's order; updates `seen`."""
-    order_id = uuid.UUID(report["id"])
-    status = str(report["status"])
-    replace_seq = int(report.get("replace_seq", 0))
-    filled_now = sum(int(f["qty"]) for f in fills)
-    filled_before = int(report["filled_qty"]) - filled_now
+    order_id = report.id
+    status = report.status
+    replace_seq = report.replace_seq
+    filled_now = sum(f.qty for f in fills)
+    filled_before = report.filled_qty - filled_now
     known = seen.get(order_id)
     events: list[Event] = []
     if known is None:
@@ -73,17 +74,17 @@ def events_of(report: dict[str, Any], fills: list[dict[str, Any]], seen: Seen) -
         events.append(Event("replaced", order_id))
     cumulative = filled_before
     for fill in fills:
-        cumulative += int(fill["qty"])
-        kind = "fill" if cumulative == int(report["filled_qty"]) and status == "filled" else None
+        cumulative += fill.qty
+        kind = "fill" if cumulative == report.filled_qty and status == "filled" else None
         events.append(
             Event(
                 kind or "partial_fill",
                 order_id,
-                timestamp=fill["ts"],
-                price=fill["price"],
-                qty=int(fill["qty"]),
-                side=fill["side"],
-                symbol=fill["symbol"],
+                timestamp=fill.ts.isoformat(),
+                price=f"{fill.price:.2f}",
+                qty=fill.qty,
+                side=fill.side,
+                symbol=fill.symbol,
                 execution_id=uuid.uuid5(_EXECUTION_NAMESPACE, f"{order_id}:{cumulative}"),
             )
         )

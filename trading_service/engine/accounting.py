@@ -26,8 +26,8 @@ from trading_service.engine.core.model import (
     Trade,
     Triggered,
 )
+from trading_service.order_status import TERMINAL, OrderStatus
 
-TERMINAL = frozenset({"filled", "canceled", "expired", "rejected"})
 ZERO = Decimal("0.00")
 
 
@@ -81,7 +81,7 @@ class OrderState:
     symbol: str
     side: str
     type: str
-    status: str
+    status: OrderStatus
     qty: int
     filled_qty: int
     filled_notional: Decimal
@@ -234,11 +234,11 @@ class _Ledger:
             order.triggered_at = self.now
             order.priority = e.priority
         elif isinstance(e, Canceled):
-            self.finish(order, "canceled", e.reason)
+            self.finish(order, OrderStatus.CANCELED, e.reason)
         elif isinstance(e, Expired):
-            self.finish(order, "expired", "end of the trading day")
+            self.finish(order, OrderStatus.EXPIRED, "end of the trading day")
         elif isinstance(e, Rejected):
-            self.finish(order, "rejected", e.reason)
+            self.finish(order, OrderStatus.REJECTED, e.reason)
         elif isinstance(e, Replaced):
             self.replace(order, e)
         elif isinstance(e, ReplaceSettled) and e.seq is not None:
@@ -277,9 +277,9 @@ class _Ledger:
                 )
             )  # fmt: skip
             if order.filled_qty == order.qty:
-                self.finish(order, "filled", None)
+                self.finish(order, OrderStatus.FILLED, None)
 
-    def finish(self, order: OrderState, status: str, reason: str | None) -> None:
+    def finish(self, order: OrderState, status: OrderStatus, reason: str | None) -> None:
         if order.status in TERMINAL:
             return
         order.status = status
@@ -341,7 +341,7 @@ def _fill_order(
     notional = price * qty
     order.filled_qty += qty
     order.filled_notional += notional
-    order.status = "partially_filled"
+    order.status = OrderStatus.PARTIALLY_FILLED
     if order.side == "buy":
         # Fills never exceed the reserved per-share price, so buying power never goes negative.
         released = _reserve_per_share(order) * qty

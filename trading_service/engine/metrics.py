@@ -16,7 +16,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shared.metrics import register_live
-from trading_service.engine.accounting import TERMINAL, Settlement
+from trading_service.engine.accounting import Settlement
+from trading_service.order_status import TERMINAL
 
 BATCH_RECORDS = Histogram(
     "stocksim_engine_batch_records",

@@ -6,61 +6,42 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from redis.asyncio import Redis
 
 from trading_service.book_snapshots import BOOKS_KEY, book_channel, book_snapshot
 from trading_service.engine.accounting import Settlement
 from trading_service.engine.core.matching import MatchingEngine
-from trading_service.messages import EXECUTIONS_CHANNEL
+from trading_service.engine.core.model import OrderType, Side
+from trading_service.messages import (
+    EXECUTIONS_CHANNEL,
+    Executions,
+    FillReport,
+    OrderReport,
+    TradeReport,
+)
 
 log = logging.getLogger(__name__)
 
 
-def executions(s: Settlement) -> dict[str, Any]:
+def executions(s: Settlement) -> Executions:
     """The executions message: the orders the batch changed, its trades, users' fills."""
-    return {
-        "orders": [
-            {
-                "id": str(o.id),
-                "account_id": str(o.account_id),
-                "symbol": o.symbol,
-                "status": o.status,
-                "filled_qty": o.filled_qty,
-                # Replaces settled so far: what a PATCH waits for (orders/executions.py).
-                "replace_seq": o.replace_applied_seq,
-                # for the engine's metrics: orders by type and side, order-to-fill latency
-                "type": o.type,
-                "side": o.side,
-                "created_at": o.created_at.isoformat(),
-            }
+    return Executions(
+        orders=tuple(
+            OrderReport(
+                o.id, o.account_id, o.symbol, o.status, o.filled_qty, o.replace_applied_seq,
+                OrderType(o.type), Side(o.side), o.created_at,
+            )
             for o in s.orders
-        ],
-        "trades": [
-            {
-                "symbol": t.symbol,
-                "price": f"{t.price:.2f}",
-                "qty": t.qty,
-                "aggressor_side": t.aggressor_side,
-                "ts": t.ts.isoformat(),
-            }
-            for t in s.trades
-        ],
-        # Users' fills, so the WebSocket stream can push them without reading them back.
-        "fills": [
-            {
-                "order_id": str(f.order_id),
-                "account_id": str(f.account_id),
-                "symbol": f.symbol,
-                "side": f.side,
-                "price": f"{f.price:.2f}",
-                "qty": f.qty,
-                "ts": f.ts.isoformat(),
-            }
+        ),
+        trades=tuple(
+            TradeReport(t.symbol, t.price, t.qty, Side(t.aggressor_side), t.ts) for t in s.trades
+        ),
+        fills=tuple(
+            FillReport(f.order_id, f.account_id, f.symbol, Side(f.side), f.price, f.qty, f.ts)
             for f in s.fills
-        ],
-    }
+        ),
+    )  # fmt: skip
 
 
 async def publish(
@@ -71,7 +52,7 @@ async def publish(
     try:
         async with redis.pipeline(transaction=False) as pipe:
             if settlement is not None and (settlement.orders or settlement.trades):
-                pipe.publish(EXECUTIONS_CHANNEL, json.dumps(executions(settlement)))
+                pipe.publish(EXECUTIONS_CHANNEL, executions(settlement).encode())
             for symbol in sorted(symbols):
                 if public.reference(symbol) is None:
                     continue

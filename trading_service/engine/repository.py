@@ -26,9 +26,10 @@ from trading_service.engine.records import (
     StoredBooks,
     StoredOrder,
 )
+from trading_service.order_status import OPEN, OrderStatus
 
-OPEN = ["new", "partially_filled"]
 Partition = tuple[str, int]  # (topic, partition)
+_OPEN = [s.value for s in OPEN]
 
 _STORED_ORDER = (
     "o.id, o.account_id, a.league_id, o.symbol, o.side, o.type, o.time_in_force, o.qty, "
@@ -106,7 +107,7 @@ class Repository:
         resting = await self.conn.fetch(
             f"SELECT {_STORED_ORDER}"
             "WHERE o.status = ANY($1::text[]) AND o.accepted_at IS NOT NULL ORDER BY o.priority",
-            OPEN,
+            _OPEN,
         )
         return StoredBooks(offsets, references, [StoredOrder(*r) for r in resting])
 
@@ -131,8 +132,9 @@ class Repository:
             return {}
         rows = await self.conn.fetch(
             f"SELECT {_STORED_ORDER}"
-            "WHERE o.id = ANY($1::uuid[]) AND o.accepted_at IS NULL AND o.status = 'new'",
+            "WHERE o.id = ANY($1::uuid[]) AND o.accepted_at IS NULL AND o.status = $2",
             ids,
+            OrderStatus.NEW.value,
         )
         return {r["id"]: StoredOrder(*r) for r in rows}
 
@@ -150,7 +152,7 @@ class Repository:
             "WHERE id = ANY($1::uuid[]) AND replace_seq > replace_applied_seq "
             "AND status = ANY($2::text[]) ORDER BY id FOR NO KEY UPDATE",
             ids,
-            OPEN,
+            _OPEN,
         )
         return {r["id"]: PendingReplace(*r) for r in rows}
 
@@ -165,7 +167,10 @@ class Repository:
             "ORDER BY id FOR NO KEY UPDATE",
             ids,
         )
-        return {r["id"]: OrderState(*r) for r in rows}
+        states = {r["id"]: OrderState(*r) for r in rows}
+        for state in states.values():
+            state.status = OrderStatus(state.status)
+        return states
 
     async def lock_balances(self, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Balance]:
         ids = sorted(set(account_ids))

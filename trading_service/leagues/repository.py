@@ -11,12 +11,13 @@ from sqlalchemy import Row, and_, column, func, or_, select, table, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from trading_service.order_status import OPEN
 from trading_service.tables import accounts, fills, league_equity, leagues, orders, positions
 
 # The user service's table, read-only (both services share the database).
 users = table("users", column("id"), column("username"))
 
-OPEN_STATUSES = ("new", "partially_filled")
+OPEN_STATUSES = OPEN
 
 
 async def insert(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:

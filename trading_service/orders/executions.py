@@ -4,37 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from redis.asyncio import Redis
 
-from trading_service.messages import EXECUTIONS_CHANNEL
+from trading_service.messages import EXECUTIONS_CHANNEL, Executions, MalformedMessage, OrderReport
+from trading_service.order_status import TERMINAL
 
 log = logging.getLogger(__name__)
 
-# What a waiter waits for, given the engine's report on its order (see ledger.BatchResult).
-Outcome = Callable[[dict[str, Any]], bool]
-
-TERMINAL = frozenset({"filled", "canceled", "expired", "rejected"})
+# What a waiter waits for, given the engine's report on its order.
+Outcome = Callable[[OrderReport], bool]
 
 
-def processed(_: dict[str, Any]) -> bool:
+def processed(_: OrderReport) -> bool:
     """Any report: the engine has seen the order."""
     return True
 
 
-def finished(report: dict[str, Any]) -> bool:
+def finished(report: OrderReport) -> bool:
     """The order is done (a cancel waits for this, not for an unrelated fill or replace)."""
-    return report.get("status") in TERMINAL
+    return report.status in TERMINAL
 
 
 def replace_settled(seq: int) -> Outcome:
     """The engine applied or refused replace number `seq` of the order (or a later one)."""
-    return lambda report: int(report.get("replace_seq", 0)) >= seq or finished(report)
+    return lambda report: report.replace_seq >= seq or finished(report)
 
 
 class ExecutionWaiter:
@@ -80,10 +77,11 @@ class ExecutionWaiter:
 
     def _dispatch(self, data: bytes) -> None:
         try:
-            reports = [(uuid.UUID(o["id"]), o) for o in json.loads(data)["orders"]]
-        except (ValueError, KeyError, TypeError):
+            message = Executions.decode(data)
+        except MalformedMessage:
+            log.warning("skipping a malformed executions message", exc_info=True)
             return
-        for order_id, report in reports:
-            for outcome, future in self._waiting.get(order_id, []):
+        for report in message.orders:
+            for outcome, future in self._waiting.get(report.id, []):
                 if not future.done() and outcome(report):
                     future.set_result(None)

@@ -13,10 +13,11 @@ from sqlalchemy import ColumnElement, Row, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from trading_service.order_status import OPEN, TERMINAL
 from trading_service.tables import accounts, fills, orders, positions, reference_prices
 
-OPEN_STATUSES = ("new", "partially_filled")
-CLOSED_STATUSES = ("filled", "canceled", "expired", "rejected")
+OPEN_STATUSES = OPEN
+CLOSED_STATUSES = TERMINAL
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from shared.revoked_tokens import RevokedTokens, token_id
 from shared.tokens import LEEWAY_S, RefreshingVerifier
 from trading_service.accounts.service import account_for
 from trading_service.candles.aggregator import Bar, CandleAggregator
-from trading_service.messages import EXECUTIONS_CHANNEL
+from trading_service.messages import EXECUTIONS_CHANNEL, Executions
 from trading_service.monitoring import WS_CONNECTIONS, WS_REFUSED
 from trading_service.orders import repository as orders_repository
 from trading_service.orders.service import render_orders
@@ -253,21 +253,19 @@ class Hub:
             self._last_quote[symbol] = top
             self._publish(quote_key, lambda seq: messages.quote(snap, seq))
 
-    def on_executions(self, raw: bytes) -> None:
-        payload = json.loads(raw)
-        for trade in payload.get("trades", []):
-            symbol = trade["symbol"]
-            self._publish(f"trades:{symbol}", lambda seq, t=trade: messages.trade(t, seq))
-            ts = datetime.fromisoformat(trade["ts"])
-            self._push_candles(self.candles.on_trade(symbol, int(trade["qty"]), ts))
-        for fill in payload.get("fills", []):
-            key = f"orders:{fill['account_id']}"
-            self._publish(key, lambda seq, f=fill: messages.fill(f, seq))
-        for order in payload.get("orders", []):
-            account = order["account_id"]
+    def on_executions(self, executions: Executions) -> None:
+        for trade in executions.trades:
+            symbol = trade.symbol
+            self._publish(f"trades:{symbol}", lambda seq, t=trade: messages.trade(t.as_json(), seq))
+            self._push_candles(self.candles.on_trade(symbol, trade.qty, trade.ts))
+        for fill in executions.fills:
+            key = f"orders:{fill.account_id}"
+            self._publish(key, lambda seq, f=fill: messages.fill(f.as_json(), seq))
+        for order in executions.orders:
+            account = order.account_id
             watched = self.subscribers.keys()
             if f"orders:{account}" in watched or f"portfolio:{account}" in watched:
-                self._changed_orders[uuid.UUID(account)].add(uuid.UUID(order["id"]))
+                self._changed_orders[account].add(order.id)
                 self._changed.set()
 
     def _push_candles(self, bars: list[Bar]) -> None:
@@ -307,7 +305,7 @@ class Hub:
             if channel == b"prices":
                 self.on_price(data)
             elif channel == b"executions":
-                self.on_executions(data)
+                self.on_executions(Executions.decode(data))
             elif channel.startswith(b"book:"):
                 self.on_book(channel[5:].decode(), data)
         except (ValueError, KeyError, TypeError, ArithmeticError):
