@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import count
 from typing import Any
 
 import pytest
@@ -133,9 +132,7 @@ def run(
     balances: dict[uuid.UUID, Balance],
     holdings: dict[tuple[uuid.UUID, str], Holding] | None = None,
 ) -> Settlement:
-    return settle(
-        HOUSE, events, {o.id: o for o in orders}, balances, holdings or {}, count(100), NOW
-    )
+    return settle(HOUSE, events, {o.id: o for o in orders}, balances, holdings or {}, NOW)
 
 
 def test_a_buy_filled_below_its_limit_pays_the_price_and_gives_back_the_rest() -> None:
@@ -151,16 +148,14 @@ def test_a_buy_filled_below_its_limit_pays_the_price_and_gives_back_the_rest() -
     held = result.holdings[(ALICE, "AAPL")]
     assert (held.qty, held.cost_basis, held.exists) == (10, Decimal("9.50"), False)
     assert result.holdings[(HOUSE, "AAPL")].qty == -10  # the house may go short
-    assert result.trades == [
-        TradeRecord(100, "AAPL", Decimal("0.95"), 10, "buy", buy.id, None, NOW)
-    ]
+    assert result.trades == [TradeRecord(1, "AAPL", Decimal("0.95"), 10, "buy", buy.id, None, NOW)]
     assert result.fills == [
-        FillRecord(100, buy.id, ALICE, "AAPL", "buy", Decimal("0.95"), 10, "taker", NOW)
+        FillRecord(1, buy.id, ALICE, "AAPL", "buy", Decimal("0.95"), 10, "taker", NOW)
     ]
     assert result.orders == [buy]
 
 
-def test_two_users_trade_maker_and_taker_with_trade_ids_in_event_order() -> None:
+def test_two_users_trade_maker_and_taker_numbered_in_event_order() -> None:
     resting = order(BOB, side="sell", limit_price=Decimal("2.00"), qty=5,
                     reserved_cash=Decimal("0.00"), reserved_qty=5)  # fmt: skip
     taker = order(ALICE, qty=5, limit_price=Decimal("2.00"), reserved_cash=Decimal("10.00"))
@@ -175,9 +170,9 @@ def test_two_users_trade_maker_and_taker_with_trade_ids_in_event_order() -> None
         balances,
         holdings,
     )
-    assert [t.id for t in result.trades] == [100, 101]
-    assert [(f.trade_id, f.side, f.liquidity) for f in result.fills] == [
-        (100, "buy", "taker"), (100, "sell", "maker"), (101, "buy", "taker"), (101, "sell", "maker")
+    assert [t.seq for t in result.trades] == [1, 2]
+    assert [(f.trade_seq, f.side, f.liquidity) for f in result.fills] == [
+        (1, "buy", "taker"), (1, "sell", "maker"), (2, "buy", "taker"), (2, "sell", "maker")
     ]  # fmt: skip
     assert balances[BOB] == Balance(Decimal("10.00"), Decimal("0.00"))
     assert balances[ALICE] == Balance(Decimal("0.00"), Decimal("0.00"))

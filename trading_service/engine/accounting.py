@@ -10,7 +10,7 @@ that would roll back the whole batch. All arithmetic is Decimal on 2-place amoun
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -101,7 +101,7 @@ class OrderState:
 
 @dataclass(frozen=True, slots=True)
 class TradeRecord:
-    id: int
+    seq: int  # 1, 2, ... in the batch's event order: the database numbers them in this order
     symbol: str
     price: Decimal
     qty: int
@@ -115,7 +115,7 @@ class TradeRecord:
 class FillRecord:
     """One side of a trade for a user's order."""
 
-    trade_id: int
+    trade_seq: int  # the TradeRecord's seq
     order_id: uuid.UUID
     account_id: uuid.UUID
     symbol: str
@@ -151,10 +151,6 @@ def order_ids(events: Iterable[Entry]) -> set[uuid.UUID]:
     return ids
 
 
-def trade_count(events: Iterable[Entry]) -> int:
-    return sum(isinstance(e, Trade) for e in events)
-
-
 def accounts_touched(
     house_id: uuid.UUID, orders: Iterable[OrderState], events: Iterable[Entry]
 ) -> tuple[set[uuid.UUID], set[PositionKey]]:
@@ -178,12 +174,11 @@ def settle(
     orders: Mapping[uuid.UUID, OrderState],
     balances: dict[uuid.UUID, Balance],
     holdings: dict[PositionKey, Holding],
-    trade_ids: Iterable[int],
     now: datetime,
 ) -> Settlement:
     """Apply `events` to the loaded records (changing them) and return what to write; raises
     InvariantBroken if the result would break a money invariant."""
-    ledger = _Ledger(house_id, orders, balances, holdings, iter(trade_ids), now)
+    ledger = _Ledger(house_id, orders, balances, holdings, now)
     for e in events:
         ledger.apply(e)
     touched = [orders[i] for i in sorted(ledger.touched)]
@@ -200,14 +195,12 @@ class _Ledger:
         orders: Mapping[uuid.UUID, OrderState],
         balances: dict[uuid.UUID, Balance],
         holdings: dict[PositionKey, Holding],
-        trade_ids: Iterator[int],
         now: datetime,
     ) -> None:
         self.house_id = house_id
         self.orders = orders
         self.balances = balances
         self.holdings = holdings
-        self.trade_ids = trade_ids
         self.now = now
         self.touched: set[uuid.UUID] = set()
         self.trades: list[TradeRecord] = []
@@ -245,21 +238,15 @@ class _Ledger:
             self.settle_replace(order, e)
 
     def trade(self, e: Trade) -> None:
-        trade_id = next(self.trade_ids)
+        trade_seq = len(self.trades) + 1
         price = from_ticks(e.price)
         aggressor = e.aggressor.value
         self.trades.append(
             TradeRecord(
-                trade_id,
-                e.symbol,
-                price,
-                e.qty,
-                aggressor,
-                e.buy_order_id,
-                e.sell_order_id,
+                trade_seq, e.symbol, price, e.qty, aggressor, e.buy_order_id, e.sell_order_id,
                 self.now,
             )
-        )
+        )  # fmt: skip
         for side, order_id in (("buy", e.buy_order_id), ("sell", e.sell_order_id)):
             if order_id is None:
                 house = self.balances[self.house_id]
@@ -272,7 +259,7 @@ class _Ledger:
             liquidity = "taker" if side == aggressor else "maker"
             self.fills.append(
                 FillRecord(
-                    trade_id, order_id, order.account_id, e.symbol, side, price, e.qty, liquidity,
+                    trade_seq, order_id, order.account_id, e.symbol, side, price, e.qty, liquidity,
                     self.now,
                 )
             )  # fmt: skip

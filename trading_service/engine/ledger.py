@@ -1,5 +1,6 @@
 """Applies a batch's events to the money, inside the batch's transaction: the rows they touch
-are locked and loaded (repository), settled (accounting, pure), written back (repository)."""
+are locked and loaded (repository), then settled (accounting, pure); the caller writes the
+settlement back with the rest of the batch (Repository.write)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from trading_service.tables import HOUSE_ACCOUNT_ID
 
 
 async def apply_events(repo: Repository, events: Sequence[Entry], now: datetime) -> Settlement:
-    """Apply `events` to the rows they touch and write them; raises InvariantBroken (writing
-    nothing) if the result would break a money invariant."""
+    """Lock the rows `events` touch and apply the events to them; raises InvariantBroken if the
+    result would break a money invariant."""
     if not events:
         return Settlement()
     orders = await repo.lock_orders(accounting.order_ids(events))
@@ -23,9 +24,4 @@ async def apply_events(repo: Repository, events: Sequence[Entry], now: datetime)
     )
     balances = await repo.lock_balances(account_ids)
     holdings = await repo.lock_holdings(position_keys)
-    trade_ids = await repo.next_trade_ids(accounting.trade_count(events))
-    settlement = accounting.settle(
-        HOUSE_ACCOUNT_ID, events, orders, balances, holdings, trade_ids, now
-    )
-    await repo.write(settlement, now)
-    return settlement
+    return accounting.settle(HOUSE_ACCOUNT_ID, events, orders, balances, holdings, now)

@@ -202,117 +202,115 @@ class Repository:
             for r in rows
         }
 
-    async def next_trade_ids(self, n: int) -> list[int]:
-        """`n` trade ids, ascending: handed out in event order, they keep trades in time order."""
-        if n == 0:
-            return []
-        rows = await self.conn.fetch(
-            "SELECT nextval(pg_get_serial_sequence('trades', 'id')) FROM generate_series(1, $1)",
-            n,
-        )
-        return sorted(r[0] for r in rows)
-
     # --- writes -----------------------------------------------------------------------------
 
-    async def write(self, s: Settlement, now: datetime) -> None:
-        """The batch's trades, fills, orders, balances and positions: one statement each."""
-        if s.trades:
-            await self.conn.execute(
-                "INSERT INTO trades (id, symbol, price, qty, aggressor_side, buy_order_id, "
-                "sell_order_id, ts) SELECT *, $8::timestamptz FROM unnest($1::bigint[], "
-                "$2::text[], $3::numeric[], $4::bigint[], $5::text[], $6::uuid[], $7::uuid[])",
-                *_columns(
-                    [(t.id, t.symbol, t.price, t.qty, t.aggressor_side, t.buy_order_id,
-                      t.sell_order_id) for t in s.trades], 7,
-                ),
-                now,
-            )  # fmt: skip
-        if s.fills:
-            await self.conn.execute(
-                "INSERT INTO fills (trade_id, order_id, account_id, symbol, side, price, qty, "
-                "liquidity, ts) SELECT *, $9::timestamptz FROM unnest($1::bigint[], $2::uuid[], "
-                "$3::uuid[], $4::text[], $5::text[], $6::numeric[], $7::bigint[], $8::text[])",
-                *_columns(
-                    [(f.trade_id, f.order_id, f.account_id, f.symbol, f.side, f.price, f.qty,
-                      f.liquidity) for f in s.fills], 8,
-                ),
-                now,
-            )  # fmt: skip
-        if s.orders:
-            await self.conn.execute(
-                "UPDATE orders o SET status = u.status, filled_qty = u.filled_qty, "
-                "filled_notional = u.filled_notional, reserved_cash = u.reserved_cash, "
-                "reserved_qty = u.reserved_qty, reject_reason = u.reject_reason, "
-                "priority = u.priority, accepted_at = u.accepted_at, "
-                "triggered_at = u.triggered_at, qty = u.qty, limit_price = u.limit_price, "
-                "stop_price = u.stop_price, protection_price = u.protection_price, "
-                "replace_applied_seq = u.replace_applied_seq, "
-                "replace_reject_reason = u.replace_reject_reason, updated_at = $17 "
-                "FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::numeric[], "
-                "$5::numeric[], $6::bigint[], $7::text[], $8::bigint[], $9::timestamptz[], "
-                "$10::timestamptz[], $11::bigint[], $12::numeric[], $13::numeric[], "
-                "$14::numeric[], $15::bigint[], $16::text[]) AS u(id, status, filled_qty, "
-                "filled_notional, reserved_cash, reserved_qty, reject_reason, priority, "
-                "accepted_at, triggered_at, qty, limit_price, stop_price, protection_price, "
-                "replace_applied_seq, replace_reject_reason) WHERE o.id = u.id",
-                *_columns(
-                    [(o.id, o.status, o.filled_qty, o.filled_notional, o.reserved_cash,
-                      o.reserved_qty, o.reject_reason, o.priority, o.accepted_at, o.triggered_at,
-                      o.qty, o.limit_price, o.stop_price, o.protection_price,
-                      o.replace_applied_seq, o.replace_reject_reason) for o in s.orders], 16,
-                ),
-                now,
-            )  # fmt: skip
-        if s.balances:
-            ids = sorted(s.balances)
-            await self.conn.execute(
-                "UPDATE accounts a SET cash = u.cash, reserved_cash = u.reserved_cash, "
-                "updated_at = $4 FROM unnest($1::uuid[], $2::numeric[], $3::numeric[]) "
-                "AS u(id, cash, reserved_cash) WHERE a.id = u.id",
-                ids,
-                [s.balances[i].cash for i in ids],
-                [s.balances[i].reserved_cash for i in ids],
-                now,
-            )
-        if s.holdings:
-            held = sorted(s.holdings.items())
-            await self.conn.execute(
-                "INSERT INTO positions (account_id, symbol, house, qty, reserved_qty, "
-                "cost_basis, realized_pnl, updated_at) SELECT *, $8::timestamptz "
-                "FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::bigint[], $5::bigint[], "
-                "$6::numeric[], $7::numeric[]) ON CONFLICT (account_id, symbol) DO UPDATE SET "
-                "qty = excluded.qty, reserved_qty = excluded.reserved_qty, "
-                "cost_basis = excluded.cost_basis, realized_pnl = excluded.realized_pnl, "
-                "updated_at = now()",
-                *_columns(
-                    [(k[0], k[1], h.house, h.qty, h.reserved_qty, h.cost_basis, h.realized_pnl)
-                     for k, h in held], 7,
-                ),
-                now,
-            )  # fmt: skip
-
-    async def store_references(self, ticks: Iterable[ReferencePrice]) -> None:
-        refs = list(ticks)
-        if not refs:
-            return
+    async def write(
+        self,
+        now: datetime,
+        settlement: Settlement | None = None,
+        references: Iterable[ReferencePrice] = (),
+        next_offsets: Mapping[Partition, int] | None = None,
+    ) -> None:
+        """Everything a batch writes, in ONE statement (one round trip whatever the batch's size):
+        its trades (numbered from the sequence in event order) and fills, the orders, balances
+        and positions it changed, newer reference prices, the offsets past its records."""
+        s = settlement or Settlement()
+        offsets = next_offsets or {}
+        balances = sorted(s.balances.items())
+        holdings = sorted(s.holdings.items())
+        refs = list(references)
+        parts = sorted(offsets)
         await self.conn.execute(
-            "INSERT INTO reference_prices (symbol, price, seq, ts) "
-            "SELECT * FROM unnest($1::text[], $2::numeric[], $3::bigint[], $4::timestamptz[]) "
-            "ON CONFLICT (symbol) DO UPDATE SET price = excluded.price, seq = excluded.seq, "
-            "ts = excluded.ts",
+            _WRITE,
+            now,
+            *_columns(
+                [(t.symbol, t.price, t.qty, t.aggressor_side, t.buy_order_id, t.sell_order_id)
+                 for t in s.trades], 6,
+            ),
+            *_columns(
+                [(f.trade_seq, f.order_id, f.account_id, f.symbol, f.side, f.price, f.qty,
+                  f.liquidity) for f in s.fills], 8,
+            ),
+            *_columns(
+                [(o.id, o.status, o.filled_qty, o.filled_notional, o.reserved_cash,
+                  o.reserved_qty, o.reject_reason, o.priority, o.accepted_at, o.triggered_at,
+                  o.qty, o.limit_price, o.stop_price, o.protection_price, o.replace_applied_seq,
+                  o.replace_reject_reason) for o in s.orders], 16,
+            ),
+            *_columns([(k, b.cash, b.reserved_cash) for k, b in balances], 3),
+            *_columns(
+                [(k[0], k[1], h.house, h.qty, h.reserved_qty, h.cost_basis, h.realized_pnl)
+                 for k, h in holdings], 7,
+            ),
             *_columns([(r.symbol, r.price, r.seq, r.ts) for r in refs], 4),
-        )
+            *_columns([(p[0], p[1], offsets[p]) for p in parts], 3),
+        )  # fmt: skip
 
-    async def store_offsets(self, next_offsets: Mapping[Partition, int]) -> None:
-        keys = sorted(next_offsets)
-        await self.conn.execute(
-            "UPDATE engine_offsets e SET next_offset = u.n, updated_at = now() "
-            "FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(t, p, n) "
-            "WHERE e.topic = u.t AND e.partition = u.p",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [next_offsets[k] for k in keys],
-        )
+
+# Data-modifying CTEs all run, to completion, whether or not the final SELECT reads them; the
+# foreign keys (fills -> trades) are checked at the end of the statement. Each arm does nothing
+# for empty arrays. nextval() runs once per trade in generate_series order (a CTE with a
+# volatile function is materialized), so trade ids follow the event order.
+_WRITE = """
+WITH trade_ids AS (
+    SELECT n, nextval(pg_get_serial_sequence('trades', 'id')) AS id
+    FROM generate_series(1, cardinality($2::text[])) AS n
+), new_trades AS (
+    INSERT INTO trades (id, symbol, price, qty, aggressor_side, buy_order_id, sell_order_id, ts)
+    SELECT i.id, t.symbol, t.price, t.qty, t.aggressor_side, t.buy_order_id, t.sell_order_id,
+           $1::timestamptz
+    FROM unnest($2::text[], $3::numeric[], $4::bigint[], $5::text[], $6::uuid[], $7::uuid[])
+        WITH ORDINALITY AS t(symbol, price, qty, aggressor_side, buy_order_id, sell_order_id, n)
+    JOIN trade_ids i USING (n)
+), new_fills AS (
+    INSERT INTO fills (trade_id, order_id, account_id, symbol, side, price, qty, liquidity, ts)
+    SELECT i.id, f.order_id, f.account_id, f.symbol, f.side, f.price, f.qty, f.liquidity,
+           $1::timestamptz
+    FROM unnest($8::bigint[], $9::uuid[], $10::uuid[], $11::text[], $12::text[],
+                $13::numeric[], $14::bigint[], $15::text[])
+        AS f(n, order_id, account_id, symbol, side, price, qty, liquidity)
+    JOIN trade_ids i USING (n)
+), changed_orders AS (
+    UPDATE orders o SET status = u.status, filled_qty = u.filled_qty,
+        filled_notional = u.filled_notional, reserved_cash = u.reserved_cash,
+        reserved_qty = u.reserved_qty, reject_reason = u.reject_reason, priority = u.priority,
+        accepted_at = u.accepted_at, triggered_at = u.triggered_at, qty = u.qty,
+        limit_price = u.limit_price, stop_price = u.stop_price,
+        protection_price = u.protection_price, replace_applied_seq = u.replace_applied_seq,
+        replace_reject_reason = u.replace_reject_reason, updated_at = $1::timestamptz
+    FROM unnest($16::uuid[], $17::text[], $18::bigint[], $19::numeric[], $20::numeric[],
+                $21::bigint[], $22::text[], $23::bigint[], $24::timestamptz[],
+                $25::timestamptz[], $26::bigint[], $27::numeric[], $28::numeric[],
+                $29::numeric[], $30::bigint[], $31::text[])
+        AS u(id, status, filled_qty, filled_notional, reserved_cash, reserved_qty,
+             reject_reason, priority, accepted_at, triggered_at, qty, limit_price, stop_price,
+             protection_price, replace_applied_seq, replace_reject_reason)
+    WHERE o.id = u.id
+), changed_balances AS (
+    UPDATE accounts a SET cash = u.cash, reserved_cash = u.reserved_cash,
+        updated_at = $1::timestamptz
+    FROM unnest($32::uuid[], $33::numeric[], $34::numeric[]) AS u(id, cash, reserved_cash)
+    WHERE a.id = u.id
+), changed_positions AS (
+    INSERT INTO positions (account_id, symbol, house, qty, reserved_qty, cost_basis,
+                           realized_pnl, updated_at)
+    SELECT *, $1::timestamptz FROM unnest($35::uuid[], $36::text[], $37::bool[], $38::bigint[],
+                             $39::bigint[], $40::numeric[], $41::numeric[])
+    ON CONFLICT (account_id, symbol) DO UPDATE SET qty = excluded.qty,
+        reserved_qty = excluded.reserved_qty, cost_basis = excluded.cost_basis,
+        realized_pnl = excluded.realized_pnl, updated_at = now()
+), newer_references AS (
+    INSERT INTO reference_prices (symbol, price, seq, ts)
+    SELECT * FROM unnest($42::text[], $43::numeric[], $44::bigint[], $45::timestamptz[])
+    ON CONFLICT (symbol) DO UPDATE SET price = excluded.price, seq = excluded.seq,
+        ts = excluded.ts
+), applied_offsets AS (
+    UPDATE engine_offsets e SET next_offset = u.n, updated_at = now()
+    FROM unnest($46::text[], $47::int[], $48::bigint[]) AS u(t, p, n)
+    WHERE e.topic = u.t AND e.partition = u.p
+)
+SELECT 1
+"""
 
 
 def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:

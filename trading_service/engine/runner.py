@@ -34,6 +34,7 @@ from trading_service.engine.health import EngineHealth, is_bad_command, reason
 from trading_service.engine.intake import Batch, Record
 from trading_service.engine.ledger import apply_events
 from trading_service.engine.metrics import observe_batch
+from trading_service.engine.records import ReferencePrice
 from trading_service.engine.repository import EngineDatabase, Repository
 from trading_service.engine.scopes import ScopedCores
 from trading_service.engine.trace import log_order_messages
@@ -155,8 +156,10 @@ class EngineRunner:
 
     async def _apply_alone(self, events: list[Event]) -> None:
         """Events no Kafka record caused (end of day), in a transaction of their own."""
+        now = datetime.now(UTC)
         async with self.database.transaction() as repo:
-            settlement = await apply_events(repo, events, datetime.now(UTC))
+            settlement = await apply_events(repo, events, now)
+            await repo.write(now, settlement)
         await notify.publish(self.redis, settlement, self.cores.public, ())
 
     async def run(self) -> None:
@@ -206,14 +209,14 @@ class EngineRunner:
         records = intake.drop_superseded_ticks(intake.in_order(fresh), self.cores)
         decoded = intake.decode_all(records)
         messages = [m for _, m in decoded]
+        now = datetime.now(UTC)  # the batch's time: its fills', trades' and orders' updates
         started = time.perf_counter()
         next_offsets = {tp: recs[-1].offset + 1 for tp, recs in fresh.items()}
         async with self.database.transaction() as repo:
             await self._fence(repo, fresh)
-            settlement = await self._match_and_settle(repo, messages)
-            await repo.store_offsets(
-                {(tp.topic, tp.partition): n for tp, n in next_offsets.items()}
-            )
+            settlement, references = await self._match_and_settle(repo, messages, now)
+            offsets = {(tp.topic, tp.partition): n for tp, n in next_offsets.items()}
+            await repo.write(now, settlement, references, offsets)
         self.expected.update(next_offsets)
         observe_batch(len(decoded), time.perf_counter() - started, settlement)
         log_order_messages(decoded, settlement)
@@ -224,10 +227,11 @@ class EngineRunner:
         }
         await notify.publish(self.redis, settlement, self.cores.public, touched)
 
-    async def _match_and_settle(self, repo: Repository, messages: Sequence[Message]) -> Settlement:
-        """The messages through the core, their events into the money; the new reference prices
-        stored. What the messages need from Postgres is loaded first, in two statements."""
-        now = datetime.now(UTC)
+    async def _match_and_settle(
+        self, repo: Repository, messages: Sequence[Message], now: datetime
+    ) -> tuple[Settlement, list[ReferencePrice]]:
+        """The messages through the core, their events into the money, and the newer reference
+        prices. What the messages need from Postgres is loaded first, in two statements."""
         new_ids = [m.order.id for m in messages if isinstance(m, NewOrder)]
         cancel_ids = [m.order_id for m in messages if isinstance(m, CancelRequest)]
         replace_ids = [m.order_id for m in messages if isinstance(m, ReplaceRequest)]
@@ -241,8 +245,7 @@ class EngineRunner:
         pending = await repo.pending_replaces(replace_ids + replaced_early)
         matched = commands.match(self.cores, self.ref_seq, messages, unaccepted, pending)
         settlement = await apply_events(repo, matched.events, now)
-        await repo.store_references(matched.references.values())
-        return settlement
+        return settlement, list(matched.references.values())
 
     async def _fence(self, repo: Repository, batch: Batch) -> None:
         stored = await repo.fence((tp.topic, tp.partition) for tp in batch)
@@ -325,16 +328,19 @@ class EngineRunner:
                     seq = found[message.order_id].replace_seq
                     events = [ReplaceSettled(message.order_id, seq, refused=why)]
             if events:
+                now = datetime.now(UTC)
                 try:
                     async with repo.savepoint():
-                        settlement = await apply_events(repo, events, datetime.now(UTC))
+                        settlement = await apply_events(repo, events, now)
+                        await repo.write(now, settlement)
                 except Exception as again:
                     if not is_bad_command(again):
                         raise
                     log.error("could not refuse a command cleanly; skipping it only")
                     retry = False
             if not retry:
-                await repo.store_offsets({(tp.topic, tp.partition): record.offset + 1})
+                offsets = {(tp.topic, tp.partition): record.offset + 1}
+                await repo.write(datetime.now(UTC), next_offsets=offsets)
         if not retry:
             self.expected[tp] = record.offset + 1
         self.health.refused(why)
