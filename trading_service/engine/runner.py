@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -302,13 +303,7 @@ class EngineRunner:
         message: Message | None = None
         with contextlib.suppress(ValueError, KeyError, TypeError):
             message = intake.decode(record)
-        own = (
-            message.order.id
-            if isinstance(message, NewOrder)
-            else message.order_id
-            if isinstance(message, ReplaceRequest)
-            else None
-        )
+        own = _own_order(message)
         broken = exc.order_ids if isinstance(exc, InvariantBroken) else set()
         others = broken - {own}
         # Other orders broke it (the command only made them trade): those go, the command stays.
@@ -316,23 +311,15 @@ class EngineRunner:
         settlement = None
         async with self.database.transaction() as repo:
             await self._fence(repo, {tp: [record]})
-            events: list[Entry] = []
             if retry:
-                events = [Canceled(i, f"canceled by the engine: {why}") for i in sorted(others)]
-            elif isinstance(message, NewOrder):
-                if message.order.id in await repo.unaccepted([message.order.id]):
-                    events = [Rejected(message.order.id, f"refused by the engine: {why}")]
-            elif isinstance(message, ReplaceRequest):
-                found = await repo.pending_replaces([message.order_id])
-                if message.order_id in found:
-                    seq = found[message.order_id].replace_seq
-                    events = [ReplaceSettled(message.order_id, seq, refused=why)]
+                events: list[Entry] = [
+                    Canceled(i, f"canceled by the engine: {why}") for i in sorted(others)
+                ]
+            else:
+                events = await _refusal(repo, message, why)
             if events:
-                now = datetime.now(UTC)
                 try:
-                    async with repo.savepoint():
-                        settlement = await apply_events(repo, events, now)
-                        await repo.write(now, settlement)
+                    settlement = await _apply_in_savepoint(repo, events)
                 except Exception as again:
                     if not is_bad_command(again):
                         raise
@@ -351,3 +338,35 @@ class EngineRunner:
         await self.health.record(self.redis)
         await notify.publish(self.redis, settlement, self.cores.public, ())
         return retry
+
+
+def _own_order(message: Message | None) -> uuid.UUID | None:
+    """The order a command places or changes (None for a price tick or a cancel)."""
+    if isinstance(message, NewOrder):
+        return message.order.id
+    if isinstance(message, ReplaceRequest):
+        return message.order_id
+    return None
+
+
+async def _refusal(repo: Repository, message: Message | None, why: str) -> list[Entry]:
+    """What refusing `message` means, if it is still pending: a new order rejected, a replace
+    settled as refused."""
+    if isinstance(message, NewOrder):
+        if message.order.id in await repo.unaccepted([message.order.id]):
+            return [Rejected(message.order.id, f"refused by the engine: {why}")]
+    elif isinstance(message, ReplaceRequest):
+        found = await repo.pending_replaces([message.order_id])
+        if message.order_id in found:
+            seq = found[message.order_id].replace_seq
+            return [ReplaceSettled(message.order_id, seq, refused=why)]
+    return []
+
+
+async def _apply_in_savepoint(repo: Repository, events: list[Entry]) -> Settlement:
+    """`events` applied and written, or (raising) nothing of them."""
+    now = datetime.now(UTC)
+    async with repo.savepoint():
+        settlement = await apply_events(repo, events, now)
+        await repo.write(now, settlement)
+    return settlement
