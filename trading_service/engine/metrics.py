@@ -7,7 +7,7 @@ at each scrape, so it costs nothing between scrapes.
 from __future__ import annotations
 
 from collections import Counter as Counter_
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from aiokafka import TopicPartition
@@ -36,6 +36,12 @@ ORDERS_FINAL = Counter(
 )
 FILLS = Counter("stocksim_fills_total", "Fills of users' orders, by side.", ["side"])
 FILLED_SHARES = Counter("stocksim_filled_shares_total", "Shares filled, by side.", ["side"])
+ORDER_HANDOFF = Histogram(
+    "stocksim_engine_order_handoff_seconds",
+    "Time from the API handing an order message to Kafka (the record's timestamp) to the "
+    "engine's batch taking it: the hand-off's share of order-to-fill.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
 ORDER_TO_FILL = Histogram(
     "stocksim_order_to_fill_seconds",
     "Time from the API storing an order to each of its fills.",
@@ -66,6 +72,12 @@ def observe_batch(records: int, apply_s: float, settlement: Settlement) -> None:
     for side, n in fills.items():
         FILLS.labels(side).inc(n)
         FILLED_SHARES.labels(side).inc(shares[side])
+
+
+def observe_handoff(batch_at: float, record_timestamps_ms: Iterable[int]) -> None:
+    """`batch_at`: the batch's start (epoch seconds); the order messages' producer timestamps."""
+    for ts in record_timestamps_ms:
+        ORDER_HANDOFF.observe(max(0.0, batch_at - ts / 1000))
 
 
 class _Consumer(Protocol):

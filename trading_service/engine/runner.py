@@ -34,7 +34,7 @@ from trading_service.engine.core.model import Canceled, Event, Expired, Rejected
 from trading_service.engine.health import EngineHealth, is_bad_command, reason
 from trading_service.engine.intake import Batch, Record
 from trading_service.engine.ledger import apply_events
-from trading_service.engine.metrics import observe_batch
+from trading_service.engine.metrics import observe_batch, observe_handoff
 from trading_service.engine.records import ReferencePrice
 from trading_service.engine.repository import EngineDatabase, Repository
 from trading_service.engine.scopes import ScopedCores
@@ -211,6 +211,7 @@ class EngineRunner:
         decoded = intake.decode_all(records)
         messages = [m for _, m in decoded]
         now = datetime.now(UTC)  # the batch's time: its fills', trades' and orders' updates
+        observe_handoff(now.timestamp(), (r.timestamp for r in records if r.topic == ORDERS_TOPIC))
         started = time.perf_counter()
         next_offsets = {tp: recs[-1].offset + 1 for tp, recs in fresh.items()}
         async with self.database.transaction() as repo:
