@@ -2,8 +2,11 @@
 
 A seeded mixed stream (~60% limit, 20% market, 15% cancel, 5% stop) from 200 accounts over 4
 symbols is stored as the API would store it (reservations included) and queued on Kafka, then
-the engine is started and timed from its first accepted order to its last update. Fresh stack
-per run; PostgreSQL with fsync on. The audit must find nothing afterwards.
+the engine is started and timed from its first accepted order until it has stored the offset past
+the last message (polled every 10 ms, so the last batch's commit is inside the span). Also
+printed: the engine process's CPU time per settled order over the same span (user + system, from
+/proc), which the noise of a shared machine disturbs far less than the rate. Fresh stack per run;
+PostgreSQL with fsync on. The audit must find nothing afterwards.
 
     python -m bench.engine_persist --orders 20000 --repeat 3 --batch 500 1000
 """
@@ -12,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -38,8 +43,9 @@ CASH = Decimal("10000000.00")
 SHARES = 1_000
 
 
-async def seed(stack: Stack, n: int, seed_: int) -> None:
-    """Accounts with cash and shares bought from the house, reference prices, and the orders."""
+async def seed(stack: Stack, n: int, seed_: int) -> int:
+    """Accounts with cash and shares bought from the house, reference prices, and the orders;
+    the number of messages queued."""
     rng = random.Random(seed_)
     users = [uuid.uuid4() for _ in range(200)]
     conn = await asyncpg.connect(stack.database_url.replace("+asyncpg", ""))
@@ -148,24 +154,35 @@ async def seed(stack: Stack, n: int, seed_: int) -> None:
         for symbol, message in messages:
             await producer.send(ORDERS_TOPIC, message.encode(), key=symbol.encode())
         await producer.flush()
+        return len(messages)
     finally:
         await producer.stop()
         await conn.close()
 
 
-async def settled(stack: Stack, n_orders: int) -> tuple[float, int]:
-    """Wait until every order is processed; (seconds from first acceptance to last update, n)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def settled(stack: Stack, messages: int, engine_pid: int) -> tuple[float, int, float]:
+    """Wait until the engine has applied every message; (seconds from its first acceptance to
+    then, orders, engine CPU seconds over that time)."""
     conn = await asyncpg.connect(stack.database_url.replace("+asyncpg", ""))
+    applied = "SELECT coalesce(sum(next_offset), 0) FROM engine_offsets WHERE topic = $1"
     try:
-        while await conn.fetchval("SELECT count(*) FROM orders WHERE accepted_at IS NULL"):
-            await asyncio.sleep(0.25)
-        # Cancels land after their order: wait until the last message's offset is stored too.
-        span = await conn.fetchval(
-            "SELECT extract(epoch FROM max(updated_at) - min(accepted_at)) FROM orders"
-        )
+        while not await conn.fetchval("SELECT count(*) FROM orders WHERE accepted_at IS NOT NULL"):
+            await asyncio.sleep(0.01)
+        cpu_start = cpu_seconds(engine_pid)
+        while await conn.fetchval(applied, ORDERS_TOPIC) < messages:
+            await asyncio.sleep(0.01)
+        ended, cpu = time.time(), cpu_seconds(engine_pid) - cpu_start
+        first = await conn.fetchval("SELECT min(accepted_at) FROM orders")
         violations = await audit(stack)
         assert violations == 0, f"{violations} audit violations"
-        return float(span), int(await conn.fetchval("SELECT count(*) FROM orders"))
+        n = int(await conn.fetchval("SELECT count(*) FROM orders"))
+        return ended - first.timestamp(), n, cpu
     finally:
         await conn.close()
 
@@ -190,25 +207,31 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[500])
     args = parser.parse_args()
     rates: dict[int, list[float]] = {b: [] for b in args.batch}
+    cpu_per_order: dict[int, list[float]] = {b: [] for b in args.batch}
     for run in range(args.repeat):
         for batch in args.batch:  # variants side by side in each round
             with fresh_stack() as (stack, root):
-                asyncio.run(seed(stack, args.orders, seed_=run))
+                messages = asyncio.run(seed(stack, args.orders, seed_=run))
                 procs = Processes(stack, root, {"ENGINE_MAX_BATCH": str(batch)})
                 started = time.perf_counter()
-                procs.engine()
+                engine = procs.engine()
                 try:
-                    span, n = asyncio.run(settled(stack, args.orders))
+                    span, n, cpu = asyncio.run(settled(stack, messages, engine.pid))
                 finally:
                     procs.stop()
                 rates[batch].append(n / span)
+                cpu_per_order[batch].append(1e6 * cpu / n)
                 print(
                     f"run {run + 1}, batch {batch}: {n} orders settled in {span:.2f} s "
-                    f"({n / span:,.0f}/s; {time.perf_counter() - started:.1f} s incl. start)"
+                    f"({n / span:,.0f}/s; {time.perf_counter() - started:.1f} s incl. start; "
+                    f"engine CPU {1e6 * cpu / n:,.0f} µs per order)"
                 )
     print(f"\nengine with persistence, {args.orders} messages, median (min–max) of {args.repeat}")
     for batch, values in rates.items():
-        print(f"  max batch {batch:>5}: {summary(values)} settled orders/s")
+        print(
+            f"  max batch {batch:>5}: {summary(values)} settled orders/s, engine CPU "
+            f"{summary(cpu_per_order[batch])} µs per order"
+        )
 
 
 if __name__ == "__main__":

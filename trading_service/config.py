@@ -58,3 +58,6 @@ class EngineSettings(CommonSettings):
     # /livez, /readyz, /health and /metrics (trading_service/engine/probe.py); 0: any free port.
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8004, ge=0, le=65535)
+    # How long the broker may hold the consumer's fetch open when there is nothing to read: it
+    # answers as soon as one record arrives, so a long wait costs no latency, only fewer fetches.
+    fetch_max_wait_ms: int = Field(default=500, ge=1, le=30_000)

@@ -137,6 +137,11 @@ async def test_metrics_of_every_process_move_during_trading(system: System) -> N
         >= 3
     )
     assert total(engine, "stocksim_order_to_fill_seconds_count") >= 3
+    assert (
+        total(engine, "stocksim_engine_order_handoff_seconds_count")
+        - total(before["engine"], "stocksim_engine_order_handoff_seconds_count")
+        >= 3
+    )
     lag = [ls for n, ls in engine if n == "stocksim_engine_consumer_lag_records"]
     assert {dict(ls)["topic"] for ls in lag} == {"orders", "stock-prices"}
 

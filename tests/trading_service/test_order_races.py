@@ -24,7 +24,7 @@ from shared.kafka import ORDERS_TOPIC
 from tests.trading_fixtures import Market, Trader, audit_violations, settle, until
 from trading_service.app import create_app
 from trading_service.config import TradingSettings
-from trading_service.engine.runner import HEALTH_KEY
+from trading_service.engine.health import HEALTH_KEY
 from trading_service.messages import NewOrder, ReplaceRequest
 from trading_service.orders.repository import insert_order
 from trading_service.orders.service import to_core_order

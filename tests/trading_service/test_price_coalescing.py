@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from devstack.stack import Stack
 from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC
 from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
-from trading_service.engine.runner import drop_superseded_ticks
+from trading_service.engine.intake import drop_superseded_ticks
 from trading_service.engine.scopes import PUBLIC, Scope, ScopedCores
 from trading_service.messages import PriceTick
 from trading_service.prices.cache import PriceCache

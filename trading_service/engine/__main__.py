@@ -17,6 +17,7 @@ from shared.probes import KafkaCheck, postgres_check, redis_check
 from trading_service.config import EngineSettings
 from trading_service.engine.metrics import CONSUMER_LAG
 from trading_service.engine.probe import ProbeServer
+from trading_service.engine.repository import EngineDatabase
 from trading_service.engine.runner import EngineRunner
 
 log = logging.getLogger("trading_service.engine")
@@ -26,7 +27,8 @@ async def main(settings: EngineSettings | None = None) -> None:
     settings = settings or EngineSettings()
     configure_logging("engine", settings.log_level, settings.log_json)
     await ensure_topics(settings.kafka_bootstrap_servers, settings.kafka_partitions)
-    db = create_db_engine(settings.database_url, pool_size=4)
+    db = create_db_engine(settings.database_url, pool_size=2)  # the clock's and the probe's
+    database = EngineDatabase(settings.database_url)
     redis = Redis.from_url(settings.redis_url)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -36,10 +38,11 @@ async def main(settings: EngineSettings | None = None) -> None:
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=max(settings.session_timeout_ms // 6, 300),
         max_poll_interval_ms=60_000,
-        # Order-to-fill latency: never let the broker hold a fetch open waiting for more data.
-        fetch_max_wait_ms=5,
+        # Wait on the broker, not poll it: a fetch returns as soon as one record is there.
+        fetch_min_bytes=1,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
-    runner = EngineRunner(settings, db, redis, consumer)
+    runner = EngineRunner(settings, db, database, redis, consumer)
     kafka_check = KafkaCheck(settings.kafka_bootstrap_servers)
     probe = ProbeServer(
         settings.http_host,
@@ -70,6 +73,7 @@ async def main(settings: EngineSettings | None = None) -> None:
         await probe.close()
         await kafka_check.close()
         await redis.aclose()
+        await database.close()
         await db.dispose()
         log.info("engine stopped")
 

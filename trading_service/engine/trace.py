@@ -11,16 +11,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.request_context import bound
-from trading_service.engine.ledger import BatchResult
+from trading_service.engine.accounting import Settlement
 from trading_service.messages import CancelRequest, NewOrder, ReplaceRequest
 
 log = logging.getLogger("trading_service.engine.orders")
 
 
-def log_order_messages(decoded: Sequence[tuple[Any, Any]], result: BatchResult) -> None:
+def log_order_messages(decoded: Sequence[tuple[Any, Any]], settlement: Settlement) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
-    status = {o["id"]: o["status"] for o in result.orders}
+    status = {o.id: o.status for o in settlement.orders}
     for record, message in decoded:
         if isinstance(message, NewOrder):
             kind, order_id, account = "new", message.order.id, message.order.account_id
@@ -36,7 +36,7 @@ def log_order_messages(decoded: Sequence[tuple[Any, Any]], result: BatchResult) 
                     "kind": kind,
                     "order_id": str(order_id),
                     # None: nothing changed in this batch (a duplicate, or an order left resting)
-                    "status": status.get(str(order_id)),
+                    "status": status.get(order_id),
                     "partition": record.partition,
                     "offset": record.offset,
                 },

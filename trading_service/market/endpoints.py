@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from shared.errors import NotFound
+from trading_service.book_snapshots import SNAPSHOT_DEPTH
 from trading_service.deps import ResourcesDep
 from trading_service.engine.core.model import Side
 from trading_service.market import repository
 from trading_service.market.schemas import BookLevel, MarketTradeOut, OrderBookOut, QuoteOut
-from trading_service.market.snapshots import SNAPSHOT_DEPTH, read_book
+from trading_service.market.snapshots import read_book
 from trading_service.orders.schemas import SYMBOL_PATTERN
 
 router = APIRouter(tags=["market data"])

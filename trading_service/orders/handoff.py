@@ -17,18 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.kafka import ORDERS_TOPIC
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
 from trading_service.orders import repository
-from trading_service.orders.service import replace_message, to_core_order
+from trading_service.orders.service import replace_message
+from trading_service.stored_orders import to_core_order
 
 log = logging.getLogger(__name__)
 
 
 def build_producer(bootstrap_servers: str) -> AIOKafkaProducer:
     # No idempotent producer: the embedded broker rejects it, and the engine dedupes anyway.
+    # No linger: an order leaves at once (order-to-fill latency); under load the orders that
+    # arrive while a request to the broker is in flight still go together in the next one.
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",
         enable_idempotence=False,
-        linger_ms=1,
+        linger_ms=0,
         request_timeout_ms=5000,
     )
 

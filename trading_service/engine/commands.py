@@ -1,0 +1,116 @@
+"""A batch's messages through the matching core: prices, new orders, cancels, replaces in, the
+core's events (and the runner's settlement of replaces) out. No I/O: what the messages need
+from PostgreSQL is loaded before (repository.py).
+
+The order's terms come from PostgreSQL, never from the message: what the API checked and
+reserved for is what the engine applies (a forged record cannot change it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.money import to_ticks
+from trading_service.engine.accounting import Entry, ReplaceSettled
+from trading_service.engine.core.model import Canceled, Event, Replaced
+from trading_service.engine.records import PendingReplace, ReferencePrice, StoredOrder
+from trading_service.engine.scopes import ScopedCores
+from trading_service.messages import CancelRequest, NewOrder, PriceTick, ReplaceRequest
+from trading_service.stored_orders import ticks, to_core_order
+
+Message = PriceTick | NewOrder | CancelRequest | ReplaceRequest
+
+
+@dataclass
+class Matched:
+    events: list[Entry] = field(default_factory=list)
+    references: dict[str, ReferencePrice] = field(default_factory=dict)  # newer, to store
+
+
+def match(
+    cores: ScopedCores,
+    ref_seq: dict[str, int],
+    messages: Iterable[Message],
+    unaccepted: dict[uuid.UUID, StoredOrder],
+    pending: dict[uuid.UUID, PendingReplace],
+) -> Matched:
+    """Apply `messages` in order to `cores`; `unaccepted` and `pending` lose what they used (a
+    second copy of a message then finds nothing to do), `ref_seq` keeps each symbol's newest."""
+    out = Matched()
+    for message in messages:
+        if isinstance(message, PriceTick):
+            if message.seq > ref_seq.get(message.symbol, -1):
+                ref_seq[message.symbol] = message.seq
+                out.references[message.symbol] = ReferencePrice(
+                    message.symbol, message.price, message.seq, datetime.fromisoformat(message.ts)
+                )
+                out.events += cores.set_reference(message.symbol, to_ticks(message.price))
+        elif isinstance(message, NewOrder):
+            row = unaccepted.pop(message.order.id, None)  # a second copy: skipped
+            if row is not None:
+                out.events += submit(cores, row, pending.pop(row.id, None))
+        elif isinstance(message, CancelRequest):
+            found: list[Entry] = list(cores.cancel(message.order_id))
+            if not found and unaccepted.pop(message.order_id, None) is not None:
+                # Canceled before the engine saw it: it must never be accepted later.
+                found = [Canceled(message.order_id, "canceled by user")]
+            out.events += found
+        else:
+            out.events += replace(cores, message.order_id, pending)
+    return out
+
+
+def submit(cores: ScopedCores, row: StoredOrder, replace: PendingReplace | None) -> list[Entry]:
+    """A new order, into its account's scope; a replace the API accepted before the engine saw
+    the order applies first."""
+    order = to_core_order(row)
+    if replace is None:
+        return list(cores.submit(order, row.league_id))
+    order.qty = replace.qty
+    order.limit = ticks(replace.limit_price)
+    order.stop = ticks(replace.stop_price)
+    order.protection = ticks(replace.protection_price)
+    settled: list[Entry] = [
+        ReplaceSettled(row.id, replace.replace_seq, replace.protection_price),
+        Replaced(row.id, order.qty, order.limit, order.stop, 0),
+    ]
+    return settled + cores.submit(order, row.league_id)
+
+
+def replace(
+    cores: ScopedCores, order_id: uuid.UUID, pending: dict[uuid.UUID, PendingReplace]
+) -> list[Entry]:
+    """Apply the order's latest pending terms (any copy of any of its replace messages)."""
+    row = pending.get(order_id)
+    if row is None:
+        return [ReplaceSettled(order_id, None)]  # settled already: report it again
+    if row.accepted_at is None:
+        return []  # the engine has not seen the order yet: its NewOrder applies the terms
+    del pending[order_id]
+    live = cores.order(order_id)
+    refused = "the order is no longer open"
+    events: list[Event] = []
+    if live is not None:
+        qty, limit = row.qty, ticks(row.limit_price)
+        stop, protection = ticks(row.stop_price), ticks(row.protection_price)
+        if qty <= live.filled:
+            refused = f"qty must be above the {live.filled} shares already filled"
+        else:
+            # The core keeps a replaced order's protection price; a buy stop's moves with its
+            # stop, so it is set on the live order first (and put back if nothing changed).
+            old_protection, live.protection = live.protection, protection
+            events = cores.replace(
+                order_id,
+                qty,
+                limit if limit != live.limit else None,
+                stop if stop != live.stop else None,
+            )
+            if not events:
+                live.protection = old_protection
+                refused = "the engine cannot apply these terms"
+    if not events:
+        return [ReplaceSettled(order_id, row.replace_seq, refused=refused)]
+    return [ReplaceSettled(order_id, row.replace_seq, row.protection_price), *events]

@@ -1,0 +1,65 @@
+"""After commit: the batch's executions and the depth of the books it touched, to Redis in one
+pipeline (one round trip). A lost notification costs a waiter its timeout, nothing else."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
+
+from trading_service.book_snapshots import BOOKS_KEY, book_channel, book_snapshot
+from trading_service.engine.accounting import Settlement
+from trading_service.engine.core.matching import MatchingEngine
+from trading_service.engine.core.model import OrderType, Side
+from trading_service.messages import (
+    EXECUTIONS_CHANNEL,
+    Executions,
+    FillReport,
+    OrderReport,
+    TradeReport,
+)
+
+log = logging.getLogger(__name__)
+
+
+def executions(s: Settlement) -> Executions:
+    """The executions message: the orders the batch changed, its trades, users' fills."""
+    return Executions(
+        orders=tuple(
+            OrderReport(
+                o.id, o.account_id, o.symbol, o.status, o.filled_qty, o.replace_applied_seq,
+                OrderType(o.type), Side(o.side), o.created_at,
+            )
+            for o in s.orders
+        ),
+        trades=tuple(
+            TradeReport(t.symbol, t.price, t.qty, Side(t.aggressor_side), t.ts) for t in s.trades
+        ),
+        fills=tuple(
+            FillReport(f.order_id, f.account_id, f.symbol, Side(f.side), f.price, f.qty, f.ts)
+            for f in s.fills
+        ),
+    )  # fmt: skip
+
+
+async def publish(
+    redis: Redis, settlement: Settlement | None, public: MatchingEngine, symbols: Iterable[str]
+) -> None:
+    """The executions (if the batch changed any order or traded) and the depth snapshots of the
+    personal accounts' (public) books among `symbols`; a league's book is private to it."""
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            if settlement is not None and (settlement.orders or settlement.trades):
+                pipe.publish(EXECUTIONS_CHANNEL, executions(settlement).encode())
+            for symbol in sorted(symbols):
+                if public.reference(symbol) is None:
+                    continue
+                payload = json.dumps(book_snapshot(public, symbol))
+                pipe.hset(BOOKS_KEY, symbol, payload)
+                pipe.publish(book_channel(symbol), payload)
+            if len(pipe):
+                await pipe.execute()
+    except Exception:
+        log.warning("could not publish executions and books to Redis", exc_info=True)

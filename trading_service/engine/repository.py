@@ -1,0 +1,322 @@
+"""All of the engine's SQL: rebuild, fence, unaccepted orders, locks, batch writes, offsets.
+
+The engine applies its batches one at a time, so it holds one asyncpg connection (opened again
+after an outage) and talks to it directly: statements are prepared once and cached by asyncpg,
+and each batch reads and writes with set-based statements over arrays (`= ANY($1)`, `unnest`),
+a handful per batch whatever its size.
+
+Rows are locked in one global order (orders, then accounts, then positions, each sorted) and the
+API never takes them in another order, so engines and API requests cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from trading_service.engine.accounting import Balance, Holding, OrderState, PositionKey, Settlement
+from trading_service.engine.records import (
+    PendingReplace,
+    ReferencePrice,
+    StoredBooks,
+    StoredOrder,
+)
+from trading_service.order_status import OPEN, OrderStatus
+
+Partition = tuple[str, int]  # (topic, partition)
+_OPEN = [s.value for s in OPEN]
+
+_STORED_ORDER = (
+    "o.id, o.account_id, a.league_id, o.symbol, o.side, o.type, o.time_in_force, o.qty, "
+    "o.limit_price, o.stop_price, o.protection_price, o.filled_qty, o.priority, o.accepted_at, "
+    "o.triggered_at, o.replace_seq, o.replace_applied_seq "
+    "FROM orders o JOIN accounts a ON a.id = o.account_id "
+)
+_ORDER_STATE = (
+    "id, account_id, symbol, side, type, status, qty, filled_qty, filled_notional, "
+    "reserved_cash, reserved_qty, limit_price, stop_price, protection_price, reject_reason, "
+    "priority, accepted_at, triggered_at, replace_applied_seq, replace_reject_reason, created_at"
+)
+
+
+def plain_dsn(database_url: str) -> str:
+    """asyncpg's DSN for a SQLAlchemy URL (postgresql+asyncpg://...)."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class EngineDatabase:
+    """The engine's connection, (re)opened on first use after a loss."""
+
+    def __init__(self, database_url: str) -> None:
+        self.dsn = plain_dsn(database_url)
+        self._conn: asyncpg.Connection | None = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Repository]:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self.dsn)
+        conn = self._conn
+        async with conn.transaction():
+            yield Repository(conn)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+
+class Repository:
+    """The statements of one transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self.conn.transaction():
+            yield
+
+    # --- rebuild ----------------------------------------------------------------------------
+
+    async def load_books(self, partitions: Iterable[Partition]) -> StoredBooks:
+        """Offsets (rows created for `partitions` first), reference prices, resting orders."""
+        topics, numbers = _columns(sorted(partitions), 2)
+        # Rows exist before anyone relies on locking them (see fence).
+        await self.conn.execute(
+            "INSERT INTO engine_offsets (topic, partition, next_offset) "
+            "SELECT t, p, 0 FROM unnest($1::text[], $2::int[]) AS k(t, p) "
+            "ON CONFLICT DO NOTHING",
+            topics,
+            numbers,
+        )
+        offsets = {
+            (r["topic"], r["partition"]): r["next_offset"]
+            for r in await self.conn.fetch(
+                "SELECT topic, partition, next_offset FROM engine_offsets"
+            )
+        }
+        references = [
+            ReferencePrice(*r)
+            for r in await self.conn.fetch("SELECT symbol, price, seq, ts FROM reference_prices")
+        ]
+        resting = await self.conn.fetch(
+            f"SELECT {_STORED_ORDER}"
+            "WHERE o.status = ANY($1::text[]) AND o.accepted_at IS NOT NULL ORDER BY o.priority",
+            _OPEN,
+        )
+        return StoredBooks(offsets, references, [StoredOrder(*r) for r in resting])
+
+    # --- before matching --------------------------------------------------------------------
+
+    async def fence(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        """Lock the partitions' offset rows; the next offset each stores."""
+        topics, numbers = _columns(sorted(partitions), 2)
+        rows = await self.conn.fetch(
+            "SELECT topic, partition, next_offset FROM engine_offsets "
+            "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) "
+            "ORDER BY topic, partition FOR UPDATE",
+            topics,
+            numbers,
+        )
+        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+    async def unaccepted(self, order_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, StoredOrder]:
+        """The stored orders among these that the engine has not processed yet."""
+        ids = list(set(order_ids))
+        if not ids:
+            return {}
+        rows = await self.conn.fetch(
+            f"SELECT {_STORED_ORDER}"
+            "WHERE o.id = ANY($1::uuid[]) AND o.accepted_at IS NULL AND o.status = $2",
+            ids,
+            OrderStatus.NEW.value,
+        )
+        return {r["id"]: StoredOrder(*r) for r in rows}
+
+    async def pending_replaces(
+        self, order_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, PendingReplace]:
+        """Open orders among these with a replace the engine has not settled, locked: the API
+        cannot accept another one on top until this batch commits."""
+        ids = sorted(set(order_ids))
+        if not ids:
+            return {}
+        rows = await self.conn.fetch(
+            "SELECT id, accepted_at, replace_seq, pending_qty, pending_limit_price, "
+            "pending_stop_price, pending_protection_price FROM orders "
+            "WHERE id = ANY($1::uuid[]) AND replace_seq > replace_applied_seq "
+            "AND status = ANY($2::text[]) ORDER BY id FOR NO KEY UPDATE",
+            ids,
+            _OPEN,
+        )
+        return {r["id"]: PendingReplace(*r) for r in rows}
+
+    # --- the rows a batch changes, locked ---------------------------------------------------
+
+    async def lock_orders(self, order_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, OrderState]:
+        ids = sorted(set(order_ids))
+        if not ids:
+            return {}
+        rows = await self.conn.fetch(
+            f"SELECT {_ORDER_STATE} FROM orders WHERE id = ANY($1::uuid[]) "
+            "ORDER BY id FOR NO KEY UPDATE",
+            ids,
+        )
+        states = {r["id"]: OrderState(*r) for r in rows}
+        for state in states.values():
+            state.status = OrderStatus(state.status)
+        return states
+
+    async def lock_balances(self, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Balance]:
+        ids = sorted(set(account_ids))
+        if not ids:
+            return {}
+        rows = await self.conn.fetch(
+            "SELECT id, cash, reserved_cash FROM accounts WHERE id = ANY($1::uuid[]) "
+            "ORDER BY id FOR NO KEY UPDATE",
+            ids,
+        )
+        return {r["id"]: Balance(r["cash"], r["reserved_cash"]) for r in rows}
+
+    async def lock_holdings(self, keys: Iterable[PositionKey]) -> dict[PositionKey, Holding]:
+        accounts, symbols = _columns(sorted(set(keys)), 2)
+        if not accounts:
+            return {}
+        rows = await self.conn.fetch(
+            "SELECT p.account_id, p.symbol, p.qty, p.reserved_qty, p.cost_basis, "
+            "p.realized_pnl, p.house FROM positions p "
+            "JOIN unnest($1::uuid[], $2::text[]) AS k(account_id, symbol) "
+            "USING (account_id, symbol) ORDER BY account_id, symbol FOR NO KEY UPDATE OF p",
+            accounts,
+            symbols,
+        )
+        return {
+            (r["account_id"], r["symbol"]): Holding(
+                r["qty"], r["reserved_qty"], r["cost_basis"], r["realized_pnl"], r["house"], True
+            )
+            for r in rows
+        }
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def write(
+        self,
+        now: datetime,
+        settlement: Settlement | None = None,
+        references: Iterable[ReferencePrice] = (),
+        next_offsets: Mapping[Partition, int] | None = None,
+    ) -> None:
+        """Everything a batch writes, in ONE statement (one round trip whatever the batch's size):
+        its trades (numbered from the sequence in event order) and fills, the orders, balances
+        and positions it changed, newer reference prices, the offsets past its records."""
+        s = settlement or Settlement()
+        offsets = next_offsets or {}
+        balances = sorted(s.balances.items())
+        holdings = sorted(s.holdings.items())
+        refs = list(references)
+        parts = sorted(offsets)
+        await self.conn.execute(
+            _WRITE,
+            now,
+            *_columns(
+                [(t.symbol, t.price, t.qty, t.aggressor_side, t.buy_order_id, t.sell_order_id)
+                 for t in s.trades], 6,
+            ),
+            *_columns(
+                [(f.trade_seq, f.order_id, f.account_id, f.symbol, f.side, f.price, f.qty,
+                  f.liquidity) for f in s.fills], 8,
+            ),
+            *_columns(
+                [(o.id, o.status, o.filled_qty, o.filled_notional, o.reserved_cash,
+                  o.reserved_qty, o.reject_reason, o.priority, o.accepted_at, o.triggered_at,
+                  o.qty, o.limit_price, o.stop_price, o.protection_price, o.replace_applied_seq,
+                  o.replace_reject_reason) for o in s.orders], 16,
+            ),
+            *_columns([(k, b.cash, b.reserved_cash) for k, b in balances], 3),
+            *_columns(
+                [(k[0], k[1], h.house, h.qty, h.reserved_qty, h.cost_basis, h.realized_pnl)
+                 for k, h in holdings], 7,
+            ),
+            *_columns([(r.symbol, r.price, r.seq, r.ts) for r in refs], 4),
+            *_columns([(p[0], p[1], offsets[p]) for p in parts], 3),
+        )  # fmt: skip
+
+
+# Data-modifying CTEs all run, to completion, whether or not the final SELECT reads them; the
+# foreign keys (fills -> trades) are checked at the end of the statement. Each arm does nothing
+# for empty arrays. nextval() runs once per trade in generate_series order (a CTE with a
+# volatile function is materialized), so trade ids follow the event order.
+_WRITE = """
+WITH trade_ids AS (
+    SELECT n, nextval(pg_get_serial_sequence('trades', 'id')) AS id
+    FROM generate_series(1, cardinality($2::text[])) AS n
+), new_trades AS (
+    INSERT INTO trades (id, symbol, price, qty, aggressor_side, buy_order_id, sell_order_id, ts)
+    SELECT i.id, t.symbol, t.price, t.qty, t.aggressor_side, t.buy_order_id, t.sell_order_id,
+           $1::timestamptz
+    FROM unnest($2::text[], $3::numeric[], $4::bigint[], $5::text[], $6::uuid[], $7::uuid[])
+        WITH ORDINALITY AS t(symbol, price, qty, aggressor_side, buy_order_id, sell_order_id, n)
+    JOIN trade_ids i USING (n)
+), new_fills AS (
+    INSERT INTO fills (trade_id, order_id, account_id, symbol, side, price, qty, liquidity, ts)
+    SELECT i.id, f.order_id, f.account_id, f.symbol, f.side, f.price, f.qty, f.liquidity,
+           $1::timestamptz
+    FROM unnest($8::bigint[], $9::uuid[], $10::uuid[], $11::text[], $12::text[],
+                $13::numeric[], $14::bigint[], $15::text[])
+        AS f(n, order_id, account_id, symbol, side, price, qty, liquidity)
+    JOIN trade_ids i USING (n)
+), changed_orders AS (
+    UPDATE orders o SET status = u.status, filled_qty = u.filled_qty,
+        filled_notional = u.filled_notional, reserved_cash = u.reserved_cash,
+        reserved_qty = u.reserved_qty, reject_reason = u.reject_reason, priority = u.priority,
+        accepted_at = u.accepted_at, triggered_at = u.triggered_at, qty = u.qty,
+        limit_price = u.limit_price, stop_price = u.stop_price,
+        protection_price = u.protection_price, replace_applied_seq = u.replace_applied_seq,
+        replace_reject_reason = u.replace_reject_reason, updated_at = $1::timestamptz
+    FROM unnest($16::uuid[], $17::text[], $18::bigint[], $19::numeric[], $20::numeric[],
+                $21::bigint[], $22::text[], $23::bigint[], $24::timestamptz[],
+                $25::timestamptz[], $26::bigint[], $27::numeric[], $28::numeric[],
+                $29::numeric[], $30::bigint[], $31::text[])
+        AS u(id, status, filled_qty, filled_notional, reserved_cash, reserved_qty,
+             reject_reason, priority, accepted_at, triggered_at, qty, limit_price, stop_price,
+             protection_price, replace_applied_seq, replace_reject_reason)
+    WHERE o.id = u.id
+), changed_balances AS (
+    UPDATE accounts a SET cash = u.cash, reserved_cash = u.reserved_cash,
+        updated_at = $1::timestamptz
+    FROM unnest($32::uuid[], $33::numeric[], $34::numeric[]) AS u(id, cash, reserved_cash)
+    WHERE a.id = u.id
+), changed_positions AS (
+    INSERT INTO positions (account_id, symbol, house, qty, reserved_qty, cost_basis,
+                           realized_pnl, updated_at)
+    SELECT *, $1::timestamptz FROM unnest($35::uuid[], $36::text[], $37::bool[], $38::bigint[],
+                             $39::bigint[], $40::numeric[], $41::numeric[])
+    ON CONFLICT (account_id, symbol) DO UPDATE SET qty = excluded.qty,
+        reserved_qty = excluded.reserved_qty, cost_basis = excluded.cost_basis,
+        realized_pnl = excluded.realized_pnl, updated_at = now()
+), newer_references AS (
+    INSERT INTO reference_prices (symbol, price, seq, ts)
+    SELECT * FROM unnest($42::text[], $43::numeric[], $44::bigint[], $45::timestamptz[])
+    ON CONFLICT (symbol) DO UPDATE SET price = excluded.price, seq = excluded.seq,
+        ts = excluded.ts
+), applied_offsets AS (
+    UPDATE engine_offsets e SET next_offset = u.n, updated_at = now()
+    FROM unnest($46::text[], $47::int[], $48::bigint[]) AS u(t, p, n)
+    WHERE e.topic = u.t AND e.partition = u.p
+)
+SELECT 1
+"""
+
+
+def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as `width` column lists: the arrays an `unnest` turns back into rows."""
+    columns: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
