@@ -6,6 +6,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from typing import Generic
 
+from trading_service.engine.core.house import HouseQuote
 from trading_service.engine.core.model import Id, Order, Side
 
 # (price, total remaining qty, number of orders), best price first
@@ -42,11 +43,14 @@ class BookSide(Generic[Id]):
         """Queue the newest order (highest priority so far) at the back of its level."""
         price = order.limit
         assert price is not None
-        queue = self.levels.get(price)
-        if queue is None:
-            queue = self.levels[price] = deque()
-            insort(self.keys, self.sign * price)
-        queue.append(order)
+        (self.levels.get(price) or self.open_level(price)).append(order)
+
+    def open_level(self, price: int) -> deque[Order[Id]]:
+        """A new, empty level at `price` (the caller queues an order in it at once)."""
+        queue: deque[Order[Id]] = deque()
+        self.levels[price] = queue
+        insort(self.keys, self.sign * price)
+        return queue
 
     def add(self, order: Order[Id]) -> None:
         """Queue `order` at its limit price in time priority, whatever order they come in (a
@@ -85,14 +89,17 @@ class BookSide(Generic[Id]):
 
 
 class OrderBook(Generic[Id]):
-    """Resting limit orders of one symbol. The matching rule itself lives in matching.py."""
+    """Resting limit orders of one symbol and the house quoting it (None until the symbol has a
+    reference price): one lookup gives the hot path everything an order can trade with. The
+    matching rule itself lives in matching.py."""
 
-    __slots__ = ("asks", "bids", "symbol")
+    __slots__ = ("asks", "bids", "house", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self.bids: BookSide[Id] = BookSide(Side.BUY)
         self.asks: BookSide[Id] = BookSide(Side.SELL)
+        self.house: HouseQuote | None = None
 
     def side(self, side: Side) -> BookSide[Id]:
         return self.bids if side is _BUY else self.asks

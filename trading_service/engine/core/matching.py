@@ -18,7 +18,8 @@ When the reference price moves, the house re-quotes and the resting limits its n
 trade with it at their own limit price; then the stops the reference crossed trigger, oldest
 first, each with a new priority, and trade by rules 1-4 as market (stop) or limit (stop-limit).
 
-Every command returns the events it caused, in the order they happened.
+The plain-fields commands (limit, market, withdraw) deliver fills as tuples on a tape and return
+the outcome; the event commands return the events they caused, in the order they happened.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ import dataclasses
 from typing import Generic
 
 from trading_service.engine.core.book import BookSide, OrderBook, open_qty
-from trading_service.engine.core.house import HouseQuote
+from trading_service.engine.core.house import NO_KEY, HouseQuote
 from trading_service.engine.core.model import (
     Accepted,
     Canceled,
     Event,
     Expired,
+    Fill,
     Id,
     Order,
+    OrderRefused,
     OrderType,
     Rejected,
     Replaced,
@@ -52,6 +55,11 @@ IOC_REST = "immediate-or-cancel rest"
 FOK_NOT_FILLABLE = "fill-or-kill could not fill completely"
 CANCELED_BY_USER = "canceled by user"
 SELF_TRADE_PREVENTED = "self_trade_prevented"
+FILLED = "filled"
+ALREADY_LIVE = "already live"
+QTY_NOT_POSITIVE = "qty must be positive"
+NO_LIMIT_PRICE = "a positive limit price is required"
+NO_STOP_PRICE = "a positive stop price is required"
 
 # Enum members as module constants: identity tests on them are the hot path's cheapest check.
 _BUY = Side.BUY
@@ -62,6 +70,7 @@ _STOP_LIMIT = OrderType.STOP_LIMIT
 _MARKET = OrderType.MARKET
 _DAY = TimeInForce.DAY
 _GTC = TimeInForce.GTC
+_IOC = TimeInForce.IOC
 _FOK = TimeInForce.FOK
 
 
@@ -81,7 +90,13 @@ def _is_pending_stop(order: Order[Id]) -> bool:
 
 
 class MatchingEngine(Generic[Id]):
-    """Order books, reference prices (house quotes) and pending stops for any number of symbols."""
+    """Order books (each with its house quote) and pending stops for any number of symbols.
+
+    Two ways in, one rule. The plain-fields commands `limit`, `market` and `withdraw` build
+    nothing they do not keep: fills go onto the `fills` tape as tuples, the outcome is the return
+    value. The event commands (`submit`, `cancel`, `replace`, `set_reference`, ...) take `Order`s
+    and return events; they run the same matching and turn its fills into `Trade`s.
+    """
 
     def __init__(self, spread_bps: int = 10, house_size: int | None = None) -> None:
         if not 0 <= spread_bps < 20_000:
@@ -92,10 +107,11 @@ class MatchingEngine(Generic[Id]):
         self.house_size = house_size
         self._books: dict[str, OrderBook[Id]] = {}
         self._stops: dict[str, StopBook[Id]] = {}
-        self._houses: dict[str, HouseQuote] = {}
         # Every live order of every symbol, resting or waiting for its stop, by id.
         self._orders: dict[Id, Order[Id]] = {}
         self._last_priority = 0
+        # The plain-fields commands' fills, oldest first; the caller reads and clears it.
+        self.fills: list[Fill[Id]] = []
 
     # --- read-only views -------------------------------------------------------------------
 
@@ -113,17 +129,17 @@ class MatchingEngine(Generic[Id]):
         return self._orders.get(order_id)
 
     def reference(self, symbol: str) -> int | None:
-        house = self._houses.get(symbol)
+        house = self.house(symbol)
         return None if house is None else house.reference
 
     def house(self, symbol: str) -> HouseQuote | None:
-        return self._houses.get(symbol)
+        book = self._books.get(symbol)
+        return None if book is None else book.house
 
     def quote(self, symbol: str) -> Quote:
         book = self.book(symbol)
-        house = self._houses.get(symbol)
-        bid, bid_size = _best_of(book.bids, house, _SELL)
-        ask, ask_size = _best_of(book.asks, house, _BUY)
+        bid, bid_size = _best_of(book.bids, book.house, _SELL)
+        ask, ask_size = _best_of(book.asks, book.house, _BUY)
         return Quote(bid, bid_size, ask, ask_size)
 
     @property
@@ -131,43 +147,133 @@ class MatchingEngine(Generic[Id]):
         """The latest priority handed out; the next accepted or re-prioritised order gets more."""
         return self._last_priority
 
-    # --- commands --------------------------------------------------------------------------
+    # --- plain-fields commands: the hot path ------------------------------------------------
+    # Each returns None when the order filled completely or rests, else why its rest was
+    # canceled; ALREADY_LIVE when the id is live already (a redelivery: nothing happens). A
+    # malformed order raises OrderRefused. The order's priority is `last_priority` afterwards.
+
+    def limit(
+        self,
+        order_id: Id,
+        account_id: Id,
+        symbol: str,
+        side: Side,
+        price: int,
+        qty: int,
+        tif: TimeInForce = _GTC,
+    ) -> str | None:
+        """A limit order: trades what its price reaches now, then rests (DAY/GTC) or cancels."""
+        if qty <= 0 or price <= 0:
+            raise OrderRefused(QTY_NOT_POSITIVE if qty <= 0 else NO_LIMIT_PRICE)
+        live = self._orders
+        if order_id in live:
+            return ALREADY_LIVE
+        self._last_priority = priority = self._last_priority + 1
+        book = self._books.get(symbol) or self._book_for(symbol)
+        buy = side is _BUY
+        other = book.asks if buy else book.bids
+        # The common case first: nothing on the other side reaches the price (a key >= reach,
+        # see BookSide), so the order rests without entering the matching loop.
+        reach = other.sign * price
+        keys, house = other.keys, book.house
+        if tif is _FOK and self._available(book, account_id, buy, price, qty) < qty:
+            return FOK_NOT_FILLABLE
+        filled = 0
+        if (keys and keys[-1] >= reach) or (
+            house is not None and (house.buy_key if buy else house.sell_key) >= reach
+        ):
+            left, stopped = self._match(book, order_id, account_id, buy, price, qty)
+            if not left:
+                return None
+            if stopped is SELF_TRADE_PREVENTED:
+                return stopped
+            filled = qty - left
+        if not (tif is _GTC or tif is _DAY):
+            return IOC_REST
+        order = Order(
+            order_id,
+            account_id,
+            symbol,
+            side,
+            _LIMIT,
+            tif,
+            qty,
+            price,
+            None,
+            None,
+            filled,
+            priority,
+        )
+        own = book.bids if buy else book.asks
+        (own.levels.get(price) or own.open_level(price)).append(order)
+        live[order_id] = order
+        return None
+
+    def market(
+        self,
+        order_id: Id,
+        account_id: Id,
+        symbol: str,
+        side: Side,
+        qty: int,
+        protection: int | None,
+        tif: TimeInForce = _IOC,
+    ) -> str | None:
+        """A market order: trades up to `protection` (None: at any price), the rest cancels.
+        Only FOK changes anything among the times in force."""
+        book = self._books.get(symbol)
+        if qty <= 0 or book is None or book.house is None:
+            raise OrderRefused(QTY_NOT_POSITIVE if qty <= 0 else NO_REFERENCE)
+        if order_id in self._orders:
+            return ALREADY_LIVE
+        self._last_priority += 1
+        buy = side is _BUY
+        if tif is _FOK and self._available(book, account_id, buy, protection, qty) < qty:
+            return FOK_NOT_FILLABLE
+        left, stopped = self._match(book, order_id, account_id, buy, protection, qty)
+        return stopped if left else None
+
+    def withdraw(self, order_id: Id) -> bool:
+        """Take a live order out (resting or pending); False when it is not live."""
+        order = self._orders.pop(order_id, None)
+        if order is None:
+            return False
+        if order.type is _LIMIT or order.triggered:  # resting in a book, not a pending stop
+            book = self._books[order.symbol]
+            resting = book.bids if order.side is _BUY else book.asks
+            price = order.limit
+            assert price is not None
+            queue = resting.levels[price]
+            queue.remove(order)  # a scan in C: orders compare by identity
+            if not queue:
+                resting.drop(price)
+        else:
+            self._stops[order.symbol].remove(order)
+        return True
+
+    # --- event commands ---------------------------------------------------------------------
 
     def submit(self, order: Order[Id]) -> list[Event[Id]]:
         """Accept a new order and trade it as far as it goes now (or park it until its stop).
 
         A live order id submitted again is ignored (returns []): the caller redelivered it.
         """
-        type_, limit = order.type, order.limit
-        # the common cases, a well-formed limit or market order, without a call to _invalid
-        if not (
-            order.qty > 0
-            and (
-                (limit is not None and limit > 0)
-                if type_ is _LIMIT
-                else (type_ is _MARKET and order.symbol in self._houses)
-            )
-        ):
-            reason = self._invalid(order)
-            if reason is not None:
-                return [Rejected(order.id, reason)]
+        reason = self._invalid(order)
+        if reason is not None:
+            return [Rejected(order.id, reason)]
         if order.id in self._orders:
             return []
         self._last_priority = order.priority = self._last_priority + 1
         events: list[Event[Id]] = [Accepted(order.id, order.priority)]
-        if type_ is _STOP or type_ is _STOP_LIMIT:
+        if order.type is _STOP or order.type is _STOP_LIMIT:
             self._wait_for_stop(order, events)
-        elif type_ is _MARKET or not self._rest_at_once(order):
+        else:
             self._execute(order, events)
         return events
 
     def cancel(self, order_id: Id, reason: str = CANCELED_BY_USER) -> list[Event[Id]]:
         """Remove a live order; an unknown or finished order gives []."""
-        order = self._orders.pop(order_id, None)
-        if order is None:
-            return []
-        self._unlink(order)
-        return [Canceled(order_id, reason)]
+        return [Canceled(order_id, reason)] if self.withdraw(order_id) else []
 
     def replace(
         self,
@@ -203,8 +309,7 @@ class MatchingEngine(Generic[Id]):
             return [Replaced(order.id, order.qty, order.limit, order.stop, order.priority)]
 
         # Loses its place: a fresh copy re-enters (a stop heap drops the old object lazily).
-        del self._orders[order_id]
-        self._unlink(order)
+        self.withdraw(order_id)
         self._last_priority += 1
         order = dataclasses.replace(
             order, qty=new_qty, limit=new_limit, stop=new_stop, priority=self._last_priority
@@ -222,11 +327,10 @@ class MatchingEngine(Generic[Id]):
         """A new reference price: the house re-quotes, crossed limits fill, crossed stops fire."""
         if price <= 0:
             raise ValueError("a reference price must be positive")
-        house = self._houses[symbol] = HouseQuote.around(price, self.spread_bps, self.house_size)
+        book = self._book_for(symbol)
+        book.house = house = HouseQuote.around(price, self.spread_bps, self.house_size)
         events: list[Event[Id]] = []
-        book = self._books.get(symbol)
-        if book is not None:
-            self._fill_crossed(book, house, events)
+        self._fill_crossed(book, house, events)
         stops = self._stops.get(symbol)
         if stops:
             for order in stops.pop_triggered(price):
@@ -239,8 +343,7 @@ class MatchingEngine(Generic[Id]):
         day = sorted((o for o in self._orders.values() if o.tif is _DAY), key=lambda o: o.priority)
         events: list[Event[Id]] = []
         for order in day:
-            del self._orders[order.id]
-            self._unlink(order)
+            self.withdraw(order.id)
             events.append(Expired(order.id))
         return events
 
@@ -267,107 +370,99 @@ class MatchingEngine(Generic[Id]):
 
     # --- the rule --------------------------------------------------------------------------
 
-    def _rest_at_once(self, order: Order[Id]) -> bool:
-        """The common case in a shortcut: a DAY/GTC limit that nothing on the other side
-        reaches (no user order, no house price) rests without going through `_execute`."""
-        if order.type is not _LIMIT or not (order.tif is _GTC or order.tif is _DAY):
-            return False
-        book = self._books.get(order.symbol)
-        if book is None:
-            return False
-        assert order.limit is not None
-        buy = order.side is _BUY
-        other = book.asks if buy else book.bids
-        reach = other.sign * order.limit  # keys of prices it would trade at are >= this
-        if other.keys and other.keys[-1] >= reach:
-            return False
-        house = self._houses.get(order.symbol)
-        house_price = None if house is None else house.price_for(order.side)
-        if house_price is not None and other.sign * house_price >= reach:
-            return False
-        (book.bids if buy else book.asks).append(order)
-        self._orders[order.id] = order
-        return True
+    def _match(
+        self,
+        book: OrderBook[Id],
+        taker: Id,
+        account: Id,
+        buy: bool,
+        bound: int | None,
+        left: int,
+    ) -> tuple[int, str]:
+        """Trade `left` shares of an incoming order (rules 1-3 and 5), best price first, each
+        trade at the resting price, onto the `fills` tape. Returns the shares left and, when
+        some are, why it stopped.
+
+        This is the core's hot path, hence the locals and the level drained in an inner loop.
+        """
+        resting = book.asks if buy else book.bids
+        # Prices compare as keys (sign * price): a higher key is a better price for the taker.
+        sign, keys, levels = resting.sign, resting.keys, resting.levels
+        worst = _NO_BOUND if bound is None else sign * bound
+        house = book.house
+        house_key = NO_KEY if house is None else house.buy_key if buy else house.sell_key
+        live, fill = self._orders, self.fills.append
+        while left:
+            if keys and keys[-1] >= house_key:  # a user order as good as the house or better
+                key = keys[-1]
+                if key < worst:
+                    return left, PROTECTION_REACHED
+                price = sign * key
+                queue = levels[price]
+                while queue:
+                    maker = queue[0]
+                    if maker.account_id == account:
+                        return left, SELF_TRADE_PREVENTED
+                    qty = maker.qty - maker.filled
+                    if left < qty:  # the maker keeps resting, the taker is done
+                        maker.filled += left
+                        fill((taker, maker.id, price, left))
+                        return 0, FILLED
+                    maker.filled = maker.qty
+                    queue.popleft()
+                    del live[maker.id]
+                    fill((taker, maker.id, price, qty))
+                    left -= qty
+                    if not left:
+                        break
+                if not queue:
+                    del levels[price]
+                    keys.pop()
+            elif house_key != NO_KEY:
+                assert house is not None
+                if house_key < worst:
+                    return left, PROTECTION_REACHED
+                qty = house.take(_BUY if buy else _SELL, left)
+                left -= qty
+                fill((taker, None, sign * house_key, qty))
+                house_key = house.buy_key if buy else house.sell_key
+            else:
+                return left, NO_LIQUIDITY
+        return 0, FILLED
 
     def _execute(self, order: Order[Id], events: list[Event[Id]]) -> None:
-        """Trade a live (non-pending) order now, best price first, each trade at the resting
-        price; rest what a DAY/GTC limit leaves, cancel any other remainder with its reason.
-
-        This is the core's hot path: it works on the book's levels directly instead of calling
-        a method of the book per trade.
-        """
+        """Trade a live (non-pending) order given as an `Order` now, its fills as `Trade` events;
+        rest what a DAY/GTC limit leaves, cancel any other remainder with its reason (rule 4)."""
         symbol, side, tif = order.symbol, order.side, order.tif
         is_limit = order.type is _LIMIT or order.type is _STOP_LIMIT
         bound = order.limit if is_limit else order.protection
-        book = self._books.get(symbol)
-        if book is None:
-            book = self._books[symbol] = OrderBook(symbol)
-        if tif is _FOK and self._available(order, book, bound) < order.qty - order.filled:
+        book = self._book_for(symbol)
+        buy = side is _BUY
+        left = order.qty - order.filled
+        if tif is _FOK and self._available(book, order.account_id, buy, bound, left) < left:
             events.append(Canceled(order.id, FOK_NOT_FILLABLE))
             return
-        buy = side is _BUY
-        resting = book.asks if buy else book.bids
-        # Prices compare as keys (sign * price): a higher key is a better price for `order`.
-        sign, keys, levels = resting.sign, resting.keys, resting.levels
-        worst = None if bound is None else sign * bound
-        house = self._houses.get(symbol)
-        house_price = None if house is None else house.price_for(side)
-        taker, account, live = order.id, order.account_id, self._orders
-        left = order.qty - order.filled
-        stopped = NO_LIQUIDITY  # why it stopped short of a complete fill
-        while left:
-            if keys and (house_price is None or keys[-1] >= sign * house_price):
-                # the best resting user order: as good as the house or better
-                if worst is not None and keys[-1] < worst:
-                    stopped = PROTECTION_REACHED
-                    break
-                price = sign * keys[-1]
-                queue = levels[price]
-                maker = queue[0]
-                if maker.account_id == account:
-                    stopped = SELF_TRADE_PREVENTED
-                    break
-                qty = maker.qty - maker.filled
-                if left < qty:
-                    qty = left
-                maker.filled += qty
-                left -= qty
-                if maker.filled == maker.qty:
-                    queue.popleft()
-                    del live[maker.id]
-                    if not queue:
-                        del levels[price]
-                        keys.pop()
-                if buy:
-                    events.append(Trade(symbol, price, qty, side, taker, maker.id))
-                else:
-                    events.append(Trade(symbol, price, qty, side, maker.id, taker))
-            elif house_price is not None:
-                assert house is not None
-                if worst is not None and sign * house_price < worst:
-                    stopped = PROTECTION_REACHED
-                    break
-                qty = house.take(side, left)
-                left -= qty
-                if buy:
-                    events.append(Trade(symbol, house_price, qty, side, taker, None))
-                else:
-                    events.append(Trade(symbol, house_price, qty, side, None, taker))
-                house_price = house.price_for(side)
-            else:
-                break
+        fills = self.fills
+        start = len(fills)
+        left, stopped = self._match(book, order.id, order.account_id, buy, bound, left)
         order.filled = order.qty - left
+        for taker, maker, price, qty in fills[start:]:
+            if buy:
+                events.append(Trade(symbol, price, qty, side, taker, maker))
+            else:
+                events.append(Trade(symbol, price, qty, side, maker, taker))
+        del fills[start:]  # the tape is the plain-fields commands' own
         if not left:
             return
         if stopped is SELF_TRADE_PREVENTED:
-            events.append(Canceled(taker, SELF_TRADE_PREVENTED))
+            events.append(Canceled(order.id, SELF_TRADE_PREVENTED))
         elif is_limit and (tif is _DAY or tif is _GTC):
             (book.bids if buy else book.asks).append(order)
-            live[taker] = order
+            self._orders[order.id] = order
         elif is_limit:
-            events.append(Canceled(taker, IOC_REST))
+            events.append(Canceled(order.id, IOC_REST))
         else:
-            events.append(Canceled(taker, stopped))
+            events.append(Canceled(order.id, stopped))
 
     def _fill_crossed(
         self, book: OrderBook[Id], house: HouseQuote, events: list[Event[Id]]
@@ -396,43 +491,44 @@ class MatchingEngine(Generic[Id]):
                 else:
                     events.append(Trade(book.symbol, price, qty, house_side, None, maker.id))
 
-    def _available(self, order: Order[Id], book: OrderBook[Id], bound: int | None) -> int:
-        """Shares `order` could trade right now within `bound` (capped at what it needs): what
+    def _available(
+        self, book: OrderBook[Id], account: Id, buy: bool, bound: int | None, need: int
+    ) -> int:
+        """Shares an order could trade right now within `bound` (capped at what it needs): what
         comes before the first resting order of its own account, where self-trade prevention
         would stop it."""
-        need = order.qty - order.filled
-        resting = book.asks if order.side is _BUY else book.bids
+        resting = book.asks if buy else book.bids
         sign = resting.sign
-        worst = None if bound is None else sign * bound
+        worst = _NO_BOUND if bound is None else sign * bound
         total = 0
         own: int | None = None  # key of the best level holding an order of the same account
         for price, queue in resting.best_first():
-            if worst is not None and sign * price < worst:
+            if sign * price < worst:
                 break
             for maker in queue:
-                if maker.account_id == order.account_id:
+                if maker.account_id == account:
                     own = sign * price
                     break
                 total += maker.qty - maker.filled
             if own is not None:
                 break
-        house = self._houses.get(order.symbol)
-        house_price = None if house is None else house.price_for(order.side)
+        house = book.house
+        house_key = NO_KEY if house is None else house.buy_key if buy else house.sell_key
         if (
             house is not None
-            and house_price is not None
-            and (worst is None or sign * house_price >= worst)
+            and house_key != NO_KEY
+            and house_key >= worst
             # at an equal price users go first: an own order there stops it before the house
-            and (own is None or sign * house_price > own)
+            and (own is None or house_key > own)
         ):
-            size = house.size_for(order.side)
+            size = house.size_for(_BUY if buy else _SELL)
             if size is None:
                 return need
             total += size
         return min(total, need)
 
     def _wait_for_stop(self, order: Order[Id], events: list[Event[Id]]) -> None:
-        house = self._houses.get(order.symbol)
+        house = self.house(order.symbol)
         if house is not None and stop_crossed(order, house.reference):
             self._trigger(order, events)
         else:
@@ -451,26 +547,18 @@ class MatchingEngine(Generic[Id]):
 
     def _invalid(self, order: Order[Id]) -> str | None:
         if order.qty <= 0:
-            return "qty must be positive"
+            return QTY_NOT_POSITIVE
         if (order.type is _LIMIT or order.type is _STOP_LIMIT) and (
             order.limit is None or order.limit <= 0
         ):
-            return "a positive limit price is required"
+            return NO_LIMIT_PRICE
         if (order.type is _STOP or order.type is _STOP_LIMIT) and (
             order.stop is None or order.stop <= 0
         ):
-            return "a positive stop price is required"
-        if order.type is _MARKET and order.symbol not in self._houses:
+            return NO_STOP_PRICE
+        if order.type is _MARKET and self.house(order.symbol) is None:
             return NO_REFERENCE
         return None
-
-    def _unlink(self, order: Order[Id]) -> None:
-        """Take a live order out of its book or stop book (already out of `_orders`)."""
-        if order.type is _LIMIT or order.triggered:  # resting in a book, not a pending stop
-            book = self._books[order.symbol]
-            (book.bids if order.side is _BUY else book.asks).remove(order)
-        else:
-            self._stops[order.symbol].remove(order)
 
     def _book_for(self, symbol: str) -> OrderBook[Id]:
         book = self._books.get(symbol)
@@ -483,6 +571,10 @@ class MatchingEngine(Generic[Id]):
         if stops is None:
             stops = self._stops[symbol] = StopBook()
         return stops
+
+
+# No bound (a market order without protection): every price key is at least this.
+_NO_BOUND = NO_KEY
 
 
 def _best_of(
