@@ -25,9 +25,26 @@ the outcome; the event commands return the events they caused, in the order they
 from __future__ import annotations
 
 import dataclasses
+from bisect import insort
 from typing import Generic
 
-from trading_service.engine.core.book import BookSide, OrderBook, open_qty
+from trading_service.engine.core.book import (
+    ACCOUNT,
+    ID,
+    OPEN,
+    PRICE,
+    PRIORITY,
+    QTY,
+    SIDE,
+    SYMBOL,
+    TIF,
+    BookSide,
+    OrderBook,
+    Resting,
+    open_qty,
+    record,
+    snapshot,
+)
 from trading_service.engine.core.house import NO_KEY, HouseQuote
 from trading_service.engine.core.model import (
     Accepted,
@@ -107,8 +124,10 @@ class MatchingEngine(Generic[Id]):
         self.house_size = house_size
         self._books: dict[str, OrderBook[Id]] = {}
         self._stops: dict[str, StopBook[Id]] = {}
-        # Every live order of every symbol, resting or waiting for its stop, by id.
-        self._orders: dict[Id, Order[Id]] = {}
+        # Every live order of every symbol by id: a resting order's record (book.py), or the
+        # `Order` of a pending stop. Stops stay objects: the engine adjusts a pending stop's
+        # protection on the object `order()` returns.
+        self._orders: dict[Id, Resting | Order[Id]] = {}
         self._last_priority = 0
         # The plain-fields commands' fills, oldest first; the caller reads and clears it.
         self.fills: list[Fill[Id]] = []
@@ -125,8 +144,10 @@ class MatchingEngine(Generic[Id]):
         return [] if stops is None else sorted(stops.orders.values(), key=lambda o: o.priority)
 
     def order(self, order_id: Id) -> Order[Id] | None:
-        """A live (resting or pending) order; None once it is filled, canceled or expired."""
-        return self._orders.get(order_id)
+        """A live order; None once it is filled, canceled or expired. A pending stop is the live
+        object; a resting order a snapshot of its record."""
+        live = self._orders.get(order_id)
+        return live if live is None or isinstance(live, Order) else snapshot(live)
 
     def reference(self, symbol: str) -> int | None:
         house = self.house(symbol)
@@ -170,43 +191,36 @@ class MatchingEngine(Generic[Id]):
             return ALREADY_LIVE
         self._last_priority = priority = self._last_priority + 1
         book = self._books.get(symbol) or self._book_for(symbol)
-        buy = side is _BUY
-        other = book.asks if buy else book.bids
+        if not (tif is _GTC or tif is _DAY):
+            return self._limit_now(book, order_id, account_id, side is _BUY, price, qty, tif)
+        if side is _BUY:
+            own, other, reach = book.bids, book.asks, -price
+        else:
+            own, other, reach = book.asks, book.bids, price
         # The common case first: nothing on the other side reaches the price (a key >= reach,
         # see BookSide), so the order rests without entering the matching loop.
-        reach = other.sign * price
         keys, house = other.keys, book.house
-        if tif is _FOK and self._available(book, account_id, buy, price, qty) < qty:
-            return FOK_NOT_FILLABLE
-        filled = 0
+        left = qty
         if (keys and keys[-1] >= reach) or (
-            house is not None and (house.buy_key if buy else house.sell_key) >= reach
+            house is not None and (house.buy_key if side is _BUY else house.sell_key) >= reach
         ):
-            left, stopped = self._match(book, order_id, account_id, buy, price, qty)
+            left, stopped = self._match(book, order_id, account_id, side is _BUY, price, qty)
             if not left:
                 return None
             if stopped is SELF_TRADE_PREVENTED:
                 return stopped
-            filled = qty - left
-        if not (tif is _GTC or tif is _DAY):
-            return IOC_REST
-        order = Order(
-            order_id,
-            account_id,
-            symbol,
-            side,
-            _LIMIT,
-            tif,
-            qty,
-            price,
-            None,
-            None,
-            filled,
-            priority,
-        )
-        own = book.bids if buy else book.asks
-        (own.levels.get(price) or own.open_level(price)).append(order)
-        live[order_id] = order
+        # its record (book.py): open qty, id, account, priority, qty, price, side, tif, symbol,
+        # no stop, no protection
+        resting = [
+            left, order_id, account_id, priority, qty, price, side, tif, symbol, None, None
+        ]  # fmt: skip
+        queue = own.levels.get(price)
+        if queue is None:  # opens a level (BookSide.open_level, inline: the hot path)
+            own.levels[price] = [resting]
+            insort(own.keys, -reach)  # -reach: the price as a key of its own side
+        else:
+            queue.append(resting)
+        live[order_id] = resting
         return None
 
     def market(
@@ -233,22 +247,39 @@ class MatchingEngine(Generic[Id]):
         left, stopped = self._match(book, order_id, account_id, buy, protection, qty)
         return stopped if left else None
 
+    def _limit_now(
+        self,
+        book: OrderBook[Id],
+        order_id: Id,
+        account_id: Id,
+        buy: bool,
+        price: int,
+        qty: int,
+        tif: TimeInForce,
+    ) -> str | None:
+        """An IOC or FOK limit: trades what it can now, never rests."""
+        if tif is _FOK and self._available(book, account_id, buy, price, qty) < qty:
+            return FOK_NOT_FILLABLE
+        left, stopped = self._match(book, order_id, account_id, buy, price, qty)
+        if not left:
+            return None
+        return stopped if stopped is SELF_TRADE_PREVENTED else IOC_REST
+
     def withdraw(self, order_id: Id) -> bool:
         """Take a live order out (resting or pending); False when it is not live."""
-        order = self._orders.pop(order_id, None)
-        if order is None:
+        live = self._orders.pop(order_id, None)
+        if live is None:
             return False
-        if order.type is _LIMIT or order.triggered:  # resting in a book, not a pending stop
-            book = self._books[order.symbol]
-            resting = book.bids if order.side is _BUY else book.asks
-            price = order.limit
-            assert price is not None
-            queue = resting.levels[price]
-            queue.remove(order)  # a scan in C: orders compare by identity
-            if not queue:
-                resting.drop(price)
-        else:
-            self._stops[order.symbol].remove(order)
+        if isinstance(live, Order):  # a pending stop
+            self._stops[live.symbol].remove(live)
+            return True
+        book = self._books[live[SYMBOL]]
+        resting = book.bids if live[SIDE] is _BUY else book.asks
+        price = live[PRICE]
+        queue = resting.levels[price]
+        queue.remove(live)  # BookSide.remove, inline: the hot path
+        if not queue:
+            resting.drop(price)
         return True
 
     # --- event commands ---------------------------------------------------------------------
@@ -291,9 +322,10 @@ class MatchingEngine(Generic[Id]):
         it, or a non-positive price. The caller validates beforehand; [] covers the race where
         the order filled or finished in between.
         """
-        order = self._orders.get(order_id)
-        if order is None:
+        live = self._orders.get(order_id)
+        if live is None:
             return []
+        order = live if isinstance(live, Order) else snapshot(live)
         pending = _is_pending_stop(order)
         if (
             (qty is not None and qty <= order.filled)
@@ -305,7 +337,11 @@ class MatchingEngine(Generic[Id]):
         new_limit = order.limit if limit is None else limit
         new_stop = order.stop if stop is None else stop
         if new_limit == order.limit and new_stop == order.stop and new_qty <= order.qty:
-            order.qty = new_qty
+            if isinstance(live, Order):
+                live.qty = new_qty
+            else:  # the filled shares stay filled
+                live[OPEN] -= live[QTY] - new_qty
+                live[QTY] = order.qty = new_qty
             return [Replaced(order.id, order.qty, order.limit, order.stop, order.priority)]
 
         # Loses its place: a fresh copy re-enters (a stop heap drops the old object lazily).
@@ -340,11 +376,15 @@ class MatchingEngine(Generic[Id]):
 
     def expire_day_orders(self) -> list[Event[Id]]:
         """End of the trading day: every live DAY order expires, oldest first."""
-        day = sorted((o for o in self._orders.values() if o.tif is _DAY), key=lambda o: o.priority)
+        day = sorted(
+            (live.priority, live.id) if isinstance(live, Order) else (live[PRIORITY], live[ID])
+            for live in self._orders.values()
+            if (live.tif if isinstance(live, Order) else live[TIF]) is _DAY
+        )
         events: list[Event[Id]] = []
-        for order in day:
-            self.withdraw(order.id)
-            events.append(Expired(order.id))
+        for _, order_id in day:
+            self.withdraw(order_id)
+            events.append(Expired(order_id))
         return events
 
     def restore(self, order: Order[Id]) -> None:
@@ -357,11 +397,11 @@ class MatchingEngine(Generic[Id]):
             raise ValueError(f"order {order.id} has nothing left to rest")
         if _is_pending_stop(order):
             self._stops_for(order.symbol).add(order)
+            self._orders[order.id] = order
         elif (order.type is _LIMIT or order.type is _STOP_LIMIT) and order.tif in (_DAY, _GTC):
-            self._book_for(order.symbol).add(order)
+            self._orders[order.id] = self._book_for(order.symbol).add(order)
         else:
             raise ValueError(f"order {order.id} ({order.type}, {order.tif}) cannot rest")
-        self._orders[order.id] = order
         self.advance_priority(order.priority)
 
     def advance_priority(self, past: int) -> None:
@@ -401,17 +441,16 @@ class MatchingEngine(Generic[Id]):
                 queue = levels[price]
                 while queue:
                     maker = queue[0]
-                    if maker.account_id == account:
+                    if maker[ACCOUNT] == account:
                         return left, SELF_TRADE_PREVENTED
-                    qty = maker.qty - maker.filled
+                    qty = maker[OPEN]
                     if left < qty:  # the maker keeps resting, the taker is done
-                        maker.filled += left
-                        fill((taker, maker.id, price, left))
+                        maker[OPEN] = qty - left
+                        fill((taker, maker[ID], price, left))
                         return 0, FILLED
-                    maker.filled = maker.qty
-                    queue.popleft()
-                    del live[maker.id]
-                    fill((taker, maker.id, price, qty))
+                    del queue[0]
+                    del live[maker[ID]]
+                    fill((taker, maker[ID], price, qty))
                     left -= qty
                     if not left:
                         break
@@ -457,8 +496,9 @@ class MatchingEngine(Generic[Id]):
         if stopped is SELF_TRADE_PREVENTED:
             events.append(Canceled(order.id, SELF_TRADE_PREVENTED))
         elif is_limit and (tif is _DAY or tif is _GTC):
-            (book.bids if buy else book.asks).append(order)
-            self._orders[order.id] = order
+            resting = record(order)
+            (book.bids if buy else book.asks).append(resting)
+            self._orders[order.id] = resting
         elif is_limit:
             events.append(Canceled(order.id, IOC_REST))
         else:
@@ -479,17 +519,17 @@ class MatchingEngine(Generic[Id]):
                     break
                 queue = resting.levels[price]
                 maker = queue[0]
-                qty = house.take(side, maker.qty - maker.filled)
-                maker.filled += qty
-                if maker.filled == maker.qty:
-                    queue.popleft()
-                    del self._orders[maker.id]
+                qty = house.take(side, maker[OPEN])
+                maker[OPEN] -= qty
+                if not maker[OPEN]:
+                    del queue[0]
+                    del self._orders[maker[ID]]
                     if not queue:
                         resting.drop(price)
                 if side is _BUY:
-                    events.append(Trade(book.symbol, price, qty, house_side, maker.id, None))
+                    events.append(Trade(book.symbol, price, qty, house_side, maker[ID], None))
                 else:
-                    events.append(Trade(book.symbol, price, qty, house_side, None, maker.id))
+                    events.append(Trade(book.symbol, price, qty, house_side, None, maker[ID]))
 
     def _available(
         self, book: OrderBook[Id], account: Id, buy: bool, bound: int | None, need: int
@@ -506,10 +546,10 @@ class MatchingEngine(Generic[Id]):
             if sign * price < worst:
                 break
             for maker in queue:
-                if maker.account_id == account:
+                if maker[ACCOUNT] == account:
                     own = sign * price
                     break
-                total += maker.qty - maker.filled
+                total += maker[OPEN]
             if own is not None:
                 break
         house = book.house
@@ -578,7 +618,7 @@ _NO_BOUND = NO_KEY
 
 
 def _best_of(
-    resting: BookSide[Id], house: HouseQuote | None, house_trades_with: Side
+    resting: BookSide, house: HouseQuote | None, house_trades_with: Side
 ) -> tuple[int | None, int | None]:
     """The better of the best user level and the house side of the quote, sizes added on a tie."""
     house_price = None if house is None else house.price_for(house_trades_with)
