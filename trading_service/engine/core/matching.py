@@ -191,10 +191,14 @@ class MatchingEngine(Generic[Id]):
         if order_id in live:
             return ALREADY_LIVE
         self._last_priority = priority = self._last_priority + 1
-        book = self._books.get(symbol) or self._book_for(symbol)
+        try:  # a dict subscript is cheaper than .get(); try costs nothing until it raises
+            book = self._books[symbol]
+        except KeyError:
+            book = self._book_for(symbol)
+        buy = side is _BUY
         if not (tif is _GTC or tif is _DAY):
-            return self._limit_now(book, order_id, account_id, side is _BUY, price, qty, tif)
-        if side is _BUY:
+            return self._limit_now(book, order_id, account_id, buy, price, qty, tif)
+        if buy:
             own, other, reach = book.bids, book.asks, -price
         else:
             own, other, reach = book.asks, book.bids, price
@@ -203,9 +207,9 @@ class MatchingEngine(Generic[Id]):
         keys, house = other.keys, book.house
         left = qty
         if (keys and keys[-1] >= reach) or (
-            house is not None and (house.buy_key if side is _BUY else house.sell_key) >= reach
+            house is not None and (house.buy_key if buy else house.sell_key) >= reach
         ):
-            left, stopped = self._match(book, order_id, account_id, side is _BUY, price, qty)
+            left, stopped = self._match(book, order_id, account_id, buy, price, qty)
             if not left:
                 return None
             if stopped is SELF_TRADE_PREVENTED:
@@ -291,9 +295,19 @@ class MatchingEngine(Generic[Id]):
 
         A live order id submitted again is ignored (returns []): the caller redelivered it.
         """
-        reason = self._invalid(order)
-        if reason is not None:
-            return [Rejected(order.id, reason)]
+        type_, limit = order.type, order.limit
+        # the common cases, a well-formed limit or market order, without a call to _invalid
+        if not (
+            order.qty > 0
+            and (
+                (limit is not None and limit > 0)
+                if type_ is _LIMIT
+                else (type_ is _MARKET and self.house(order.symbol) is not None)
+            )
+        ):
+            reason = self._invalid(order)
+            if reason is not None:
+                return [Rejected(order.id, reason)]
         if order.id in self._orders:
             return []
         self._last_priority = order.priority = self._last_priority + 1
@@ -433,13 +447,15 @@ class MatchingEngine(Generic[Id]):
         worst = _NO_BOUND if bound is None else sign * bound
         house = book.house
         house_key = NO_KEY if house is None else house.buy_key if buy else house.sell_key
-        live, fill = self._orders, self.fills.append
+        # `fills.append(...)` each time: 3.11 specialises it, a bound `append` saved once is slower
+        live, fills = self._orders, self.fills
         while left:
-            if keys and keys[-1] >= house_key:  # a user order as good as the house or better
-                key = keys[-1]
+            # a user order as good as the house or better (keys[-1] once: a negative index is
+            # not specialised)
+            if keys and (key := keys[-1]) >= house_key:
                 if key < worst:
                     return left, PROTECTION_REACHED
-                price = sign * key
+                price = -key if buy else key  # sign * key, without a multiplication
                 queue = levels[price]
                 while queue:
                     maker = queue[0]
@@ -448,11 +464,11 @@ class MatchingEngine(Generic[Id]):
                     qty = maker[OPEN]
                     if left < qty:  # the maker keeps resting, the taker is done
                         maker[OPEN] = qty - left
-                        fill((taker, maker[ID], price, left))
+                        fills.append((taker, maker[ID], price, left))
                         return 0, FILLED
                     del queue[0]
                     del live[maker[ID]]
-                    fill((taker, maker[ID], price, qty))
+                    fills.append((taker, maker[ID], price, qty))
                     left -= qty
                     if not left:
                         break
@@ -465,7 +481,7 @@ class MatchingEngine(Generic[Id]):
                     return left, PROTECTION_REACHED
                 qty = house.take(_BUY if buy else _SELL, left)
                 left -= qty
-                fill((taker, None, sign * house_key, qty))
+                fills.append((taker, None, sign * house_key, qty))
                 house_key = house.buy_key if buy else house.sell_key
             else:
                 return left, NO_LIQUIDITY
