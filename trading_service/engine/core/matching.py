@@ -295,19 +295,17 @@ class MatchingEngine(Generic[Id]):
 
         A live order id submitted again is ignored (returns []): the caller redelivered it.
         """
-        type_, limit = order.type, order.limit
-        # the common cases, a well-formed limit or market order, without a call to _invalid
-        if not (
-            order.qty > 0
-            and (
-                (limit is not None and limit > 0)
-                if type_ is _LIMIT
-                else (type_ is _MARKET and self.house(order.symbol) is not None)
-            )
-        ):
-            reason = self._invalid(order)
-            if reason is not None:
-                return [Rejected(order.id, reason)]
+        type_ = order.type
+        # A new limit or market order goes through its plain-fields command (one path for both
+        # ways in); one with terms they do not take (shares filled before, a limit's protection)
+        # through _execute.
+        if (
+            type_ is _MARKET or (type_ is _LIMIT and order.protection is None)
+        ) and not order.filled:
+            return self._enter(order)
+        reason = self._invalid(order)
+        if reason is not None:
+            return [Rejected(order.id, reason)]
         if order.id in self._orders:
             return []
         self._last_priority = order.priority = self._last_priority + 1
@@ -316,6 +314,43 @@ class MatchingEngine(Generic[Id]):
             self._wait_for_stop(order, events)
         else:
             self._execute(order, events)
+        return events
+
+    def _enter(self, order: Order[Id]) -> list[Event[Id]]:
+        """`submit` of a new limit or market order, by its plain-fields command."""
+        fills = self.fills
+        start = len(fills)
+        try:
+            if order.type is _LIMIT:
+                reason = self.limit(
+                    order.id,
+                    order.account_id,
+                    order.symbol,
+                    order.side,
+                    0 if order.limit is None else order.limit,  # refused like a missing limit
+                    order.qty,
+                    order.tif,
+                )
+            else:
+                reason = self.market(
+                    order.id,
+                    order.account_id,
+                    order.symbol,
+                    order.side,
+                    order.qty,
+                    order.protection,
+                    order.tif,
+                )
+        except OrderRefused as refused:
+            return [Rejected(order.id, refused.reason)]
+        if reason is ALREADY_LIVE:
+            return []
+        order.priority = self._last_priority
+        events: list[Event[Id]] = [Accepted(order.id, order.priority)]
+        if len(fills) > start:  # (most orders rest without trading: no call then)
+            order.filled = self._trades(order, start, events)
+        if reason is not None:
+            events.append(Canceled(order.id, reason))
         return events
 
     def cancel(self, order_id: Id, reason: str = CANCELED_BY_USER) -> list[Event[Id]]:
@@ -499,16 +534,11 @@ class MatchingEngine(Generic[Id]):
         if tif is _FOK and self._available(book, order.account_id, buy, bound, left) < left:
             events.append(Canceled(order.id, FOK_NOT_FILLABLE))
             return
-        fills = self.fills
-        start = len(fills)
+        start = len(self.fills)
         left, stopped = self._match(book, order.id, order.account_id, buy, bound, left)
         order.filled = order.qty - left
-        for taker, maker, price, qty in fills[start:]:
-            if buy:
-                events.append(Trade(symbol, price, qty, side, taker, maker))
-            else:
-                events.append(Trade(symbol, price, qty, side, maker, taker))
-        del fills[start:]  # the tape is the plain-fields commands' own
+        if len(self.fills) > start:
+            self._trades(order, start, events)
         if not left:
             return
         if stopped is SELF_TRADE_PREVENTED:
@@ -521,6 +551,21 @@ class MatchingEngine(Generic[Id]):
             events.append(Canceled(order.id, IOC_REST))
         else:
             events.append(Canceled(order.id, stopped))
+
+    def _trades(self, order: Order[Id], start: int, events: list[Event[Id]]) -> int:
+        """Move `order`'s fills from the tape (from `start` on) into `events` as `Trade`s: the
+        tape is the plain-fields commands' own. Returns the shares they traded."""
+        fills = self.fills
+        symbol, side = order.symbol, order.side
+        traded = 0
+        for _, maker, price, qty in fills[start:]:
+            traded += qty
+            if side is _BUY:
+                events.append(Trade(symbol, price, qty, side, order.id, maker))
+            else:
+                events.append(Trade(symbol, price, qty, side, maker, order.id))
+        del fills[start:]
+        return traded
 
     def _fill_crossed(
         self, book: OrderBook[Id], house: HouseQuote, events: list[Event[Id]]
