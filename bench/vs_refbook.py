@@ -2,11 +2,13 @@
 the same `stream.py` messages in one process.
 
 A message is `(op, id, side, price_ticks, qty)`: a limit ('L'), a market order ('M',
-immediate-or-cancel at any price) or a cancel ('C'). The core gets each as the service gives it:
-an `Order` to `submit` (ids are ints; every order its own account, as the stream has none) or an
-id to `cancel`, and it delivers its events as the list each call returns. Markets are real
-market orders: the symbol has a reference price and a house with no size, so they are valid and
-trade with users only, like in RefBook.
+immediate-or-cancel at any price) or a cancel ('C'). The core gets each two ways:
+- by plain fields (`limit`, `market`, `withdraw`; ids are ints, every order its own account, as
+  the stream has none): it delivers each fill as a tuple on its `fills` tape, as RefBook does;
+- as the engine's service does today: an `Order` to `submit` or an id to `cancel`, the events as
+  the list each call returns.
+Markets are real market orders: the symbol has a reference price and a house with no size, so
+they are valid and trade with users only, like in RefBook.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ _GTC, _IOC = TimeInForce.GTC, TimeInForce.IOC
 class Outcome:
     """What a replay left behind, comparable between the two books."""
 
-    trades: list[tuple[int, int, int, int]]  # (taker id, maker id, price, qty) in order
+    # (taker id, maker id, price, qty) in order; a house fill (maker None) would differ
+    trades: list[tuple[int, int | None, int, int]]
     traded_qty: int
     resting_buy: int
     resting_sell: int
@@ -73,22 +76,21 @@ def replay_refbook(
 
 def replay_core(
     messages: Sequence[Message], clock: Clock = time.perf_counter
-) -> tuple[float, MatchingEngine[int], list[list[Event[int]]]]:
-    """Seconds for the replay loop alone, building each `Order` in it; the engine; the events."""
+) -> tuple[float, MatchingEngine[int]]:
+    """Seconds for the replay loop alone through the plain-fields commands; the engine, its
+    fills on its tape."""
     engine = new_engine()
-    submit, cancel = engine.submit, engine.cancel
-    delivered: list[list[Event[int]]] = []
-    deliver = delivered.append
+    limit, market, withdraw = engine.limit, engine.market, engine.withdraw
     sides = _SIDES
     start = clock()
     for op, oid, side, price, qty in messages:
         if op == "L":
-            deliver(submit(Order(oid, oid, SYMBOL, sides[side], _LIMIT, _GTC, qty, price)))
+            limit(oid, oid, SYMBOL, sides[side], price, qty)
         elif op == "M":
-            deliver(submit(Order(oid, oid, SYMBOL, sides[side], _MARKET, _IOC, qty)))
+            market(oid, oid, SYMBOL, sides[side], qty, None)
         else:
-            deliver(cancel(oid))
-    return clock() - start, engine, delivered
+            withdraw(oid)
+    return clock() - start, engine
 
 
 def replay_core_given_orders(
@@ -117,8 +119,14 @@ def refbook_outcome(book: Any, refbook: ModuleType) -> Outcome:
     )
 
 
-def core_outcome(engine: MatchingEngine[int], delivered: list[list[Event[int]]]) -> Outcome:
-    trades = []
+def core_outcome(engine: MatchingEngine[int]) -> Outcome:
+    """The plain-fields replay's outcome: its fills are RefBook's tuples already."""
+    return _outcome(engine, list(engine.fills))
+
+
+def events_outcome(engine: MatchingEngine[int], delivered: list[list[Event[int]]]) -> Outcome:
+    """The event replay's outcome: its `Trade`s as (taker, maker, price, qty)."""
+    trades: list[tuple[int, int | None, int, int]] = []
     for events in delivered:
         for e in events:
             if isinstance(e, Trade):
@@ -127,6 +135,12 @@ def core_outcome(engine: MatchingEngine[int], delivered: list[list[Event[int]]])
                     trades.append((e.buy_order_id, e.sell_order_id, e.price, e.qty))
                 else:
                     trades.append((e.sell_order_id, e.buy_order_id, e.price, e.qty))
+    return _outcome(engine, trades)
+
+
+def _outcome(
+    engine: MatchingEngine[int], trades: list[tuple[int, int | None, int, int]]
+) -> Outcome:
     bids, asks = engine.book(SYMBOL).depth(10**9)
     return Outcome(
         trades=trades,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trading_service.engine.core.model import Side
 
 # Half the spread applied on each side: ref x (1 -/+ s/2) with s in basis points = s / 20_000.
 _HALF_SPREAD_DENOMINATOR = 20_000
 _BUY = Side.BUY
+# A price key (see book.BookSide: price on the bid side, -price on the ask side) below every real
+# one: "no price to trade at".
+NO_KEY = -(1 << 62)
 
 
 @dataclass(slots=True)
@@ -23,6 +26,18 @@ class HouseQuote:
     ask: int
     bid_size: int | None
     ask_size: int | None
+    # The house's price for a buyer as a key among the asks (-ask) and for a seller among the
+    # bids (bid), NO_KEY once that side's size is used up: the matching loop compares these with
+    # the book's best key without a call.
+    buy_key: int = field(init=False)
+    sell_key: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rekey()
+
+    def _rekey(self) -> None:
+        self.buy_key = NO_KEY if self.ask_size == 0 else -self.ask
+        self.sell_key = NO_KEY if self.bid_size == 0 else self.bid
 
     @classmethod
     def around(cls, reference: int, spread_bps: int, size: int | None = None) -> HouseQuote:
@@ -49,9 +64,11 @@ class HouseQuote:
                 return qty
             qty = min(qty, self.ask_size)
             self.ask_size -= qty
+            self._rekey()
             return qty
         if self.bid_size is None:
             return qty
         qty = min(qty, self.bid_size)
         self.bid_size -= qty
+        self._rekey()
         return qty

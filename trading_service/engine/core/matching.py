@@ -18,23 +18,43 @@ When the reference price moves, the house re-quotes and the resting limits its n
 trade with it at their own limit price; then the stops the reference crossed trigger, oldest
 first, each with a new priority, and trade by rules 1-4 as market (stop) or limit (stop-limit).
 
-Every command returns the events it caused, in the order they happened.
+The plain-fields commands (limit, market, withdraw) deliver fills as tuples on a tape and return
+the outcome; the event commands return the events they caused, in the order they happened.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Generic
+from bisect import insort
+from typing import Generic, cast
 
-from trading_service.engine.core.book import BookSide, OrderBook, open_qty
-from trading_service.engine.core.house import HouseQuote
+from trading_service.engine.core.book import (
+    ACCOUNT,
+    ID,
+    OPEN,
+    PRICE,
+    PRIORITY,
+    QTY,
+    SIDE,
+    SYMBOL,
+    TIF,
+    BookSide,
+    OrderBook,
+    Resting,
+    open_qty,
+    record,
+    snapshot,
+)
+from trading_service.engine.core.house import NO_KEY, HouseQuote
 from trading_service.engine.core.model import (
     Accepted,
     Canceled,
     Event,
     Expired,
+    Fill,
     Id,
     Order,
+    OrderRefused,
     OrderType,
     Rejected,
     Replaced,
@@ -52,6 +72,11 @@ IOC_REST = "immediate-or-cancel rest"
 FOK_NOT_FILLABLE = "fill-or-kill could not fill completely"
 CANCELED_BY_USER = "canceled by user"
 SELF_TRADE_PREVENTED = "self_trade_prevented"
+FILLED = "filled"
+ALREADY_LIVE = "already live"
+QTY_NOT_POSITIVE = "qty must be positive"
+NO_LIMIT_PRICE = "a positive limit price is required"
+NO_STOP_PRICE = "a positive stop price is required"
 
 # Enum members as module constants: identity tests on them are the hot path's cheapest check.
 _BUY = Side.BUY
@@ -62,6 +87,7 @@ _STOP_LIMIT = OrderType.STOP_LIMIT
 _MARKET = OrderType.MARKET
 _DAY = TimeInForce.DAY
 _GTC = TimeInForce.GTC
+_IOC = TimeInForce.IOC
 _FOK = TimeInForce.FOK
 
 
@@ -81,7 +107,13 @@ def _is_pending_stop(order: Order[Id]) -> bool:
 
 
 class MatchingEngine(Generic[Id]):
-    """Order books, reference prices (house quotes) and pending stops for any number of symbols."""
+    """Order books (each with its house quote) and pending stops for any number of symbols.
+
+    Two ways in, one rule. The plain-fields commands `limit`, `market` and `withdraw` build
+    nothing they do not keep: fills go onto the `fills` tape as tuples, the outcome is the return
+    value. The event commands (`submit`, `cancel`, `replace`, `set_reference`, ...) take `Order`s
+    and return events; they run the same matching and turn its fills into `Trade`s.
+    """
 
     def __init__(self, spread_bps: int = 10, house_size: int | None = None) -> None:
         if not 0 <= spread_bps < 20_000:
@@ -92,10 +124,13 @@ class MatchingEngine(Generic[Id]):
         self.house_size = house_size
         self._books: dict[str, OrderBook[Id]] = {}
         self._stops: dict[str, StopBook[Id]] = {}
-        self._houses: dict[str, HouseQuote] = {}
-        # Every live order of every symbol, resting or waiting for its stop, by id.
-        self._orders: dict[Id, Order[Id]] = {}
+        # Every live order of every symbol by id: a resting order's record (book.py), or the
+        # `Order` of a pending stop. Stops stay objects: the engine adjusts a pending stop's
+        # protection on the object `order()` returns.
+        self._orders: dict[Id, Resting | Order[Id]] = {}
         self._last_priority = 0
+        # The plain-fields commands' fills, oldest first; the caller reads and clears it.
+        self.fills: list[Fill[Id]] = []
 
     # --- read-only views -------------------------------------------------------------------
 
@@ -109,21 +144,24 @@ class MatchingEngine(Generic[Id]):
         return [] if stops is None else sorted(stops.orders.values(), key=lambda o: o.priority)
 
     def order(self, order_id: Id) -> Order[Id] | None:
-        """A live (resting or pending) order; None once it is filled, canceled or expired."""
-        return self._orders.get(order_id)
+        """A live order; None once it is filled, canceled or expired. A pending stop is the live
+        object; a resting order a snapshot of its record."""
+        live = self._orders.get(order_id)
+        # `type() is list`, not isinstance(.., Order): a generic class's isinstance costs ~200 ns
+        return snapshot(live) if type(live) is list else cast(Order[Id] | None, live)
 
     def reference(self, symbol: str) -> int | None:
-        house = self._houses.get(symbol)
+        house = self.house(symbol)
         return None if house is None else house.reference
 
     def house(self, symbol: str) -> HouseQuote | None:
-        return self._houses.get(symbol)
+        book = self._books.get(symbol)
+        return None if book is None else book.house
 
     def quote(self, symbol: str) -> Quote:
         book = self.book(symbol)
-        house = self._houses.get(symbol)
-        bid, bid_size = _best_of(book.bids, house, _SELL)
-        ask, ask_size = _best_of(book.asks, house, _BUY)
+        bid, bid_size = _best_of(book.bids, book.house, _SELL)
+        ask, ask_size = _best_of(book.asks, book.house, _BUY)
         return Quote(bid, bid_size, ask, ask_size)
 
     @property
@@ -131,43 +169,193 @@ class MatchingEngine(Generic[Id]):
         """The latest priority handed out; the next accepted or re-prioritised order gets more."""
         return self._last_priority
 
-    # --- commands --------------------------------------------------------------------------
+    # --- plain-fields commands: the hot path ------------------------------------------------
+    # Each returns None when the order filled completely or rests, else why its rest was
+    # canceled; ALREADY_LIVE when the id is live already (a redelivery: nothing happens). A
+    # malformed order raises OrderRefused. The order's priority is `last_priority` afterwards.
+
+    def limit(
+        self,
+        order_id: Id,
+        account_id: Id,
+        symbol: str,
+        side: Side,
+        price: int,
+        qty: int,
+        tif: TimeInForce = _GTC,
+    ) -> str | None:
+        """A limit order: trades what its price reaches now, then rests (DAY/GTC) or cancels."""
+        if qty <= 0 or price <= 0:
+            raise OrderRefused(QTY_NOT_POSITIVE if qty <= 0 else NO_LIMIT_PRICE)
+        live = self._orders
+        if order_id in live:
+            return ALREADY_LIVE
+        self._last_priority = priority = self._last_priority + 1
+        try:  # a dict subscript is cheaper than .get(); try costs nothing until it raises
+            book = self._books[symbol]
+        except KeyError:
+            book = self._book_for(symbol)
+        buy = side is _BUY
+        if not (tif is _GTC or tif is _DAY):
+            return self._limit_now(book, order_id, account_id, buy, price, qty, tif)
+        if buy:
+            own, other, reach = book.bids, book.asks, -price
+        else:
+            own, other, reach = book.asks, book.bids, price
+        # The common case first: nothing on the other side reaches the price (a key >= reach,
+        # see BookSide), so the order rests without entering the matching loop.
+        keys, house = other.keys, book.house
+        left = qty
+        if (keys and keys[-1] >= reach) or (
+            house is not None and (house.buy_key if buy else house.sell_key) >= reach
+        ):
+            left, stopped = self._match(book, order_id, account_id, buy, price, qty)
+            if not left:
+                return None
+            if stopped is SELF_TRADE_PREVENTED:
+                return stopped
+        # its record (book.py): open qty, id, account, priority, qty, price, side, tif, symbol,
+        # no stop, no protection
+        resting = [
+            left, order_id, account_id, priority, qty, price, side, tif, symbol, None, None
+        ]  # fmt: skip
+        queue = own.levels.get(price)
+        if queue is None:  # opens a level (BookSide.open_level, inline: the hot path)
+            own.levels[price] = [resting]
+            insort(own.keys, -reach)  # -reach: the price as a key of its own side
+        else:
+            queue.append(resting)
+        live[order_id] = resting
+        return None
+
+    def market(
+        self,
+        order_id: Id,
+        account_id: Id,
+        symbol: str,
+        side: Side,
+        qty: int,
+        protection: int | None,
+        tif: TimeInForce = _IOC,
+    ) -> str | None:
+        """A market order: trades up to `protection` (None: at any price), the rest cancels.
+        Only FOK changes anything among the times in force."""
+        book = self._books.get(symbol)
+        if qty <= 0 or book is None or book.house is None:
+            raise OrderRefused(QTY_NOT_POSITIVE if qty <= 0 else NO_REFERENCE)
+        if order_id in self._orders:
+            return ALREADY_LIVE
+        self._last_priority += 1
+        buy = side is _BUY
+        if tif is _FOK and self._available(book, account_id, buy, protection, qty) < qty:
+            return FOK_NOT_FILLABLE
+        left, stopped = self._match(book, order_id, account_id, buy, protection, qty)
+        return stopped if left else None
+
+    def _limit_now(
+        self,
+        book: OrderBook[Id],
+        order_id: Id,
+        account_id: Id,
+        buy: bool,
+        price: int,
+        qty: int,
+        tif: TimeInForce,
+    ) -> str | None:
+        """An IOC or FOK limit: trades what it can now, never rests."""
+        if tif is _FOK and self._available(book, account_id, buy, price, qty) < qty:
+            return FOK_NOT_FILLABLE
+        left, stopped = self._match(book, order_id, account_id, buy, price, qty)
+        if not left:
+            return None
+        return stopped if stopped is SELF_TRADE_PREVENTED else IOC_REST
+
+    def withdraw(self, order_id: Id) -> bool:
+        """Take a live order out (resting or pending); False when it is not live."""
+        live = self._orders.pop(order_id, None)
+        if live is None:
+            return False
+        if type(live) is not list:  # a pending stop (type(): see order())
+            stop = cast(Order[Id], live)
+            self._stops[stop.symbol].remove(stop)
+            return True
+        book = self._books[live[SYMBOL]]
+        resting = book.bids if live[SIDE] is _BUY else book.asks
+        price = live[PRICE]
+        queue = resting.levels[price]
+        queue.remove(live)  # BookSide.remove, inline: the hot path
+        if not queue:
+            resting.drop(price)
+        return True
+
+    # --- event commands ---------------------------------------------------------------------
 
     def submit(self, order: Order[Id]) -> list[Event[Id]]:
         """Accept a new order and trade it as far as it goes now (or park it until its stop).
 
         A live order id submitted again is ignored (returns []): the caller redelivered it.
         """
-        type_, limit = order.type, order.limit
-        # the common cases, a well-formed limit or market order, without a call to _invalid
-        if not (
-            order.qty > 0
-            and (
-                (limit is not None and limit > 0)
-                if type_ is _LIMIT
-                else (type_ is _MARKET and order.symbol in self._houses)
-            )
-        ):
-            reason = self._invalid(order)
-            if reason is not None:
-                return [Rejected(order.id, reason)]
+        type_ = order.type
+        # A new limit or market order goes through its plain-fields command (one path for both
+        # ways in); one with terms they do not take (shares filled before, a limit's protection)
+        # through _execute.
+        if (
+            type_ is _MARKET or (type_ is _LIMIT and order.protection is None)
+        ) and not order.filled:
+            return self._enter(order)
+        reason = self._invalid(order)
+        if reason is not None:
+            return [Rejected(order.id, reason)]
         if order.id in self._orders:
             return []
         self._last_priority = order.priority = self._last_priority + 1
         events: list[Event[Id]] = [Accepted(order.id, order.priority)]
-        if type_ is _STOP or type_ is _STOP_LIMIT:
+        if order.type is _STOP or order.type is _STOP_LIMIT:
             self._wait_for_stop(order, events)
-        elif type_ is _MARKET or not self._rest_at_once(order):
+        else:
             self._execute(order, events)
+        return events
+
+    def _enter(self, order: Order[Id]) -> list[Event[Id]]:
+        """`submit` of a new limit or market order, by its plain-fields command."""
+        fills = self.fills
+        start = len(fills)
+        try:
+            if order.type is _LIMIT:
+                reason = self.limit(
+                    order.id,
+                    order.account_id,
+                    order.symbol,
+                    order.side,
+                    0 if order.limit is None else order.limit,  # refused like a missing limit
+                    order.qty,
+                    order.tif,
+                )
+            else:
+                reason = self.market(
+                    order.id,
+                    order.account_id,
+                    order.symbol,
+                    order.side,
+                    order.qty,
+                    order.protection,
+                    order.tif,
+                )
+        except OrderRefused as refused:
+            return [Rejected(order.id, refused.reason)]
+        if reason is ALREADY_LIVE:
+            return []
+        order.priority = self._last_priority
+        events: list[Event[Id]] = [Accepted(order.id, order.priority)]
+        if len(fills) > start:  # (most orders rest without trading: no call then)
+            order.filled = self._trades(order, start, events)
+        if reason is not None:
+            events.append(Canceled(order.id, reason))
         return events
 
     def cancel(self, order_id: Id, reason: str = CANCELED_BY_USER) -> list[Event[Id]]:
         """Remove a live order; an unknown or finished order gives []."""
-        order = self._orders.pop(order_id, None)
-        if order is None:
-            return []
-        self._unlink(order)
-        return [Canceled(order_id, reason)]
+        return [Canceled(order_id, reason)] if self.withdraw(order_id) else []
 
     def replace(
         self,
@@ -185,9 +373,10 @@ class MatchingEngine(Generic[Id]):
         it, or a non-positive price. The caller validates beforehand; [] covers the race where
         the order filled or finished in between.
         """
-        order = self._orders.get(order_id)
-        if order is None:
+        live = self._orders.get(order_id)
+        if live is None:
             return []
+        order = live if isinstance(live, Order) else snapshot(live)
         pending = _is_pending_stop(order)
         if (
             (qty is not None and qty <= order.filled)
@@ -199,12 +388,15 @@ class MatchingEngine(Generic[Id]):
         new_limit = order.limit if limit is None else limit
         new_stop = order.stop if stop is None else stop
         if new_limit == order.limit and new_stop == order.stop and new_qty <= order.qty:
-            order.qty = new_qty
+            if isinstance(live, Order):
+                live.qty = new_qty
+            else:  # the filled shares stay filled
+                live[OPEN] -= live[QTY] - new_qty
+                live[QTY] = order.qty = new_qty
             return [Replaced(order.id, order.qty, order.limit, order.stop, order.priority)]
 
         # Loses its place: a fresh copy re-enters (a stop heap drops the old object lazily).
-        del self._orders[order_id]
-        self._unlink(order)
+        self.withdraw(order_id)
         self._last_priority += 1
         order = dataclasses.replace(
             order, qty=new_qty, limit=new_limit, stop=new_stop, priority=self._last_priority
@@ -222,11 +414,10 @@ class MatchingEngine(Generic[Id]):
         """A new reference price: the house re-quotes, crossed limits fill, crossed stops fire."""
         if price <= 0:
             raise ValueError("a reference price must be positive")
-        house = self._houses[symbol] = HouseQuote.around(price, self.spread_bps, self.house_size)
+        book = self._book_for(symbol)
+        book.house = house = HouseQuote.around(price, self.spread_bps, self.house_size)
         events: list[Event[Id]] = []
-        book = self._books.get(symbol)
-        if book is not None:
-            self._fill_crossed(book, house, events)
+        self._fill_crossed(book, house, events)
         stops = self._stops.get(symbol)
         if stops:
             for order in stops.pop_triggered(price):
@@ -236,12 +427,15 @@ class MatchingEngine(Generic[Id]):
 
     def expire_day_orders(self) -> list[Event[Id]]:
         """End of the trading day: every live DAY order expires, oldest first."""
-        day = sorted((o for o in self._orders.values() if o.tif is _DAY), key=lambda o: o.priority)
+        day = sorted(
+            (live.priority, live.id) if isinstance(live, Order) else (live[PRIORITY], live[ID])
+            for live in self._orders.values()
+            if (live.tif if isinstance(live, Order) else live[TIF]) is _DAY
+        )
         events: list[Event[Id]] = []
-        for order in day:
-            del self._orders[order.id]
-            self._unlink(order)
-            events.append(Expired(order.id))
+        for _, order_id in day:
+            self.withdraw(order_id)
+            events.append(Expired(order_id))
         return events
 
     def restore(self, order: Order[Id]) -> None:
@@ -254,11 +448,11 @@ class MatchingEngine(Generic[Id]):
             raise ValueError(f"order {order.id} has nothing left to rest")
         if _is_pending_stop(order):
             self._stops_for(order.symbol).add(order)
+            self._orders[order.id] = order
         elif (order.type is _LIMIT or order.type is _STOP_LIMIT) and order.tif in (_DAY, _GTC):
-            self._book_for(order.symbol).add(order)
+            self._orders[order.id] = self._book_for(order.symbol).add(order)
         else:
             raise ValueError(f"order {order.id} ({order.type}, {order.tif}) cannot rest")
-        self._orders[order.id] = order
         self.advance_priority(order.priority)
 
     def advance_priority(self, past: int) -> None:
@@ -267,107 +461,111 @@ class MatchingEngine(Generic[Id]):
 
     # --- the rule --------------------------------------------------------------------------
 
-    def _rest_at_once(self, order: Order[Id]) -> bool:
-        """The common case in a shortcut: a DAY/GTC limit that nothing on the other side
-        reaches (no user order, no house price) rests without going through `_execute`."""
-        if order.type is not _LIMIT or not (order.tif is _GTC or order.tif is _DAY):
-            return False
-        book = self._books.get(order.symbol)
-        if book is None:
-            return False
-        assert order.limit is not None
-        buy = order.side is _BUY
-        other = book.asks if buy else book.bids
-        reach = other.sign * order.limit  # keys of prices it would trade at are >= this
-        if other.keys and other.keys[-1] >= reach:
-            return False
-        house = self._houses.get(order.symbol)
-        house_price = None if house is None else house.price_for(order.side)
-        if house_price is not None and other.sign * house_price >= reach:
-            return False
-        (book.bids if buy else book.asks).append(order)
-        self._orders[order.id] = order
-        return True
+    def _match(
+        self,
+        book: OrderBook[Id],
+        taker: Id,
+        account: Id,
+        buy: bool,
+        bound: int | None,
+        left: int,
+    ) -> tuple[int, str]:
+        """Trade `left` shares of an incoming order (rules 1-3 and 5), best price first, each
+        trade at the resting price, onto the `fills` tape. Returns the shares left and, when
+        some are, why it stopped.
+
+        This is the core's hot path, hence the locals and the level drained in an inner loop.
+        """
+        resting = book.asks if buy else book.bids
+        # Prices compare as keys (sign * price): a higher key is a better price for the taker.
+        sign, keys, levels = resting.sign, resting.keys, resting.levels
+        worst = _NO_BOUND if bound is None else sign * bound
+        house = book.house
+        house_key = NO_KEY if house is None else house.buy_key if buy else house.sell_key
+        # `fills.append(...)` each time: 3.11 specialises it, a bound `append` saved once is slower
+        live, fills = self._orders, self.fills
+        while left:
+            # a user order as good as the house or better (keys[-1] once: a negative index is
+            # not specialised)
+            if keys and (key := keys[-1]) >= house_key:
+                if key < worst:
+                    return left, PROTECTION_REACHED
+                price = -key if buy else key  # sign * key, without a multiplication
+                queue = levels[price]
+                while queue:
+                    maker = queue[0]
+                    if maker[ACCOUNT] == account:
+                        return left, SELF_TRADE_PREVENTED
+                    qty = maker[OPEN]
+                    if left < qty:  # the maker keeps resting, the taker is done
+                        maker[OPEN] = qty - left
+                        fills.append((taker, maker[ID], price, left))
+                        return 0, FILLED
+                    del queue[0]
+                    del live[maker[ID]]
+                    fills.append((taker, maker[ID], price, qty))
+                    left -= qty
+                    if not left:
+                        break
+                if not queue:
+                    del levels[price]
+                    keys.pop()
+            elif house_key != NO_KEY:
+                assert house is not None
+                if house_key < worst:
+                    return left, PROTECTION_REACHED
+                qty = house.take(_BUY if buy else _SELL, left)
+                left -= qty
+                fills.append((taker, None, sign * house_key, qty))
+                house_key = house.buy_key if buy else house.sell_key
+            else:
+                return left, NO_LIQUIDITY
+        return 0, FILLED
 
     def _execute(self, order: Order[Id], events: list[Event[Id]]) -> None:
-        """Trade a live (non-pending) order now, best price first, each trade at the resting
-        price; rest what a DAY/GTC limit leaves, cancel any other remainder with its reason.
-
-        This is the core's hot path: it works on the book's levels directly instead of calling
-        a method of the book per trade.
-        """
+        """Trade a live (non-pending) order given as an `Order` now, its fills as `Trade` events;
+        rest what a DAY/GTC limit leaves, cancel any other remainder with its reason (rule 4)."""
         symbol, side, tif = order.symbol, order.side, order.tif
         is_limit = order.type is _LIMIT or order.type is _STOP_LIMIT
         bound = order.limit if is_limit else order.protection
-        book = self._books.get(symbol)
-        if book is None:
-            book = self._books[symbol] = OrderBook(symbol)
-        if tif is _FOK and self._available(order, book, bound) < order.qty - order.filled:
+        book = self._book_for(symbol)
+        buy = side is _BUY
+        left = order.qty - order.filled
+        if tif is _FOK and self._available(book, order.account_id, buy, bound, left) < left:
             events.append(Canceled(order.id, FOK_NOT_FILLABLE))
             return
-        buy = side is _BUY
-        resting = book.asks if buy else book.bids
-        # Prices compare as keys (sign * price): a higher key is a better price for `order`.
-        sign, keys, levels = resting.sign, resting.keys, resting.levels
-        worst = None if bound is None else sign * bound
-        house = self._houses.get(symbol)
-        house_price = None if house is None else house.price_for(side)
-        taker, account, live = order.id, order.account_id, self._orders
-        left = order.qty - order.filled
-        stopped = NO_LIQUIDITY  # why it stopped short of a complete fill
-        while left:
-            if keys and (house_price is None or keys[-1] >= sign * house_price):
-                # the best resting user order: as good as the house or better
-                if worst is not None and keys[-1] < worst:
-                    stopped = PROTECTION_REACHED
-                    break
-                price = sign * keys[-1]
-                queue = levels[price]
-                maker = queue[0]
-                if maker.account_id == account:
-                    stopped = SELF_TRADE_PREVENTED
-                    break
-                qty = maker.qty - maker.filled
-                if left < qty:
-                    qty = left
-                maker.filled += qty
-                left -= qty
-                if maker.filled == maker.qty:
-                    queue.popleft()
-                    del live[maker.id]
-                    if not queue:
-                        del levels[price]
-                        keys.pop()
-                if buy:
-                    events.append(Trade(symbol, price, qty, side, taker, maker.id))
-                else:
-                    events.append(Trade(symbol, price, qty, side, maker.id, taker))
-            elif house_price is not None:
-                assert house is not None
-                if worst is not None and sign * house_price < worst:
-                    stopped = PROTECTION_REACHED
-                    break
-                qty = house.take(side, left)
-                left -= qty
-                if buy:
-                    events.append(Trade(symbol, house_price, qty, side, taker, None))
-                else:
-                    events.append(Trade(symbol, house_price, qty, side, None, taker))
-                house_price = house.price_for(side)
-            else:
-                break
+        start = len(self.fills)
+        left, stopped = self._match(book, order.id, order.account_id, buy, bound, left)
         order.filled = order.qty - left
+        if len(self.fills) > start:
+            self._trades(order, start, events)
         if not left:
             return
         if stopped is SELF_TRADE_PREVENTED:
-            events.append(Canceled(taker, SELF_TRADE_PREVENTED))
+            events.append(Canceled(order.id, SELF_TRADE_PREVENTED))
         elif is_limit and (tif is _DAY or tif is _GTC):
-            (book.bids if buy else book.asks).append(order)
-            live[taker] = order
+            resting = record(order)
+            (book.bids if buy else book.asks).append(resting)
+            self._orders[order.id] = resting
         elif is_limit:
-            events.append(Canceled(taker, IOC_REST))
+            events.append(Canceled(order.id, IOC_REST))
         else:
-            events.append(Canceled(taker, stopped))
+            events.append(Canceled(order.id, stopped))
+
+    def _trades(self, order: Order[Id], start: int, events: list[Event[Id]]) -> int:
+        """Move `order`'s fills from the tape (from `start` on) into `events` as `Trade`s: the
+        tape is the plain-fields commands' own. Returns the shares they traded."""
+        fills = self.fills
+        symbol, side = order.symbol, order.side
+        traded = 0
+        for _, maker, price, qty in fills[start:]:
+            traded += qty
+            if side is _BUY:
+                events.append(Trade(symbol, price, qty, side, order.id, maker))
+            else:
+                events.append(Trade(symbol, price, qty, side, maker, order.id))
+        del fills[start:]
+        return traded
 
     def _fill_crossed(
         self, book: OrderBook[Id], house: HouseQuote, events: list[Event[Id]]
@@ -384,55 +582,56 @@ class MatchingEngine(Generic[Id]):
                     break
                 queue = resting.levels[price]
                 maker = queue[0]
-                qty = house.take(side, maker.qty - maker.filled)
-                maker.filled += qty
-                if maker.filled == maker.qty:
-                    queue.popleft()
-                    del self._orders[maker.id]
+                qty = house.take(side, maker[OPEN])
+                maker[OPEN] -= qty
+                if not maker[OPEN]:
+                    del queue[0]
+                    del self._orders[maker[ID]]
                     if not queue:
                         resting.drop(price)
                 if side is _BUY:
-                    events.append(Trade(book.symbol, price, qty, house_side, maker.id, None))
+                    events.append(Trade(book.symbol, price, qty, house_side, maker[ID], None))
                 else:
-                    events.append(Trade(book.symbol, price, qty, house_side, None, maker.id))
+                    events.append(Trade(book.symbol, price, qty, house_side, None, maker[ID]))
 
-    def _available(self, order: Order[Id], book: OrderBook[Id], bound: int | None) -> int:
-        """Shares `order` could trade right now within `bound` (capped at what it needs): what
+    def _available(
+        self, book: OrderBook[Id], account: Id, buy: bool, bound: int | None, need: int
+    ) -> int:
+        """Shares an order could trade right now within `bound` (capped at what it needs): what
         comes before the first resting order of its own account, where self-trade prevention
         would stop it."""
-        need = order.qty - order.filled
-        resting = book.asks if order.side is _BUY else book.bids
+        resting = book.asks if buy else book.bids
         sign = resting.sign
-        worst = None if bound is None else sign * bound
+        worst = _NO_BOUND if bound is None else sign * bound
         total = 0
         own: int | None = None  # key of the best level holding an order of the same account
         for price, queue in resting.best_first():
-            if worst is not None and sign * price < worst:
+            if sign * price < worst:
                 break
             for maker in queue:
-                if maker.account_id == order.account_id:
+                if maker[ACCOUNT] == account:
                     own = sign * price
                     break
-                total += maker.qty - maker.filled
+                total += maker[OPEN]
             if own is not None:
                 break
-        house = self._houses.get(order.symbol)
-        house_price = None if house is None else house.price_for(order.side)
+        house = book.house
+        house_key = NO_KEY if house is None else house.buy_key if buy else house.sell_key
         if (
             house is not None
-            and house_price is not None
-            and (worst is None or sign * house_price >= worst)
+            and house_key != NO_KEY
+            and house_key >= worst
             # at an equal price users go first: an own order there stops it before the house
-            and (own is None or sign * house_price > own)
+            and (own is None or house_key > own)
         ):
-            size = house.size_for(order.side)
+            size = house.size_for(_BUY if buy else _SELL)
             if size is None:
                 return need
             total += size
         return min(total, need)
 
     def _wait_for_stop(self, order: Order[Id], events: list[Event[Id]]) -> None:
-        house = self._houses.get(order.symbol)
+        house = self.house(order.symbol)
         if house is not None and stop_crossed(order, house.reference):
             self._trigger(order, events)
         else:
@@ -451,26 +650,18 @@ class MatchingEngine(Generic[Id]):
 
     def _invalid(self, order: Order[Id]) -> str | None:
         if order.qty <= 0:
-            return "qty must be positive"
+            return QTY_NOT_POSITIVE
         if (order.type is _LIMIT or order.type is _STOP_LIMIT) and (
             order.limit is None or order.limit <= 0
         ):
-            return "a positive limit price is required"
+            return NO_LIMIT_PRICE
         if (order.type is _STOP or order.type is _STOP_LIMIT) and (
             order.stop is None or order.stop <= 0
         ):
-            return "a positive stop price is required"
-        if order.type is _MARKET and order.symbol not in self._houses:
+            return NO_STOP_PRICE
+        if order.type is _MARKET and self.house(order.symbol) is None:
             return NO_REFERENCE
         return None
-
-    def _unlink(self, order: Order[Id]) -> None:
-        """Take a live order out of its book or stop book (already out of `_orders`)."""
-        if order.type is _LIMIT or order.triggered:  # resting in a book, not a pending stop
-            book = self._books[order.symbol]
-            (book.bids if order.side is _BUY else book.asks).remove(order)
-        else:
-            self._stops[order.symbol].remove(order)
 
     def _book_for(self, symbol: str) -> OrderBook[Id]:
         book = self._books.get(symbol)
@@ -485,8 +676,12 @@ class MatchingEngine(Generic[Id]):
         return stops
 
 
+# No bound (a market order without protection): every price key is at least this.
+_NO_BOUND = NO_KEY
+
+
 def _best_of(
-    resting: BookSide[Id], house: HouseQuote | None, house_trades_with: Side
+    resting: BookSide, house: HouseQuote | None, house_trades_with: Side
 ) -> tuple[int | None, int | None]:
     """The better of the best user level and the house side of the quote, sizes added on a tie."""
     house_price = None if house is None else house.price_for(house_trades_with)

@@ -64,6 +64,21 @@ class Order(Generic[Id]):
         return self.qty - self.filled
 
 
+# One execution as the plain-fields commands deliver it: (taker order id, maker order id, price,
+# qty), the maker None when the house traded. A tuple, not an event object: delivering a fill
+# then costs about as much as recording it.
+Fill: TypeAlias = tuple[Id, Id | None, int, int]
+
+
+class OrderRefused(ValueError):
+    """A plain-fields command the core cannot accept at all (the event commands answer Rejected).
+    Nothing changed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 # --- events: what the core did, in the order it did it ------------------------------------
 # Read-only by convention, not `frozen`: a frozen dataclass's __init__ sets every field through
 # object.__setattr__, ~4x slower, and the engine creates one or more events per order.
