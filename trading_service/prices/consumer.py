@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
+from redis.asyncio import ConnectionPool, Redis
 
 from shared.kafka import PRICES_TOPIC
 from trading_service.messages import PriceTick
@@ -45,6 +48,56 @@ def newest_per_symbol(records: Iterable[ConsumerRecord[Any, Any]]) -> list[Price
 
 
 async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
+    """Forever: follow `stock-prices` into the cache, on a thread and event loop of its own.
+
+    The API's event loop also writes every WebSocket frame; with a thousand clients one flush
+    is a thousand writer steps, and each of the consumer's fetch round trips would queue behind
+    them: ticks of a symbol would pile up between two fetches and all but the newest be lost to
+    the stream (see `newest_per_symbol`). On its own loop the consumer only competes for the
+    interpreter lock, which Python hands over every few milliseconds. It talks to the same
+    Redis server through a client of its own (a client belongs to one loop).
+    """
+    api_loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = api_loop.create_future()
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = []
+
+    async def consume() -> None:
+        pool = cache.redis.connection_pool
+        redis = Redis.from_pool(
+            ConnectionPool(connection_class=pool.connection_class, **pool.connection_kwargs)
+        )
+        task = asyncio.create_task(follow_prices(bootstrap_servers, PriceCache(redis)))
+        running.append((asyncio.get_running_loop(), task))
+        try:
+            await task
+        finally:
+            await redis.aclose()
+
+    def run() -> None:
+        try:
+            with contextlib.suppress(asyncio.CancelledError):  # stopped by the API's shutdown
+                asyncio.run(consume())
+        finally:
+            with contextlib.suppress(RuntimeError):  # the API's loop is closed already
+                api_loop.call_soon_threadsafe(_resolve, ended)
+
+    threading.Thread(target=run, name="price-consumer", daemon=True).start()
+    try:
+        await asyncio.shield(ended)
+    finally:
+        while not running and not ended.done():  # cancelled within its first milliseconds
+            await asyncio.sleep(0.01)
+        for loop, task in running:
+            loop.call_soon_threadsafe(task.cancel)
+        await ended  # the consumer has stopped and closed its connections
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def follow_prices(bootstrap_servers: str, cache: PriceCache) -> None:
     """Forever: follow every partition of `stock-prices` and keep the newest tick per symbol.
 
     No consumer group: every replica reads everything, and the seq check in Redis makes the
