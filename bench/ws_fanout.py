@@ -77,32 +77,39 @@ class Window:
 
 
 def _client_worker(
-    url: str, clients: int, sample_every: int, window: Window, compression: bool, out: Any
+    url: str, clients: int, sample_every: int, compression: bool, parent: Any
 ) -> None:
-    """One process of clients; sends back latencies (ms), counts, violations and its CPU use."""
-    lo, hi = str(window.first), str(window.last)
-    assert len(lo) == len(hi)  # so comparing the digit strings compares the numbers
+    """One process of clients: connects and subscribes them all, says how many are ready, gets
+    the window, sends back latencies (ms), counts, violations and its CPU use."""
 
     async def main() -> None:
+        # Until the window is known nothing counts: "~" sorts after every digit string.
+        lo = hi = "~"
+        window = Window(0, 0, float("inf"), float("inf"), float("inf"))
+        ready = asyncio.Event()
+        subscribed = 0
         latencies: list[float] = []
         violations = 0
-        ticks = 0
+        per_client: list[int] = []  # ticks of the window each client received
         frames = 0
         told_slow = 0
-        connected = 0
+        late = 0  # subscribed only after the window began: it misses its first rounds
 
-        async def count_only(ws: Any) -> None:
-            nonlocal ticks, frames, told_slow
+        async def count_only(ws: Any) -> int:
+            nonlocal frames, told_slow
+            ticks = 0
             async for frame in ws:
                 frames += 1
                 ticks += sum(1 for s in _SEQ.findall(frame) if lo <= s <= hi)
                 if '"slow_consumer"' in frame:
                     told_slow += 1
                 if time.time() >= window.deadline:
-                    return
+                    break
+            return ticks
 
-        async def sample(ws: Any) -> None:
-            nonlocal ticks, frames, told_slow, violations
+        async def sample(ws: Any) -> int:
+            nonlocal frames, told_slow, violations
+            ticks = 0
             last: dict[str, int] = {}
             async for frame in ws:
                 now = time.time()  # on arrival: the parsing below is the client's own time
@@ -122,10 +129,11 @@ def _client_worker(
                         latencies.append((now - ts) * 1000)
                         ticks += 1
                 if now >= window.deadline:
-                    return
+                    break
+            return ticks
 
         async def client(n: int) -> None:
-            nonlocal connected
+            nonlocal late, subscribed
             async with connect(
                 url,
                 max_size=None,
@@ -134,29 +142,41 @@ def _client_worker(
                 compression="deflate" if compression else None,
             ) as ws:
                 await ws.send(json.dumps({"action": "subscribe", "channels": ["prices"]}))
-                connected += 1
-                await (sample(ws) if n % sample_every == 0 else count_only(ws))
+                answer = await ws.recv()  # "subscribed" (alone, or first in its array)
+                if time.time() > window.start_at or '"subscribed"' not in answer:
+                    late += 1
+                subscribed += 1
+                if subscribed == clients:
+                    ready.set()
+                per_client.append(await (sample(ws) if n % sample_every == 0 else count_only(ws)))
 
         tasks = []
         for n in range(clients):
             tasks.append(asyncio.create_task(client(n)))
             await asyncio.sleep(0.01)  # a steady stream of handshakes, not a SYN flood
+        done = asyncio.ensure_future(asyncio.gather(*tasks, return_exceptions=True))
+        waiting: list[asyncio.Future[Any]] = [done, asyncio.ensure_future(ready.wait())]
+        await asyncio.wait(waiting, timeout=600, return_when=asyncio.FIRST_COMPLETED)
+        parent.send(subscribed)
+        window = await asyncio.to_thread(parent.recv)
+        lo, hi = str(window.first), str(window.last)
+        assert len(lo) == len(hi)  # so comparing the digit strings compares the numbers
         await asyncio.sleep(max(0.0, window.start_at - time.time()))
         cpu_start = time.process_time()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        results = await done
         cpu = time.process_time() - cpu_start
         errors = [repr(r) for r in results if isinstance(r, BaseException)]
-        out.send(
+        parent.send(
             {
                 "latencies": latencies,
                 "violations": violations,
-                "ticks": ticks,
+                "per_client": per_client,
                 "frames": frames,
                 "told_slow": told_slow,
                 "cpu_share": cpu / max(1e-9, time.time() - window.start_at),
                 "errors": errors[:3],
                 "failed": len(errors),
-                "connected": connected,
+                "late": late,
             }
         )
 
@@ -170,10 +190,11 @@ async def _ticker(
     rate: float,
     base_seq: int,
     t0: float,
-    until: float,
+    until: list[float],
 ) -> None:
     """All symbols tick together `rate` times a second, like the stock service: round i at
-    t0 + i / rate with seq base_seq + i (late rounds are caught up, never skipped).
+    t0 + i / rate with seq base_seq + i (late rounds are caught up, never skipped), until the
+    time in `until[0]` (set once the window is known).
 
     source "kafka": produced to `stock-prices` (the whole path); "redis": stored in the price
     cache directly, one call per round as the API's price consumer does (the fan-out alone).
@@ -186,7 +207,7 @@ async def _ticker(
     await producer.start()
     try:
         i = 0
-        while t0 + i / rate < until:
+        while t0 + i / rate < until[0]:
             await asyncio.sleep(max(0.0, t0 + i / rate - time.time()))
             seq = base_seq + i
             ts = datetime.now(UTC).isoformat()
@@ -204,32 +225,20 @@ async def _ticker(
 
 
 def one_run(args: argparse.Namespace, url: str, api_pid: int, stack: Stack) -> dict[str, float]:
-    symbols = [f"WS{i:02d}" for i in range(args.symbols)]
-    rss_before = rss_bytes(api_pid)
     per_proc = [args.clients // args.client_procs] * args.client_procs
     per_proc[0] += args.clients - sum(per_proc)
-    connect_s = max(5.0, args.clients * 0.01 / args.client_procs * 1.5 + 3)
-    t0 = time.time()  # ticks from the start: clients connect while the market moves
-    base_seq = 10**15 + time.time_ns() // 10**6 % 10**12  # 16 digits, new per run
-    skip = math.ceil((connect_s + 2) * args.rate)  # everyone connected and warm by then
-    rounds = int(args.seconds * args.rate)
-    start_at = t0 + skip / args.rate
-    end_at = start_at + rounds / args.rate
-    window = Window(
-        base_seq + skip, base_seq + skip + rounds - 1, start_at, end_at, end_at + args.grace
-    )
     pipes, procs = [], []
     for n in per_proc:
-        recv, send = multiprocessing.Pipe(duplex=False)
+        mine, theirs = multiprocessing.Pipe()
         p = multiprocessing.Process(
             target=_client_worker,
-            args=(url, n, args.sample_every, window, not args.no_compression, send),
+            args=(url, n, args.sample_every, not args.no_compression, theirs),
         )
         p.start()
-        pipes.append(recv)
+        pipes.append(mine)
         procs.append(p)
-    rss_connected, api_cpu = asyncio.run(
-        _tick_and_measure(stack, symbols, args, base_seq, t0, window, api_pid)
+    window, rss_connected, rss_before, api_cpu = asyncio.run(
+        _tick_and_measure(stack, args, pipes, api_pid)
     )
     results = [r.recv() for r in pipes]
     for p in procs:
@@ -238,10 +247,12 @@ def one_run(args: argparse.Namespace, url: str, api_pid: int, stack: Stack) -> d
     failed = sum(r["failed"] for r in results)
     if failed:
         print("  client errors:", failed, [e for r in results for e in r["errors"]][:3])
-    connected = sum(r["connected"] for r in results)
-    ticks = sum(r["ticks"] for r in results)
+    per_client = sorted(n for r in results for n in r["per_client"])
+    connected = len(per_client)
+    ticks = sum(per_client)
+    each = args.symbols * (window.last - window.first + 1)
     frames = sum(r["frames"] for r in results)
-    expected = args.clients * args.symbols * rounds
+    expected = args.clients * each
     return {
         "p50": latencies[len(latencies) // 2] if latencies else float("nan"),
         "p99": latencies[int(len(latencies) * 0.99)] if latencies else float("nan"),
@@ -249,6 +260,9 @@ def one_run(args: argparse.Namespace, url: str, api_pid: int, stack: Stack) -> d
         "delivered": ticks / expected if expected else 0.0,
         "violations": float(sum(r["violations"] for r in results)),
         "told_slow": float(sum(r["told_slow"] for r in results)),
+        "late": float(sum(r["late"] for r in results)),
+        "client_min": per_client[0] / each if per_client else 0.0,
+        "client_median": per_client[len(per_client) // 2] / each if per_client else 0.0,
         "kib_per_conn": (rss_connected - rss_before) / 1024 / max(1, connected),
         "failed": float(failed),
         "api_us_per_tick": api_cpu / max(1, ticks) * 1e6,
@@ -259,25 +273,39 @@ def one_run(args: argparse.Namespace, url: str, api_pid: int, stack: Stack) -> d
 
 
 async def _tick_and_measure(
-    stack: Stack,
-    symbols: list[str],
-    args: argparse.Namespace,
-    base_seq: int,
-    t0: float,
-    window: Window,
-    api_pid: int,
-) -> tuple[int, float]:
-    """Ticks until the window ends; the API's RSS once every client is connected, and its CPU
-    seconds from the window's start to the clients' deadline."""
+    stack: Stack, args: argparse.Namespace, pipes: list[Any], api_pid: int
+) -> tuple[Window, int, int, float]:
+    """Ticks from the start (clients connect while the market moves); once every client has
+    subscribed, fixes the window 2 s later and tells the clients. Returns the window, the API's
+    RSS with every client connected and before, and its CPU seconds from the window's start to
+    the clients' deadline."""
+    symbols = [f"WS{i:02d}" for i in range(args.symbols)]
+    rss_before = rss_bytes(api_pid)
+    t0 = time.time()
+    base_seq = 10**15 + time.time_ns() // 10**6 % 10**12  # 16 digits, new per run
+    until = [float("inf")]
     ticker = asyncio.create_task(
-        _ticker(stack, args.source, symbols, args.rate, base_seq, t0, window.end_at)
+        _ticker(stack, args.source, symbols, args.rate, base_seq, t0, until)
     )
+    subscribed = sum([await asyncio.to_thread(p.recv) for p in pipes])
+    if subscribed < args.clients:
+        print(f"  only {subscribed} of {args.clients} clients subscribed")
+    skip = math.ceil((time.time() + 2 - t0) * args.rate)  # everyone warm by then
+    rounds = int(args.seconds * args.rate)
+    start_at = t0 + skip / args.rate
+    end_at = start_at + rounds / args.rate
+    window = Window(
+        base_seq + skip, base_seq + skip + rounds - 1, start_at, end_at, end_at + args.grace
+    )
+    until[0] = end_at
+    for p in pipes:
+        p.send(window)
     await asyncio.sleep(max(0.0, window.start_at - time.time()))
     rss: int = rss_bytes(api_pid)
     cpu_start = cpu_seconds(api_pid)
     await ticker
     await asyncio.sleep(max(0.0, window.deadline - time.time()))
-    return rss, cpu_seconds(api_pid) - cpu_start
+    return window, rss, rss_before, cpu_seconds(api_pid) - cpu_start
 
 
 def main() -> None:
@@ -316,7 +344,9 @@ def main() -> None:
                 runs.append(r)
                 print(
                     f"run {i + 1}: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
-                    f"max {r['max']:.1f} ms, delivered {r['delivered']:.1%}, "
+                    f"max {r['max']:.1f} ms, delivered {r['delivered']:.1%} "
+                    f"(per client: min {r['client_min']:.0%}, median {r['client_median']:.0%}; "
+                    f"{r['late']:.0f} subscribed late), "
                     f"told slow {r['told_slow']:.0f}, out-of-order {r['violations']:.0f}, "
                     f"API {r['api_us_per_tick']:.1f} µs CPU/tick "
                     f"({r['api_us_per_frame']:.0f} µs/frame, {r['api_cpu_share']:.0%} of a core), "
