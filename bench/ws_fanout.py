@@ -86,7 +86,9 @@ def _client_worker(
         # Until the window is known nothing counts: "~" sorts after every digit string.
         lo = hi = "~"
         window = Window(0, 0, float("inf"), float("inf"), float("inf"))
-        ready = asyncio.Event()
+        ready = asyncio.Event()  # every client subscribed or failed
+        pending = clients
+        running: set[int] = set()
         subscribed = 0
         latencies: list[float] = []
         violations = 0
@@ -132,7 +134,21 @@ def _client_worker(
                     break
             return ticks
 
+        def settled() -> None:
+            nonlocal pending
+            pending -= 1
+            if not pending:
+                ready.set()
+
         async def client(n: int) -> None:
+            try:
+                await subscriber(n)
+            except BaseException:
+                if n not in running:  # failed before subscribing: nobody waits for it
+                    settled()
+                raise
+
+        async def subscriber(n: int) -> None:
             nonlocal late, subscribed
             async with connect(
                 url,
@@ -146,8 +162,8 @@ def _client_worker(
                 if time.time() > window.start_at or '"subscribed"' not in answer:
                     late += 1
                 subscribed += 1
-                if subscribed == clients:
-                    ready.set()
+                running.add(n)
+                settled()
                 per_client.append(await (sample(ws) if n % sample_every == 0 else count_only(ws)))
 
         tasks = []
