@@ -11,8 +11,9 @@ import pytest
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.realtime.conftest import realtime_settings, send, serve
-from tests.trading_fixtures import until
+from shared.kafka import PRICES_TOPIC
+from tests.realtime.conftest import Server, realtime_settings, send, serve
+from tests.trading_fixtures import Market, until
 from trading_service.config import TradingSettings
 
 pytestmark = pytest.mark.slow
@@ -141,3 +142,22 @@ async def test_a_batch_client_of_several_channels_gets_each_channel_in_order(
 
 async def _is(value: bool) -> bool:
     return value
+
+
+async def test_every_tick_of_a_burst_through_kafka_reaches_the_stream(
+    replicas: tuple[Server, Server], market: Market
+) -> None:
+    """50 ticks of a symbol sent at once land in one or two fetches of the API's price consumer:
+    each is stored and published in turn, none coalesced away."""
+    one, _ = replicas
+    async with connect(one.ws_url + "?batch=true") as ws:
+        await send(ws, action="subscribe", channels=["prices:RTEVERY"])
+        await _frames_until(ws, lambda fs: any(m["type"] == "subscribed" for m in _messages(fs)))
+        first = int(time.time() * 1000)
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        for seq in range(first, first + 50):
+            tick = {"symbol": "RTEVERY", "price": "10.00", "seq": seq, "ts": ts}
+            await market.producer.send(PRICES_TOPIC, json.dumps(tick).encode(), key=b"RTEVERY")
+        await market.producer.flush()
+        frames = await _frames_until(ws, lambda fs: first + 49 in _price_seqs(fs, "RTEVERY"))
+    assert _price_seqs(frames, "RTEVERY") == list(range(first, first + 50))

@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 from redis.asyncio import ConnectionPool, Redis
 
 from shared.kafka import PRICES_TOPIC
@@ -26,7 +26,8 @@ FETCH_RECORDS = 5000
 
 
 def newest_per_symbol(records: Iterable[ConsumerRecord[Any, Any]]) -> list[PriceTick]:
-    """The newest tick of each symbol among `records`: the only one the cache keeps anyway.
+    """The newest tick of each symbol among `records`: the only one the cache keeps anyway
+    (used for the records re-read at start: the stream has seen them long ago).
 
     Decoding (JSON, Decimal) is most of the cost per record, so only the last record of each
     key is decoded: a key is a symbol, and one symbol's records are in offset order in one
@@ -45,6 +46,28 @@ def newest_per_symbol(records: Iterable[ConsumerRecord[Any, Any]]) -> list[Price
         if tick.symbol not in newest or tick.seq > newest[tick.symbol].seq:
             newest[tick.symbol] = tick
     return list(newest.values())
+
+
+def ticks_to_store(
+    records: Iterable[ConsumerRecord[Any, Any]], replayed_below: Mapping[TopicPartition, int]
+) -> list[PriceTick]:
+    """What to store of one fetch, in order: of the records re-read at start (offsets below
+    `replayed_below` of their partition) only each symbol's newest, of the others every tick.
+
+    The cache publishes each tick it stores, so a fetch that caught several ticks of a symbol
+    (this process was busy) still streams every one of them, in seq order.
+    """
+    replayed: list[ConsumerRecord[Any, Any]] = []
+    ticks: list[PriceTick] = []
+    for record in records:
+        if record.offset < replayed_below.get(TopicPartition(record.topic, record.partition), 0):
+            replayed.append(record)
+            continue
+        try:
+            ticks.append(PriceTick.decode(record.value))
+        except (ValueError, KeyError, TypeError):
+            log.warning("skipping malformed price record", extra={"offset": record.offset})
+    return newest_per_symbol(replayed) + ticks
 
 
 async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
@@ -98,12 +121,13 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 async def follow_prices(bootstrap_servers: str, cache: PriceCache) -> None:
-    """Forever: follow every partition of `stock-prices` and keep the newest tick per symbol.
+    """Forever: follow every partition of `stock-prices` into the cache, which publishes each
+    tick newer than the one it holds (the WebSocket stream's source).
 
     No consumer group: every replica reads everything, and the seq check in Redis makes the
     duplicate writes harmless. Each (re)start re-reads the last REPLAY records of every partition,
-    so the cache holds every symbol's latest price at once, not only after its next tick.
-    Each fetch is coalesced to one tick per symbol and stored in one Redis call.
+    so the cache holds every symbol's latest price at once, not only after its next tick; of
+    those only each symbol's newest is stored. Each fetch is stored in one Redis call.
     """
     while True:
         # Subscribed without a group: the client assigns itself every partition of the topic
@@ -123,12 +147,13 @@ async def follow_prices(bootstrap_servers: str, cache: PriceCache) -> None:
             while not consumer.assignment():
                 await asyncio.sleep(0.1)
             tps = sorted(consumer.assignment())
-            for tp, end in (await consumer.end_offsets(tps)).items():
+            ends = await consumer.end_offsets(tps)
+            for tp, end in ends.items():
                 consumer.seek(tp, max(0, end - REPLAY))
             while True:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=FETCH_RECORDS)
-                ticks = newest_per_symbol(r for records in batch.values() for r in records)
-                await cache.store_many(ticks)
+                records = (r for records in batch.values() for r in records)
+                await cache.store_many(ticks_to_store(records, ends))
         except asyncio.CancelledError:
             raise
         except Exception:
