@@ -8,7 +8,8 @@ count the ticks in each frame (a C-level regex over the text, no JSON); one in `
 also parses every frame, timestamps it on arrival (before parsing), and checks that each
 symbol's seq only goes up. Round i of the ticker carries seq BASE + i for every symbol, so a
 client counts exactly the ticks of the measured rounds, whenever they arrive (up to `--grace`
-seconds after the window).
+seconds after the window). The market ticks from the start; the window begins 2 s after every
+client has subscribed.
 
 Reported per run: tick-to-client latency (receive time - the tick's `ts`, stamped when it is
 produced) p50/p99 over the sampled clients; delivered = ticks of the measured rounds received /
