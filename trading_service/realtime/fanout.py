@@ -69,6 +69,9 @@ class Fanout:
                 self._timer = asyncio.get_running_loop().call_later(self._window_s, self.flush)
         items.append((symbol, seq, text))
 
+    def pending(self, key: str) -> bool:
+        return key in self._pending
+
     def flush(self) -> None:
         """Hand every pending block to its channel's subscribers (each wakes its own writer)."""
         if self._timer is not None:

@@ -195,8 +195,8 @@ class Hub:
                 log.warning("snapshot failed", extra={"channel": channel}, exc_info=True)
                 conn.send(error_message("snapshot_failed", f"no snapshot for {channel}"))
                 snap = None
-            # Updates still waiting for the flush are held too: the snapshot may hold them.
-            self.fanout.flush()
+            if self.fanout.pending(key):  # held too: the snapshot may already hold them
+                self.fanout.flush()
             held = conn.pending.pop(key, [])
             if snap is not None:
                 for text in snap.messages:
