@@ -1,14 +1,25 @@
 """WebSocket fan-out: N clients subscribed to all prices, S symbols ticking R times a second.
 
 Ticks go through the real path: Kafka `stock-prices` → the API's price consumer → Redis price
-cache (PUBLISH `prices`) → the hub's one subscription → every client's queue → the socket.
-Latency = client receive time - the tick's `ts` (stamped when it is produced). Every client
-also checks that each symbol's seq only goes up. Memory per connection = the API process's
-RSS growth while the clients are connected / clients. Client processes share the 2 cores
-with the server, so the numbers are pessimistic.
+cache (PUBLISH `prices`) → the hub's one subscription → every client's frames → the socket.
 
-    python bench/ws_fanout.py --clients 1000 --symbols 20 --rate 10 --seconds 10 --repeat 3
-    python bench/ws_fanout.py --no-batch ...   # one frame per message instead of JSON arrays
+The clients are kept light so that they measure the server, not themselves: most of them only
+count the ticks in each frame (a C-level regex over the text, no JSON); one in `--sample-every`
+also parses every frame, timestamps it on arrival (before parsing), and checks that each
+symbol's seq only goes up. Round i of the ticker carries seq BASE + i for every symbol, so a
+client counts exactly the ticks of the measured rounds, whenever they arrive (up to `--grace`
+seconds after the window). The market ticks from the start; the window begins 2 s after every
+client has subscribed.
+
+Reported per run: tick-to-client latency (receive time - the tick's `ts`, stamped when it is
+produced) p50/p99 over the sampled clients; delivered = ticks of the measured rounds received /
+(clients x symbols x rounds); clients told `slow_consumer` and dropped; the API process's CPU
+per delivered tick and per frame (what a busy shared machine does not distort much); the client
+processes' own CPU share of the window (near 100% means the clients, not the server, were the
+limit: add `--client-procs` or run them elsewhere); API RSS growth per connection.
+
+    python -m bench.ws_fanout --clients 1000 --symbols 20 --rate 10 --seconds 10 --repeat 3
+    python -m bench.ws_fanout --no-batch ...   # one frame per message instead of JSON arrays
 """
 
 from __future__ import annotations
@@ -16,13 +27,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
+import os
+import re
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
@@ -34,6 +49,9 @@ from shared.kafka import PRICES_TOPIC
 from trading_service.messages import PriceTick
 from trading_service.prices.cache import PriceCache
 
+# The seq of every message in a frame; price seqs of one run all have the same number of digits.
+_SEQ = re.compile(r'"seq": ?(\d+)')
+
 
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -42,61 +60,161 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def _client_worker(url: str, clients: int, seconds: float, start_at: float, out: Any) -> None:
-    """One process of clients; sends back latencies (ms), order violations and counts."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The measured rounds (seq `first`..`last`), and when the clients stop listening."""
+
+    first: int
+    last: int
+    start_at: float  # wall time of round `first`
+    end_at: float  # wall time just after round `last`
+    deadline: float  # end_at + grace: a tick of the window arriving later counts as lost
+
+
+def _client_worker(
+    url: str, clients: int, sample_every: int, compression: bool, parent: Any
+) -> None:
+    """One process of clients: connects and subscribes them all, says how many are ready, gets
+    the window, sends back latencies (ms), counts, violations and its CPU use."""
 
     async def main() -> None:
+        # Until the window is known nothing counts: "~" sorts after every digit string.
+        lo = hi = "~"
+        window = Window(0, 0, float("inf"), float("inf"), float("inf"))
+        ready = asyncio.Event()  # every client subscribed or failed
+        pending = clients
+        running: set[int] = set()
+        subscribed = 0
         latencies: list[float] = []
         violations = 0
-        received = 0
-        ready = 0
+        per_client: list[int] = []  # ticks of the window each client received
+        frames = 0
+        told_slow = 0
+        late = 0  # subscribed only after the window began: it misses its first rounds
 
-        async def client() -> None:
-            nonlocal violations, received, ready
+        async def count_only(ws: Any) -> int:
+            nonlocal frames, told_slow
+            ticks = 0
+            async for frame in ws:
+                frames += 1
+                ticks += sum(1 for s in _SEQ.findall(frame) if lo <= s <= hi)
+                if '"slow_consumer"' in frame:
+                    told_slow += 1
+                if time.time() >= window.deadline:
+                    break
+            return ticks
+
+        async def sample(ws: Any) -> int:
+            nonlocal frames, told_slow, violations
+            ticks = 0
             last: dict[str, int] = {}
-            async with connect(url, max_size=None, ping_interval=None, open_timeout=60) as ws:
+            async for frame in ws:
+                now = time.time()  # on arrival: the parsing below is the client's own time
+                frames += 1
+                data = json.loads(frame)
+                for m in data if isinstance(data, list) else [data]:
+                    if m.get("error") == "slow_consumer":
+                        told_slow += 1
+                    if m.get("type") != "price" or m.get("snapshot"):
+                        continue
+                    seq = m["seq"]
+                    if seq <= last.get(m["symbol"], -1):
+                        violations += 1
+                    last[m["symbol"]] = seq
+                    if window.first <= seq <= window.last:
+                        ts = datetime.fromisoformat(m["ts"]).timestamp()
+                        latencies.append((now - ts) * 1000)
+                        ticks += 1
+                if now >= window.deadline:
+                    break
+            return ticks
+
+        def settled() -> None:
+            nonlocal pending
+            pending -= 1
+            if not pending:
+                ready.set()
+
+        async def client(n: int) -> None:
+            try:
+                await subscriber(n)
+            except BaseException:
+                if n not in running:  # failed before subscribing: nobody waits for it
+                    settled()
+                raise
+
+        async def subscriber(n: int) -> None:
+            nonlocal late, subscribed
+            async with connect(
+                url,
+                max_size=None,
+                ping_interval=None,
+                open_timeout=60,
+                compression="deflate" if compression else None,
+            ) as ws:
                 await ws.send(json.dumps({"action": "subscribe", "channels": ["prices"]}))
-                ready += 1
-                async for frame in ws:
-                    now = time.time()
-                    data = json.loads(frame)
-                    for m in data if isinstance(data, list) else [data]:
-                        if m.get("type") != "price" or m.get("snapshot"):
-                            continue
-                        if m["seq"] <= last.get(m["symbol"], -1):
-                            violations += 1
-                        last[m["symbol"]] = m["seq"]
-                        if start_at <= now < start_at + seconds:
-                            ts = datetime.fromisoformat(m["ts"]).timestamp()
-                            latencies.append((now - ts) * 1000)
-                            received += 1
-                    if now >= start_at + seconds:
-                        return
+                answer = await ws.recv()  # "subscribed" (alone, or first in its array)
+                if time.time() > window.start_at or '"subscribed"' not in answer:
+                    late += 1
+                subscribed += 1
+                running.add(n)
+                settled()
+                per_client.append(await (sample(ws) if n % sample_every == 0 else count_only(ws)))
 
         tasks = []
-        for _ in range(clients):
-            tasks.append(asyncio.create_task(client()))
+        for n in range(clients):
+            tasks.append(asyncio.create_task(client(n)))
             await asyncio.sleep(0.01)  # a steady stream of handshakes, not a SYN flood
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        done = asyncio.ensure_future(asyncio.gather(*tasks, return_exceptions=True))
+        waiting: list[asyncio.Future[Any]] = [done, asyncio.ensure_future(ready.wait())]
+        await asyncio.wait(waiting, timeout=600, return_when=asyncio.FIRST_COMPLETED)
+        parent.send(subscribed)
+        window = await asyncio.to_thread(parent.recv)
+        lo, hi = str(window.first), str(window.last)
+        assert len(lo) == len(hi)  # so comparing the digit strings compares the numbers
+        await asyncio.sleep(max(0.0, window.start_at - time.time()))
+        cpu_start = time.process_time()
+        results = await done
+        cpu = time.process_time() - cpu_start
         errors = [repr(r) for r in results if isinstance(r, BaseException)]
-        out.send(
+        parent.send(
             {
                 "latencies": latencies,
                 "violations": violations,
-                "received": received,
+                "per_client": per_client,
+                "frames": frames,
+                "told_slow": told_slow,
+                "cpu_share": cpu / max(1e-9, time.time() - window.start_at),
                 "errors": errors[:3],
                 "failed": len(errors),
+                "late": late,
             }
         )
 
     asyncio.run(main())
 
 
-async def _ticker(stack: Stack, source: str, symbols: list[str], rate: float, until: float) -> None:
-    """All symbols tick together `rate` times a second, like the stock service.
+async def _ticker(
+    stack: Stack,
+    source: Literal["kafka", "redis"],
+    symbols: list[str],
+    rate: float,
+    base_seq: int,
+    t0: float,
+    until: list[float],
+) -> None:
+    """All symbols tick together `rate` times a second, like the stock service: round i at
+    t0 + i / rate with seq base_seq + i (late rounds are caught up, never skipped), until the
+    time in `until[0]` (set once the window is known).
 
     source "kafka": produced to `stock-prices` (the whole path); "redis": stored in the price
-    cache directly, as the API's price consumer does (the fan-out alone).
+    cache directly, one call per round as the API's price consumer does (the fan-out alone).
     """
     producer = AIOKafkaProducer(
         bootstrap_servers=stack.kafka_bootstrap_servers, enable_idempotence=False, linger_ms=0
@@ -104,44 +222,41 @@ async def _ticker(stack: Stack, source: str, symbols: list[str], rate: float, un
     redis = Redis.from_url(stack.redis_url)
     cache = PriceCache(redis)
     await producer.start()
-    seq = time.time_ns() // 1000
     try:
-        next_at = time.monotonic()
-        while time.time() < until:
-            seq += 1
+        i = 0
+        while t0 + i / rate < until[0]:
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.time()))
+            seq = base_seq + i
             ts = datetime.now(UTC).isoformat()
-            for s in symbols:
-                if source == "redis":
-                    await cache.store(PriceTick(s, Decimal("100.00"), ts, seq))
-                    continue
-                value = {"symbol": s, "price": "100.00", "seq": seq, "ts": ts}
-                await producer.send(PRICES_TOPIC, json.dumps(value).encode(), key=s.encode())
-            await producer.flush()
-            next_at += 1 / rate
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            if source == "redis":
+                await cache.store_many([PriceTick(s, Decimal("100.00"), ts, seq) for s in symbols])
+            else:
+                for s in symbols:
+                    value = {"symbol": s, "price": "100.00", "seq": seq, "ts": ts}
+                    await producer.send(PRICES_TOPIC, json.dumps(value).encode(), key=s.encode())
+                await producer.flush()
+            i += 1
     finally:
         await producer.stop()
         await redis.aclose()
 
 
 def one_run(args: argparse.Namespace, url: str, api_pid: int, stack: Stack) -> dict[str, float]:
-    symbols = [f"WS{i:02d}" for i in range(args.symbols)]
-    rss_before = rss_bytes(api_pid)
     per_proc = [args.clients // args.client_procs] * args.client_procs
     per_proc[0] += args.clients - sum(per_proc)
-    connect_s = max(5.0, args.clients * 0.01 / args.client_procs + 3)
-    start_at = time.time() + connect_s + 2  # measure once everyone is connected and warm
     pipes, procs = [], []
     for n in per_proc:
-        recv, send = multiprocessing.Pipe(duplex=False)
+        mine, theirs = multiprocessing.Pipe()
         p = multiprocessing.Process(
-            target=_client_worker, args=(url, n, args.seconds, start_at, send)
+            target=_client_worker,
+            args=(url, n, args.sample_every, not args.no_compression, theirs),
         )
         p.start()
-        pipes.append(recv)
+        pipes.append(mine)
         procs.append(p)
-    # Ticks from the start: clients connect while the market moves, as in real life.
-    rss_connected = asyncio.run(_ticker_until_measured(stack, symbols, args, start_at, api_pid))
+    window, rss_connected, rss_before, api_cpu = asyncio.run(
+        _tick_and_measure(stack, args, pipes, api_pid)
+    )
     results = [r.recv() for r in pipes]
     for p in procs:
         p.join()
@@ -149,32 +264,65 @@ def one_run(args: argparse.Namespace, url: str, api_pid: int, stack: Stack) -> d
     failed = sum(r["failed"] for r in results)
     if failed:
         print("  client errors:", failed, [e for r in results for e in r["errors"]][:3])
-    expected = args.clients * args.symbols * args.rate * args.seconds
+    per_client = sorted(n for r in results for n in r["per_client"])
+    connected = len(per_client)
+    ticks = sum(per_client)
+    each = args.symbols * (window.last - window.first + 1)
+    frames = sum(r["frames"] for r in results)
+    expected = args.clients * each
     return {
         "p50": latencies[len(latencies) // 2] if latencies else float("nan"),
         "p99": latencies[int(len(latencies) * 0.99)] if latencies else float("nan"),
         "max": latencies[-1] if latencies else float("nan"),
-        "delivered": len(latencies) / expected if expected else 0.0,
+        "delivered": ticks / expected if expected else 0.0,
         "violations": float(sum(r["violations"] for r in results)),
-        "kib_per_conn": (rss_connected - rss_before) / 1024 / max(1, args.clients - failed),
+        "told_slow": float(sum(r["told_slow"] for r in results)),
+        "late": float(sum(r["late"] for r in results)),
+        "client_min": per_client[0] / each if per_client else 0.0,
+        "client_median": per_client[len(per_client) // 2] / each if per_client else 0.0,
+        "kib_per_conn": (rss_connected - rss_before) / 1024 / max(1, connected),
         "failed": float(failed),
+        "api_us_per_tick": api_cpu / max(1, ticks) * 1e6,
+        "api_us_per_frame": api_cpu / max(1, frames) * 1e6,
+        "api_cpu_share": api_cpu / (window.deadline - window.start_at),
+        "client_cpu_share": max(r["cpu_share"] for r in results),
     }
 
 
-async def _ticker_until_measured(
-    stack: Stack,
-    symbols: list[str],
-    args: argparse.Namespace,
-    start_at: float,
-    api_pid: int,
-) -> int:
-    """Ticks until the measurement ends; the API's RSS once every client is connected."""
-    until = start_at + args.seconds + 1
-    ticker = asyncio.create_task(_ticker(stack, args.source, symbols, args.rate, until))
-    await asyncio.sleep(max(0.0, start_at - time.time()))
+async def _tick_and_measure(
+    stack: Stack, args: argparse.Namespace, pipes: list[Any], api_pid: int
+) -> tuple[Window, int, int, float]:
+    """Ticks from the start (clients connect while the market moves); once every client has
+    subscribed, fixes the window 2 s later and tells the clients. Returns the window, the API's
+    RSS with every client connected and before, and its CPU seconds from the window's start to
+    the clients' deadline."""
+    symbols = [f"WS{i:02d}" for i in range(args.symbols)]
+    rss_before = rss_bytes(api_pid)
+    t0 = time.time()
+    base_seq = 10**15 + time.time_ns() // 10**6 % 10**12  # 16 digits, new per run
+    until = [float("inf")]
+    ticker = asyncio.create_task(
+        _ticker(stack, args.source, symbols, args.rate, base_seq, t0, until)
+    )
+    subscribed = sum([await asyncio.to_thread(p.recv) for p in pipes])
+    if subscribed < args.clients:
+        print(f"  only {subscribed} of {args.clients} clients subscribed")
+    skip = math.ceil((time.time() + 2 - t0) * args.rate)  # everyone warm by then
+    rounds = int(args.seconds * args.rate)
+    start_at = t0 + skip / args.rate
+    end_at = start_at + rounds / args.rate
+    window = Window(
+        base_seq + skip, base_seq + skip + rounds - 1, start_at, end_at, end_at + args.grace
+    )
+    until[0] = end_at
+    for p in pipes:
+        p.send(window)
+    await asyncio.sleep(max(0.0, window.start_at - time.time()))
     rss: int = rss_bytes(api_pid)
+    cpu_start = cpu_seconds(api_pid)
     await ticker
-    return rss
+    await asyncio.sleep(max(0.0, window.deadline - time.time()))
+    return window, rss, rss_before, cpu_seconds(api_pid) - cpu_start
 
 
 def main() -> None:
@@ -187,8 +335,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="measured time per run")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument(
+        "--sample-every", type=int, default=20, help="1 client in N parses and timestamps"
+    )
+    parser.add_argument(
+        "--grace", type=float, default=3, help="seconds a tick of the window may still arrive"
+    )
     parser.add_argument("--source", choices=["kafka", "redis"], default="kafka")
     parser.add_argument("--no-batch", action="store_true", help="one WebSocket frame per message")
+    parser.add_argument(
+        "--no-compression", action="store_true", help="clients do not offer permessage-deflate"
+    )
     args = parser.parse_args()
 
     with fresh_stack() as (stack, root):
@@ -204,14 +361,21 @@ def main() -> None:
                 runs.append(r)
                 print(
                     f"run {i + 1}: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
-                    f"max {r['max']:.1f} ms, delivered {r['delivered']:.1%}, "
-                    f"out-of-order {r['violations']:.0f}, {r['kib_per_conn']:.1f} KiB/conn",
+                    f"max {r['max']:.1f} ms, delivered {r['delivered']:.1%} "
+                    f"(per client: min {r['client_min']:.0%}, median {r['client_median']:.0%}; "
+                    f"{r['late']:.0f} subscribed late), "
+                    f"told slow {r['told_slow']:.0f}, out-of-order {r['violations']:.0f}, "
+                    f"API {r['api_us_per_tick']:.1f} µs CPU/tick "
+                    f"({r['api_us_per_frame']:.0f} µs/frame, {r['api_cpu_share']:.0%} of a core), "
+                    f"clients {r['client_cpu_share']:.0%} of a core per process, "
+                    f"{r['kib_per_conn']:.1f} KiB/conn",
                     flush=True,
                 )
         finally:
             procs.stop()
     mode = "one frame per message" if args.no_batch else "batched frames"
     mode += f", ticks from {args.source}"
+    mode += ", no compression" if args.no_compression else ", permessage-deflate"
     print(
         f"\n{args.clients} clients, {args.symbols} symbols x {args.rate:g}/s, {mode}, "
         f"{args.repeat} runs of {args.seconds:g} s: median (min-max)"
@@ -219,9 +383,15 @@ def main() -> None:
     print(f"  tick-to-client p50: {summary([r['p50'] for r in runs], '{:.1f}')} ms")
     print(f"  tick-to-client p99: {summary([r['p99'] for r in runs], '{:.1f}')} ms")
     print(f"  delivered:          {summary([r['delivered'] * 100 for r in runs], '{:.1f}')} %")
+    print(f"  told slow, dropped: {summary([r['told_slow'] for r in runs], '{:.0f}')}")
     print(f"  out-of-order ticks: {summary([r['violations'] for r in runs], '{:.0f}')}")
+    print(f"  API CPU per tick:   {summary([r['api_us_per_tick'] for r in runs], '{:.1f}')} µs")
+    print(f"  API CPU per frame:  {summary([r['api_us_per_frame'] for r in runs], '{:.0f}')} µs")
+    print(f"  client CPU share:   {summary([r['client_cpu_share'] * 100 for r in runs])} %")
     print(f"  memory/connection:  {summary([r['kib_per_conn'] for r in runs], '{:.1f}')} KiB")
     print(f"  median of p99 {statistics.median(r['p99'] for r in runs):.1f} ms (target ≤ 100)")
+    if max(r["client_cpu_share"] for r in runs) > 0.9:
+        print("  a client process used over 90% of a core: the clients may be the limit")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 from websockets.client import ClientProtocol
+from websockets.frames import Close, Frame, Opcode
 from websockets.uri import parse_uri
 
 from tests.realtime.conftest import (
@@ -25,6 +27,7 @@ from tests.realtime.conftest import (
 )
 from tests.trading_fixtures import Market, Trader, until
 from trading_service.config import TradingSettings
+from trading_service.realtime.connection import SLOW_CONSUMER_CLOSE
 from trading_service.tables import candles
 
 pytestmark = pytest.mark.slow
@@ -88,28 +91,39 @@ async def test_candles_are_built_served_and_survive_a_restart(
     assert again == [bar]
 
 
+@pytest.mark.parametrize("slow_query", ["", "?batch=true"])
 async def test_a_slow_client_is_told_and_disconnected_while_others_keep_up(
-    trading_settings: TradingSettings, market: Market
+    trading_settings: TradingSettings, market: Market, slow_query: str
 ) -> None:
-    settings = realtime_settings(send_queue=50, close_grace_s=1.0)
+    # Grace enough for this test to read what was waiting, then the error.
+    settings = realtime_settings(send_queue=50, close_grace_s=10.0)
     async with serve(trading_settings, settings) as server:
         hub = server.app.state.hub
         async with connect(server.ws_url) as fast:
-            slow = await asyncio.to_thread(_silent_client, server.ws_url)  # then never reads
+            # Then never reads; batched or not, what waits for it is bounded the same way.
+            slow = await asyncio.to_thread(_silent_client, server.ws_url + slow_query)
             await send(fast, action="subscribe", channels=["prices:RTSLOW"])
             await receive_until(fast, lambda m: m["type"] == "subscribed")
             await until(
                 lambda: _is(len(hub.subscribers.get("prices:RTSLOW", ())) == 2),
                 "both subscribed",
             )
-            slow_conn = next(c for c in hub.connections if c.websocket.client.port == slow[1])
-            last = await _publish_ticks(trading_settings.redis_url, "RTSLOW", 3000)
-            await receive_until(fast, lambda m: m.get("seq") == last)
+            port = slow[0].getsockname()[1]
+            slow_conn = next(c for c in hub.connections if c.websocket.client.port == port)
+            publishing = asyncio.create_task(
+                _publish_ticks(trading_settings.redis_url, "RTSLOW", 3000)
+            )
             await until(
                 lambda: _is(slow_conn not in hub.connections),
                 "the slow client is dropped",
             )
             assert slow_conn.closed
+            # Told: it gets what was already on its way, then the error, then the close.
+            messages, close_code = await asyncio.to_thread(_read_until_closed, *slow)
+            assert messages[-1]["error"] == "slow_consumer", messages[-1]
+            assert close_code == SLOW_CONSUMER_CLOSE
+            last = await publishing
+            await receive_until(fast, lambda m: m.get("seq") == last)
             assert hub.subscribers["prices:RTSLOW"] == {
                 c for c in hub.connections if c is not slow_conn
             }
@@ -120,7 +134,7 @@ async def test_a_slow_client_is_told_and_disconnected_while_others_keep_up(
             slow[0].close()
 
 
-def _silent_client(ws_url: str) -> tuple[socket.socket, int]:
+def _silent_client(ws_url: str) -> tuple[socket.socket, ClientProtocol]:
     """A WebSocket client with a tiny receive buffer that subscribes and then never reads."""
     protocol = ClientProtocol(parse_uri(ws_url))
     sock = socket.socket()
@@ -136,7 +150,24 @@ def _silent_client(ws_url: str) -> tuple[socket.socket, int]:
     protocol.receive_data(response)
     protocol.send_text(json.dumps({"action": "subscribe", "channels": ["prices:RTSLOW"]}).encode())
     sock.sendall(b"".join(protocol.data_to_send()))
-    return sock, sock.getsockname()[1]
+    return sock, protocol
+
+
+def _read_until_closed(
+    sock: socket.socket, protocol: ClientProtocol
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Everything the server sent, up to its close frame, and the close code."""
+    sock.settimeout(30)
+    messages: list[dict[str, Any]] = []
+    while data := sock.recv(65536):
+        protocol.receive_data(data)
+        for frame in protocol.events_received():
+            if isinstance(frame, Frame) and frame.opcode is Opcode.TEXT:
+                parsed = json.loads(bytes(frame.data))
+                messages.extend(parsed if isinstance(parsed, list) else [parsed])
+            elif isinstance(frame, Frame) and frame.opcode is Opcode.CLOSE:
+                return messages, Close.parse(frame.data).code
+    return messages, None
 
 
 async def _is(value: bool) -> bool:

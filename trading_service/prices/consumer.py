@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from redis.asyncio import ConnectionPool, Redis
 
 from shared.kafka import PRICES_TOPIC
 from trading_service.messages import PriceTick
@@ -23,7 +26,8 @@ FETCH_RECORDS = 5000
 
 
 def newest_per_symbol(records: Iterable[ConsumerRecord[Any, Any]]) -> list[PriceTick]:
-    """The newest tick of each symbol among `records`: the only one the cache keeps anyway.
+    """The newest tick of each symbol among `records`: the only one the cache keeps anyway
+    (used for the records re-read at start: the stream has seen them long ago).
 
     Decoding (JSON, Decimal) is most of the cost per record, so only the last record of each
     key is decoded: a key is a symbol, and one symbol's records are in offset order in one
@@ -44,13 +48,86 @@ def newest_per_symbol(records: Iterable[ConsumerRecord[Any, Any]]) -> list[Price
     return list(newest.values())
 
 
+def ticks_to_store(
+    records: Iterable[ConsumerRecord[Any, Any]], replayed_below: Mapping[TopicPartition, int]
+) -> list[PriceTick]:
+    """What to store of one fetch, in order: of the records re-read at start (offsets below
+    `replayed_below` of their partition) only each symbol's newest, of the others every tick.
+
+    The cache publishes each tick it stores, so a fetch that caught several ticks of a symbol
+    (this process was busy) still streams every one of them, in seq order.
+    """
+    replayed: list[ConsumerRecord[Any, Any]] = []
+    ticks: list[PriceTick] = []
+    for record in records:
+        if record.offset < replayed_below.get(TopicPartition(record.topic, record.partition), 0):
+            replayed.append(record)
+            continue
+        try:
+            ticks.append(PriceTick.decode(record.value))
+        except (ValueError, KeyError, TypeError):
+            log.warning("skipping malformed price record", extra={"offset": record.offset})
+    return newest_per_symbol(replayed) + ticks
+
+
 async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
-    """Forever: follow every partition of `stock-prices` and keep the newest tick per symbol.
+    """Forever: follow `stock-prices` into the cache, on a thread and event loop of its own.
+
+    The API's event loop also writes every WebSocket frame; with a thousand clients one flush
+    is a thousand writer steps, and each of the consumer's fetch round trips would queue behind
+    them: ticks of a symbol would pile up between two fetches and all but the newest be lost to
+    the stream (see `newest_per_symbol`). On its own loop the consumer only competes for the
+    interpreter lock, which Python hands over every few milliseconds. It talks to the same
+    Redis server through a client of its own (a client belongs to one loop).
+    """
+    api_loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = api_loop.create_future()
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = []
+
+    async def consume() -> None:
+        pool = cache.redis.connection_pool
+        redis = Redis.from_pool(
+            ConnectionPool(connection_class=pool.connection_class, **pool.connection_kwargs)
+        )
+        task = asyncio.create_task(follow_prices(bootstrap_servers, PriceCache(redis)))
+        running.append((asyncio.get_running_loop(), task))
+        try:
+            await task
+        finally:
+            await redis.aclose()
+
+    def run() -> None:
+        try:
+            with contextlib.suppress(asyncio.CancelledError):  # stopped by the API's shutdown
+                asyncio.run(consume())
+        finally:
+            with contextlib.suppress(RuntimeError):  # the API's loop is closed already
+                api_loop.call_soon_threadsafe(_resolve, ended)
+
+    threading.Thread(target=run, name="price-consumer", daemon=True).start()
+    try:
+        await asyncio.shield(ended)
+    finally:
+        while not running and not ended.done():  # cancelled within its first milliseconds
+            await asyncio.sleep(0.01)
+        for loop, task in running:
+            loop.call_soon_threadsafe(task.cancel)
+        await ended  # the consumer has stopped and closed its connections
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def follow_prices(bootstrap_servers: str, cache: PriceCache) -> None:
+    """Forever: follow every partition of `stock-prices` into the cache, which publishes each
+    tick newer than the one it holds (the WebSocket stream's source).
 
     No consumer group: every replica reads everything, and the seq check in Redis makes the
     duplicate writes harmless. Each (re)start re-reads the last REPLAY records of every partition,
-    so the cache holds every symbol's latest price at once, not only after its next tick.
-    Each fetch is coalesced to one tick per symbol and stored in one Redis call.
+    so the cache holds every symbol's latest price at once, not only after its next tick; of
+    those only each symbol's newest is stored. Each fetch is stored in one Redis call.
     """
     while True:
         # Subscribed without a group: the client assigns itself every partition of the topic
@@ -70,12 +147,13 @@ async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
             while not consumer.assignment():
                 await asyncio.sleep(0.1)
             tps = sorted(consumer.assignment())
-            for tp, end in (await consumer.end_offsets(tps)).items():
+            ends = await consumer.end_offsets(tps)
+            for tp, end in ends.items():
                 consumer.seek(tp, max(0, end - REPLAY))
             while True:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=FETCH_RECORDS)
-                ticks = newest_per_symbol(r for records in batch.values() for r in records)
-                await cache.store_many(ticks)
+                records = (r for records in batch.values() for r in records)
+                await cache.store_many(ticks_to_store(records, ends))
         except asyncio.CancelledError:
             raise
         except Exception:

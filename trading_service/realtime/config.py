@@ -14,8 +14,10 @@ class RealtimeSettings(BaseSettings):
     send_queue: int = Field(default=2000, ge=1)
     # How long a slow consumer gets to take its "slow consumer" error before the socket is cut.
     close_grace_s: float = Field(default=2.0, gt=0)
-    # ?batch=true clients: messages within this window of the first go out in one frame.
-    batch_window_s: float = Field(default=0.05, ge=0, le=1)
+    # Updates are gathered per channel this long after the first one, then handed to every
+    # subscriber at once (a ?batch=true client gets them in one frame). It bounds the frames per
+    # second of a batch client, and adds at most this much latency.
+    batch_window_s: float = Field(default=0.02, ge=0, le=1)
     max_channels: int = Field(default=500, ge=1)
     # Open connections per user and process: one more is refused with close code 4029.
     max_per_user: int = Field(default=10, ge=1)

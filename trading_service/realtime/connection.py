@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 
 from shared.tokens import Claims
 from trading_service.monitoring import WS_SLOW_CONSUMERS
+from trading_service.realtime.fanout import Block, Item
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +34,14 @@ def error_message(error: str, detail: str) -> str:
 class Connection:
     """Messages are buffered without waiting; a full buffer disconnects this client, nobody else.
 
-    `batch` clients get every message that came within `batch_window_s` of the first one in one
-    frame (a JSON array): frames per second stay bounded however many symbols tick, which is
-    what lets one process serve thousands of `prices` subscribers.
+    What waits is written out in one go when the writer gets its turn: `batch` clients get all
+    of it in one frame (a JSON array), so frames per second stay bounded however many symbols
+    tick, which is what lets one process serve thousands of `prices` subscribers; the others
+    get one frame per message, as documented.
     """
 
     def __init__(
-        self,
-        websocket: WebSocket,
-        queue_size: int,
-        close_grace_s: float,
-        batch: bool,
-        batch_window_s: float = 0.0,
+        self, websocket: WebSocket, queue_size: int, close_grace_s: float, batch: bool
     ) -> None:
         self.websocket = websocket
         self.batch = batch
@@ -55,37 +52,44 @@ class Connection:
         self.token_expiry: asyncio.TimerHandle | None = None
         self.closed = False
         # Channels whose snapshot is being built: their updates wait here until it is sent.
-        self.pending: dict[str, list[tuple[str, int, str]]] = {}
+        self.pending: dict[str, list[Item]] = {}
         # Set by the hub: stops all deliveries to this client at once.
         self.on_drop: Callable[[Connection], None] | None = None
-        # A plain list, not an asyncio.Queue: appending is the hot path (clients x ticks).
-        self._buffer: list[str] = []
+        # Messages of this client alone (str) and the channels' shared blocks, in order; a plain
+        # list, not an asyncio.Queue: appending is the hot path.
+        self._buffer: list[str | Block] = []
+        self._waiting = 0  # messages in _buffer
         self._max = queue_size
         self._wakeup = asyncio.Event()
         self._ending = False  # write what is buffered, then close
-        self._batch_window_s = batch_window_s if batch else 0.0
         self._close_grace_s = close_grace_s
         self._close_code = 1000
         self.writer = asyncio.create_task(self._write())
 
     def send(self, text: str) -> None:
-        if self.closed:
-            return
-        buffer = self._buffer
-        if len(buffer) >= self._max:
-            self._slow_consumer()
-            return
-        buffer.append(text)
-        if len(buffer) == 1:
-            self._wakeup.set()
+        """One message for this client alone (answers, snapshots, errors, heartbeats)."""
+        self._queue(text, 1)
 
-    def deliver(self, key: str, text: str, symbol: str = "", seq: int = 0) -> None:
-        """An update on `key`: held back while that channel's snapshot is still being built."""
+    def add(self, key: str, block: Block) -> None:
+        """A flush's messages of channel `key`: held back while its snapshot is being built."""
         held = self.pending.get(key)
         if held is not None:
-            held.append((symbol, seq, text))
+            held.extend(block.items)
         else:
-            self.send(text)
+            self._queue(block, len(block))
+
+    def _queue(self, item: str | Block, messages: int) -> None:
+        if self.closed:
+            return
+        # What the writer has not taken yet: a client that takes nothing for that long is slow;
+        # one big burst to a client that keeps up is not.
+        if self._waiting >= self._max:
+            self._slow_consumer()
+            return
+        self._buffer.append(item)
+        self._waiting += messages
+        if len(self._buffer) == 1:
+            self._wakeup.set()
 
     def _slow_consumer(self) -> None:
         self.closed = True
@@ -98,6 +102,7 @@ class Connection:
                 f"more than {self._max} messages waiting for this client; disconnected",
             )
         ]
+        self._waiting = 1
         self._ending = True
         self._wakeup.set()
         # A client that reads nothing at all never lets the writer finish: cut it after a grace.
@@ -113,19 +118,22 @@ class Connection:
             self._ending = True
             self._wakeup.set()
 
+    def _frames(self, items: list[str | Block]) -> list[str]:
+        if not self.batch:
+            return [t for i in items for t in ([i] if isinstance(i, str) else i.texts())]
+        if len(items) == 1 and isinstance(items[0], Block):
+            return [items[0].frame()]  # built once for every client of that channel alone
+        return ["[" + ",".join(i if isinstance(i, str) else i.joined() for i in items) + "]"]
+
     async def _write(self) -> None:
         try:
             while True:
                 await self._wakeup.wait()
-                if self._batch_window_s and not self._ending:
-                    await asyncio.sleep(self._batch_window_s)  # let the burst gather
                 self._wakeup.clear()
-                items, self._buffer = self._buffer, []
-                if self.batch and items:
-                    await self.websocket.send_text("[" + ",".join(items) + "]")
-                else:
-                    for item in items:
-                        await self.websocket.send_text(item)
+                items, self._buffer, self._waiting = self._buffer, [], 0
+                if items:
+                    for frame in self._frames(items):
+                        await self.websocket.send_text(frame)
                 if self._ending and not self._buffer:
                     break
         except Exception:

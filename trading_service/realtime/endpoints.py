@@ -36,9 +36,7 @@ async def stream(
     """Prices, quotes, trades, books, candles, and your orders and portfolio (docs/realtime.md)."""
     await websocket.accept()
     settings = hub.settings
-    conn = Connection(
-        websocket, settings.send_queue, settings.close_grace_s, batch, settings.batch_window_s
-    )
+    conn = Connection(websocket, settings.send_queue, settings.close_grace_s, batch)
     hub.register(conn)
     try:
         token = websocket.cookies.get(SESSION_COOKIE)

@@ -43,6 +43,7 @@ from trading_service.realtime.connection import (
     Connection,
     error_message,
 )
+from trading_service.realtime.fanout import Fanout
 from trading_service.realtime.snapshots import SnapshotReader
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Hub:
         self.snapshots = SnapshotReader(db, redis, prices, candles)
         self.connections: set[Connection] = set()
         self.subscribers: dict[str, set[Connection]] = defaultdict(set)
+        self.fanout = Fanout(self.subscribers, settings.batch_window_s)
         # Messages sent per channel key; a jump tells a client it missed something.
         self.seq: dict[str, int] = defaultdict(int)
         self._last_quote: dict[str, tuple[Any, ...]] = {}
@@ -193,6 +195,8 @@ class Hub:
                 log.warning("snapshot failed", extra={"channel": channel}, exc_info=True)
                 conn.send(error_message("snapshot_failed", f"no snapshot for {channel}"))
                 snap = None
+            if self.fanout.pending(key):  # held too: the snapshot may already hold them
+                self.fanout.flush()
             held = conn.pending.pop(key, [])
             if snap is not None:
                 for text in snap.messages:
@@ -221,22 +225,18 @@ class Hub:
     # --- fan-out ----------------------------------------------------------------------------
 
     def _publish(self, key: str, text_for_seq: Any) -> None:
-        """Number the message of `key` and hand it to its subscribers (built only if any)."""
-        subscribers = self.subscribers.get(key)
-        if not subscribers:
+        """Number the message of `key` and queue it for its subscribers (built only if any)."""
+        if not self.subscribers.get(key):
             return
         self.seq[key] += 1
-        text: str = text_for_seq(self.seq[key])
-        for conn in tuple(subscribers):
-            conn.deliver(key, text)
+        self.fanout.add(key, text_for_seq(self.seq[key]))
 
     def on_price(self, raw: bytes) -> None:
         tick = json.loads(raw)
         symbol, seq = tick["symbol"], int(tick["seq"])
         text = messages.price_from_redis(raw)
-        for key in ("prices", f"prices:{symbol}"):
-            for conn in tuple(self.subscribers.get(key, ())):
-                conn.deliver(key, text, symbol, seq)
+        self.fanout.add("prices", text, symbol, seq)
+        self.fanout.add(f"prices:{symbol}", text, symbol, seq)
         ts = datetime.fromisoformat(tick["ts"].replace("Z", "+00:00"))
         self._push_candles(self.candles.on_tick(symbol, Decimal(tick["price"]), ts, seq))
 
