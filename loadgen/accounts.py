@@ -16,9 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 
-import httpx
-
 from loadgen.exchange import Account, Exchange
+from loadgen.http import Response, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +40,20 @@ def _save(path: Path, accounts: list[Account]) -> None:
     path.chmod(0o600)  # passwords of throwaway accounts, but passwords still
 
 
-async def _until_answered(
-    call: Callable[[], Awaitable[httpx.Response]], what: str
-) -> httpx.Response:
+async def _until_answered(call: Callable[[], Awaitable[Response]], what: str) -> Response:
     """Wait out 429s and transient failures; return the first definite answer."""
     unreachable = 0
     for _ in range(1000):
         try:
             response = await call()
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             unreachable += 1
             if unreachable > 10:
                 raise RuntimeError(f"{what}: the user service is unreachable ({exc!r})") from exc
             await asyncio.sleep(1)
             continue
         if response.status_code == 429:
-            wait = float(response.headers.get("Retry-After", "5"))
+            wait = float(response.headers.get("retry-after", "5"))
             log.info("%s throttled by the user service: waiting %.0f s", what, wait)
             await asyncio.sleep(wait)
             continue

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
+from loadgen.http import Client, Response, TransportError
 from loadgen.stats import Stats
 
 
@@ -42,35 +41,22 @@ class Exchange:
     ) -> None:
         self.stats = stats
         self.retry_for_s = retry_for_s
-        self.trading_url = trading_url
-        self.timeout_s = timeout_s
-        self.users = httpx.AsyncClient(base_url=user_url, timeout=timeout_s)
-        self.trading = httpx.AsyncClient(base_url=trading_url, timeout=timeout_s)
-        # One small pool per account: httpx scans its whole pool on every request, which
-        # costs more CPU than the request itself once a pool holds a hundred connections.
-        self._pools: dict[str, httpx.AsyncClient] = {}
+        # One connection pool per service for every trader (loadgen/http.py: a pooled
+        # connection costs nothing to find, so one pool serves hundreds of traders).
+        self.users = Client(user_url, timeout_s)
+        self.trading = Client(trading_url, timeout_s)
 
     async def aclose(self) -> None:
-        for client in (self.users, self.trading, *self._pools.values()):
-            await client.aclose()
-
-    def _pool(self, account: Account) -> httpx.AsyncClient:
-        pool = self._pools.get(account.id)
-        if pool is None:
-            pool = self._pools[account.id] = httpx.AsyncClient(
-                base_url=self.trading_url,
-                timeout=self.timeout_s,
-                limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
-            )
-        return pool
+        await self.users.aclose()
+        await self.trading.aclose()
 
     # --- accounts ---------------------------------------------------------------------------
 
-    async def register(self, username: str, email: str, password: str) -> httpx.Response:
+    async def register(self, username: str, email: str, password: str) -> Response:
         body = {"username": username, "email": email, "password": password}
         return await self._send("register", self.users, "POST", "/register", json=body)
 
-    async def login(self, account: Account) -> httpx.Response:
+    async def login(self, account: Account) -> Response:
         body = {"email": account.email, "password": account.password}
         response = await self._send("login", self.users, "POST", "/login", json=body)
         if response.status_code == 200:
@@ -127,15 +113,13 @@ class Exchange:
         """Every symbol's reference price (GET /prices needs no token)."""
         try:
             response = await self.trading.get("/prices")
-        except httpx.TransportError:
+        except TransportError:
             return {}
         if response.status_code != 200:
             return {}
         return {p["symbol"]: Decimal(p["price"]) for p in response.json()}
 
-    def _order_answer(
-        self, account: Account, response: httpx.Response | None
-    ) -> dict[str, Any] | None:
+    def _order_answer(self, account: Account, response: Response | None) -> dict[str, Any] | None:
         if response is None or response.status_code != 200:
             return None
         order: dict[str, Any] = response.json()
@@ -149,13 +133,13 @@ class Exchange:
         method: str,
         path: str,
         json: dict[str, Any] | None = None,
-    ) -> httpx.Response | None:
+    ) -> Response | None:
         """Send with the account's token, logging in again once if it expired."""
         for _ in range(2):
             headers = {"Authorization": f"Bearer {account.token}"}
             if account.trading_account:
                 headers["X-Account-Id"] = account.trading_account
-            response = await self._retrying(op, self._pool(account), method, path, json, headers)
+            response = await self._retrying(op, self.trading, method, path, json, headers)
             if response is None or response.status_code != 401:
                 return response
             await self.login(account)
@@ -164,18 +148,18 @@ class Exchange:
     async def _retrying(
         self,
         op: str,
-        client: httpx.AsyncClient,
+        client: Client,
         method: str,
         path: str,
         json: dict[str, Any] | None,
         headers: dict[str, str],
-    ) -> httpx.Response | None:
+    ) -> Response | None:
         deadline = time.monotonic() + self.retry_for_s
         backoff = 0.2
         while True:
             try:
                 response = await self._send(op, client, method, path, json=json, headers=headers)
-            except httpx.TransportError:
+            except TransportError:
                 response = None
             if response is not None and response.status_code < 500:
                 return response
@@ -185,12 +169,12 @@ class Exchange:
             backoff = min(backoff * 2, 2.0)
 
     async def _send(
-        self, op: str, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any
-    ) -> httpx.Response:
+        self, op: str, client: Client, method: str, path: str, **kwargs: Any
+    ) -> Response:
         started = time.perf_counter()
         try:
             response = await client.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             self.stats.record(op, type(exc).__name__, None)
             raise
         ms = 1000 * (time.perf_counter() - started)
@@ -198,7 +182,7 @@ class Exchange:
         return response
 
 
-def _outcome(response: httpx.Response) -> str:
+def _outcome(response: Response) -> str:
     """ "201", or "409 insufficient_funds": the status with the error name, when there is one."""
     if response.status_code < 400:
         return str(response.status_code)

@@ -28,13 +28,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import httpx
-
 from loadgen import cli
 from loadgen.accounts import CREDENTIALS_FILE
 from loadgen.check import Verdict, settle, verify
 from loadgen.cli import configure_logging
 from loadgen.exchange import Account
+from loadgen.http import Client, TransportError
 from loadgen.session import Session
 from loadgen.stats import TERMINAL, Stats
 from loadgen.system import System
@@ -92,7 +91,7 @@ async def _probe(session: Session, account: Account, what: str) -> str:
         response = await session.exchange.trading.post(
             "/orders", json=body, headers={"Authorization": f"Bearer {account.token}"}
         )
-    except httpx.TransportError as exc:
+    except TransportError as exc:
         return type(exc).__name__
     if response.status_code in (200, 201):
         session.stats.acknowledge(account.id, response.json())
@@ -104,10 +103,10 @@ async def _probe(session: Session, account: Account, what: str) -> str:
     return f"{response.status_code} {error}"
 
 
-async def _price_seq(client: httpx.AsyncClient, symbol: str) -> int:
+async def _price_seq(client: Client, symbol: str) -> int:
     try:
         response = await client.get(f"/prices/{symbol}")
-    except httpx.TransportError:
+    except TransportError:
         return -1
     return int(response.json()["seq"]) if response.status_code == 200 else -1
 

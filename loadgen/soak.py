@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from loadgen import cli
 from loadgen.accounts import CREDENTIALS_FILE
 from loadgen.check import Verdict, settle, verify
 from loadgen.cli import add_trader_options, configure_logging
+from loadgen.cpu import per_order_report
 from loadgen.session import Session
 from loadgen.stats import Stats
 from loadgen.system import System
@@ -29,13 +31,16 @@ from shared.db import create_db_engine
 class SoakResult:
     stats: Stats
     verdict: Verdict
+    # CPU seconds used while trading: this client, and each part of the system.
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.verdict.violations == 0 and self.stats.server_errors() == 0
 
     def report(self) -> str:
-        return f"{self.stats.report()}\n{self.verdict.report()}"
+        cpu = per_order_report(self.cpu_s, self.stats.orders_placed)
+        return f"{self.stats.report()}\n{cpu}\n{self.verdict.report()}"
 
 
 async def soak_on(
@@ -57,17 +62,25 @@ async def soak_on(
             if report_every_s
             else None
         )
+        before = _cpu_s(system)
         try:
             stats = await session.trade(Pacer(rate, orders))
         finally:
             if progress is not None:
                 progress.cancel()
+        after = _cpu_s(system)
+    cpu_s = {name: after[name] - before[name] for name in after if name in before}
     db = create_db_engine(system.database_url, pool_size=2)
     try:
         await settle(db)
-        return SoakResult(stats, await verify(db, stats.acks))
+        return SoakResult(stats, await verify(db, stats.acks), cpu_s)
     finally:
         await db.dispose()
+
+
+def _cpu_s(system: System) -> dict[str, float]:
+    """CPU seconds so far of this process (the traders) and of each part of the system."""
+    return {"client": time.process_time(), **system.cpu_seconds()}
 
 
 async def _progress(stats: Stats, orders: int, every_s: float = 30) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from array import array
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +24,11 @@ class Ack:
     filled_qty: int
 
 
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
+def percentile(ordered: Sequence[float], pct: float) -> float:
+    """The nearest-rank percentile of values sorted in ascending order (0 for none)."""
+    if not ordered:
         return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1)]
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1))]
 
 
 @dataclass
@@ -34,13 +36,17 @@ class Stats:
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     answers: Counter[tuple[str, str]] = field(default_factory=Counter)
-    latencies_ms: dict[str, list[float]] = field(default_factory=dict)
+    # Latencies as machine doubles: appending one costs no object, 100,000 of them 800 kB.
+    latencies_ms: dict[str, array[float]] = field(default_factory=dict)
     acks: dict[str, Ack] = field(default_factory=dict)
 
     def record(self, op: str, outcome: str, ms: float | None) -> None:
         self.answers[(op, outcome)] += 1
         if ms is not None:
-            self.latencies_ms.setdefault(op, []).append(ms)
+            latencies = self.latencies_ms.get(op)
+            if latencies is None:
+                latencies = self.latencies_ms[op] = array("d")
+            latencies.append(ms)
 
     def acknowledge(self, account_id: str, order: dict[str, Any]) -> None:
         """Remember an order answer; a later answer about the same order replaces the state."""
@@ -89,15 +95,15 @@ class Stats:
             f"{'operation':<10} {'count':>8} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}  answers",
         ]
         for op in sorted({op for op, _ in self.answers}):
-            ms = self.latencies_ms.get(op, [])
+            ms = sorted(self.latencies_ms.get(op, ()))
             outcomes = ", ".join(
                 f"{outcome} x{n:,}" for (o, outcome), n in sorted(self.answers.items()) if o == op
             )
             lines.append(
                 f"{op:<10} {len(ms):>8,} {percentile(ms, 50):>9.1f} {percentile(ms, 99):>9.1f} "
-                f"{max(ms, default=0.0):>9.1f}  {outcomes}"
+                f"{ms[-1] if ms else 0.0:>9.1f}  {outcomes}"
             )
-        every = [v for values in self.latencies_ms.values() for v in values]
+        every = sorted(v for values in self.latencies_ms.values() for v in values)
         lines.append(
             f"all requests p50 {percentile(every, 50):.1f} ms, p99 {percentile(every, 99):.1f} ms"
         )

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from devstack.servers import free_port
 from devstack.stack import DEFAULT_KAFKA_BROKER, Stack, start_stack
 from devstack.supervisor import ServiceProcess
+from loadgen.cpu import tree_cpu_s
 from shared import migrate
 from shared.db import create_db_engine
 from shared.kafka import ensure_topics
@@ -150,6 +151,14 @@ class System:
     def database_url(self) -> str:
         assert self.stack is not None
         return self.stack.database_url
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds each running part has used so far (with its workers and backends)."""
+        pids = {name: service.pid for name, service in self.services.items()}
+        if self.stack is not None:
+            pids |= {s.name: s.proc.pid for s in self.stack.servers if s.proc is not None}
+        used = {name: tree_cpu_s(pid) for name, pid in pids.items() if pid is not None}
+        return {name: s for name, s in used.items() if s is not None}
 
     def log_tails(self, lines: int = 15) -> str:
         return "\n".join(

@@ -28,3 +28,7 @@ async def test_short_soak_loses_doubles_and_unbalances_nothing() -> None:
     assert stats.server_errors() == 0, report
     assert result.verdict.lost == [] and result.verdict.duplicated == [], report
     assert result.verdict.violations == 0, report
+    # Where the time went: CPU of this client and of each part, measured over the trading.
+    for part in ("client", "trading", "engine", "postgres"):
+        assert result.cpu_s[part] > 0, report
+    assert "CPU ms per order: client " in report
