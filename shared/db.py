@@ -1,10 +1,49 @@
-"""The async SQLAlchemy engine every service builds in its lifespan."""
+"""The database clients every service builds in its lifespan: the async SQLAlchemy engine, and
+for a hot path that runs a few fixed statements, a plain asyncpg pool."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def create_db_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    # pool_pre_ping: a restarted PostgreSQL must not leave dead connections in the pool
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+def create_db_engine(
+    url: str, pool_size: int = 10, application_name: str | None = None
+) -> AsyncEngine:
+    """`application_name` names the connections in pg_stat_activity."""
+    # No pool_pre_ping: it cost a round trip on every checkout, i.e. on every transaction. A
+    # connection PostgreSQL dropped (a restart) fails its first statement instead; SQLAlchemy
+    # sees a disconnect, invalidates every pooled connection older than it, and the request is
+    # answered 503 (shared/errors.py), so the next one connects afresh.
+    connect_args: dict[str, Any] = {}
+    if application_name is not None:
+        connect_args["server_settings"] = {"application_name": application_name}
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
+    )
+
+
+class AttrRecord(asyncpg.Record):  # type: ignore[misc]
+    """An asyncpg row whose columns read as attributes too, like a SQLAlchemy row."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+async def create_pg_pool(url: str, size: int, application_name: str) -> asyncpg.Pool:
+    """An asyncpg pool of `size` connections; statements are prepared once per connection.
+
+    A connection PostgreSQL closed is replaced when it is next taken from the pool; one that
+    dies in use fails its statement (the caller answers 503)."""
+    return await asyncpg.create_pool(
+        url.replace("postgresql+asyncpg://", "postgresql://", 1),
+        min_size=size,
+        max_size=size,
+        record_class=AttrRecord,
+        server_settings={"application_name": application_name},
+    )

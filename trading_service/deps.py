@@ -20,6 +20,7 @@ from trading_service.accounts import repository
 from trading_service.accounts.service import Account, NoSuchAccount, account_for
 from trading_service.config import TradingSettings
 from trading_service.orders.executions import ExecutionWaiter
+from trading_service.orders.group_commit import OrderGroups
 from trading_service.orders.handoff import OrderHandoff
 from trading_service.prices.cache import PriceCache
 from trading_service.session.cookies import require_csrf_header, session_token
@@ -36,6 +37,7 @@ class Resources:
     verifier: RefreshingVerifier
     deleted_users: DeletedUsers
     revoked_tokens: RevokedTokens
+    order_groups: OrderGroups
     # Accounts this process has already made sure exist (saves an INSERT per request).
     known_accounts: set[uuid.UUID] = field(default_factory=set)
 
