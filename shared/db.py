@@ -3,10 +3,33 @@ for a hot path that runs a few fixed statements, a plain asyncpg pool."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.errors import ServiceUnavailable
+
+# On asyncpg directly: the connection failed or PostgreSQL is going away (a restart).
+CONNECTION_LOST = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    # A connection PostgreSQL closed while the pool held it can fail this way on its next use.
+    asyncpg.exceptions.InternalClientError,
+)
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The answer SQLAlchemy's disconnects get too (shared/errors.py): 503, retry in 1 s."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the database is unreachable; try again shortly", headers={"Retry-After": "1"}
+        )
 
 
 def create_db_engine(
@@ -47,3 +70,16 @@ async def create_pg_pool(url: str, size: int, application_name: str) -> asyncpg.
         record_class=AttrRecord,
         server_settings={"application_name": application_name},
     )
+
+
+@contextlib.asynccontextmanager
+async def pg_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of `pool`; a lost connection inside is answered 503 (DatabaseUnavailable)
+    and, like SQLAlchemy on a disconnect, replaces every connection of the pool on its next use:
+    a restart of PostgreSQL fails one request, not one per pooled connection."""
+    try:
+        async with pool.acquire() as pg:
+            yield pg
+    except CONNECTION_LOST as exc:
+        await pool.expire_connections()
+        raise DatabaseUnavailable() from exc

@@ -44,6 +44,7 @@ from trading_service.orders.endpoints import router as orders_router
 from trading_service.orders.executions import ExecutionWaiter
 from trading_service.orders.group_commit import ORDER_FLUSHERS, OrderGroups
 from trading_service.orders.handoff import OrderHandoff, build_producer, run_outbox_sweep
+from trading_service.orders.service import ORDER_READ_CONNECTIONS
 from trading_service.portfolio.endpoints import router as portfolio_router
 from trading_service.prices.cache import PriceCache
 from trading_service.prices.consumer import run_price_consumer
@@ -90,6 +91,9 @@ def create_app(
             settings.database_url, ORDER_FLUSHERS, "stocksim-trading-orders"
         )
         order_groups = OrderGroups(order_pool)
+        reads_pool = await create_pg_pool(
+            settings.database_url, ORDER_READ_CONNECTIONS, "stocksim-trading-reads"
+        )
         redis = Redis.from_url(settings.redis_url)
         producer = build_producer(settings.kafka_bootstrap_servers)
         await producer.start()
@@ -118,6 +122,7 @@ def create_app(
             deleted_users=DeletedUsers(redis),
             revoked_tokens=RevokedTokens(redis),
             order_groups=order_groups,
+            pg=reads_pool,
         )
         # The WebSocket stream and the candles (trading_service/realtime, trading_service/candles)
         # One market clock for bars, "today" and GET /clock (shared/market_clock.py).
@@ -177,6 +182,7 @@ def create_app(
             await user_service_client.aclose()
             await redis.aclose()
             await order_pool.close()
+            await reads_pool.close()
             await db.dispose()
 
     app = FastAPI(

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import asyncpg  # type: ignore[import-untyped]
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
@@ -38,11 +39,14 @@ class Resources:
     deleted_users: DeletedUsers
     revoked_tokens: RevokedTokens
     order_groups: OrderGroups
+    # asyncpg, for the few fixed reads on the order path (trading_service/orders/service.py).
+    pg: asyncpg.Pool
     # Accounts this process has already made sure exist (saves an INSERT per request).
     known_accounts: set[uuid.UUID] = field(default_factory=set)
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hand-off per request.
     resources: Resources = request.app.state.resources
     return resources
 

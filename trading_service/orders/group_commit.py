@@ -33,7 +33,8 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-from shared.errors import DomainError, ServiceUnavailable
+from shared.db import CONNECTION_LOST, DatabaseUnavailable, pg_connection
+from shared.errors import DomainError
 from trading_service.engine.core.model import Side
 from trading_service.messages import PriceTick
 from trading_service.orders import repository
@@ -58,22 +59,6 @@ ORDER_FLUSHERS = 2
 
 # A group that meets a deadlock or a serialization failure is tried again this many times.
 MAX_RETRIES = 3
-
-# The connection failed or PostgreSQL is going away: nothing of the group can be known stored.
-_CONNECTION_LOST = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
-
-
-class DatabaseUnavailable(ServiceUnavailable):
-    def __init__(self) -> None:
-        super().__init__(
-            "the database is unreachable; try again shortly", headers={"Retry-After": "1"}
-        )
-
 
 # What a placement comes out as: (the order row, created) or the error to answer with.
 Outcome = tuple[Any, bool] | BaseException
@@ -127,10 +112,10 @@ class OrderGroups:
     async def _commit(self, group: list[Placement]) -> list[Outcome]:
         ordered = sorted(range(len(group)), key=lambda i: _lock_order(group[i]))
         try:
-            async with self._pool.acquire() as pg:
+            async with pg_connection(self._pool) as pg:
                 outcomes = await _commit_on(pg, group, ordered)
-        except _CONNECTION_LOST as exc:
-            log.warning("database unreachable for order entry: %s", type(exc).__name__)
+        except DatabaseUnavailable as exc:
+            log.warning("database unreachable for order entry: %r", exc.__cause__)
             return [DatabaseUnavailable() for _ in group]
         except Exception as exc:  # a bug: every request of the group answers 500, logged
             log.exception("order group failed")
@@ -162,7 +147,7 @@ async def _commit_on(
                     applied[i] = await _apply(pg, group[i])
                 at = None  # now the commit
         except asyncpg.PostgresError as exc:
-            if isinstance(exc, _CONNECTION_LOST):
+            if isinstance(exc, CONNECTION_LOST):
                 raise
             failure: BaseException = exc
             if isinstance(exc, asyncpg.TransactionRollbackError) and retries < MAX_RETRIES:

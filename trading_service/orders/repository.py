@@ -417,3 +417,21 @@ async def balance_of(pg: Any, account_id: uuid.UUID) -> Balance:
 async def holding_of(pg: Any, account_id: uuid.UUID, symbol: str) -> Holding:
     row = await pg.fetchrow(_HOLDING, account_id, symbol)
     return Holding(0, 0) if row is None else Holding(row["qty"], row["reserved_qty"])
+
+
+_ORDER = "SELECT * FROM orders WHERE id = $1 AND account_id = $2"
+_FILLS = "SELECT order_id, price, qty, ts FROM fills WHERE order_id = ANY($1::uuid[]) ORDER BY id"
+
+
+async def order_of(pg: Any, account_id: uuid.UUID, order_id: uuid.UUID) -> Any | None:
+    """`get_order` on an asyncpg connection (the answer of an order that waited)."""
+    return await pg.fetchrow(_ORDER, order_id, account_id)
+
+
+async def fills_of(pg: Any, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+    """`fills_by_order` on an asyncpg connection."""
+    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    if order_ids:
+        for row in await pg.fetch(_FILLS, order_ids):
+            grouped[row["order_id"]].append(row)
+    return grouped

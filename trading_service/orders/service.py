@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db import pg_connection
 from shared.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
 from shared.money import from_ticks, round_money, ticks_up, to_ticks
 from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
@@ -278,12 +279,19 @@ async def hand_off_and_wait(
             )
 
 
+# Connections of the asyncpg pool for the order path's reads (Resources.pg).
+ORDER_READ_CONNECTIONS = 6
+
+
 async def as_they_stand(
     resources: Resources, account_id: uuid.UUID, order_ids: list[uuid.UUID]
 ) -> list[OrderOut]:
-    async with resources.db.connect() as conn:
-        rows = [await repository.get_order(conn, account_id, i) for i in order_ids]
-        return await render_orders(conn, [r for r in rows if r is not None])
+    """The orders with their fills, read now (on asyncpg: the answer of every waiting order)."""
+    async with pg_connection(resources.pg) as pg:
+        found = [await repository.order_of(pg, account_id, i) for i in order_ids]
+        rows = [r for r in found if r is not None]
+        by_order = await repository.fills_of(pg, [r.id for r in rows])
+    return [order_out(r, by_order.get(r.id, [])) for r in rows]
 
 
 def to_core_order(row: Row[Any]) -> Order:
