@@ -1,6 +1,7 @@
-"""The order path over HTTP: /trade/buy (waits for the fill) and POST /orders (acknowledgement),
-at a fixed concurrency, with 1 and 2 API workers side by side, plus order-to-fill latency, each
-next to the floor of the web stack measured in the same run.
+"""The order path over HTTP: /trade/buy and /trade/sell (wait for the fill), POST /orders
+(acknowledgement) and POST /orders?wait=true (waits for the engine), at a fixed concurrency,
+with 1 and 2 API workers side by side, plus order-to-fill latency, each next to the floor of
+the web stack measured in the same run.
 
 Real processes on a fresh embedded stack: uvicorn (uvloop + httptools) serving the trading API,
 the matching engine, PostgreSQL with fsync on, Redis, the broker; wrk drives the load with 64
@@ -22,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
+import httpx
 
 from bench import floor
 from bench.harness import Processes, Tokens, fresh_stack, publish_price, summary, wrk
@@ -45,6 +47,19 @@ async def fill_latencies(database_url: str, since: datetime) -> list[float]:
         await conn.close()
 
 
+async def give_shares(port: int, tokens: list[str], qty: int) -> None:
+    """Each account buys `qty` shares once (through the API), so the /trade/sell runs have
+    shares to sell."""
+    order = {"symbol": "AAPL", "qty": qty, "side": "buy", "type": "market"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        for token in tokens:
+            r = await client.post(
+                "/orders?wait=true", json=order, headers={"Authorization": f"Bearer {token}"}
+            )
+            if r.status_code != 201 or r.json()["status"] != "filled":
+                raise SystemExit(f"could not give the bench accounts shares: {r.text}")
+
+
 async def wait_settled(database_url: str) -> None:
     conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
@@ -66,7 +81,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
 
-    buy = {"stock_symbol": "AAPL", "quantity": 1}
+    one_share = {"stock_symbol": "AAPL", "quantity": 1}
     order = {"symbol": "AAPL", "qty": 1, "side": "buy", "type": "market"}
     floor_order = {"symbol": "AAPL", "qty": 1, "side": "buy", "price": "190.00"}
     results: dict[str, dict[str, list[float]]] = {}
@@ -111,11 +126,21 @@ def main() -> None:
             for workers in args.workers:
                 port, api = procs.api(workers)
                 asyncio.run(publish_price(stack, "AAPL", "190.00", port))
-                wrk(port, "/trade/buy", buy, tokens.tokens, args.connections, 2, root)  # warm-up
+                wrk(
+                    port, "/trade/buy", one_share, tokens.tokens, args.connections, 2, root
+                )  # warm-up
+                # More than every /trade/sell run of this API process can sell.
+                asyncio.run(give_shares(port, tokens.tokens, 100_000))
                 for _ in range(args.repeat):
                     for name, path, body in (
-                        ("/trade/buy (waits for fill)", "/trade/buy", buy),
+                        ("/trade/buy (waits for fill)", "/trade/buy", one_share),
+                        ("/trade/sell (waits for fill)", "/trade/sell", one_share),
                         ("POST /orders (ack)", "/orders", order),
+                        (
+                            "POST /orders?wait=true (waits for the engine)",
+                            "/orders?wait=true",
+                            order,
+                        ),
                     ):
                         asyncio.run(wait_settled(stack.database_url))
                         floor_run = measure_floor()
