@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -67,6 +68,13 @@ async def one_group(
     finally:
         flusher.cancel()
         await asyncio.gather(flusher, return_exceptions=True)
+
+
+def group_sizes() -> tuple[float, float]:
+    """stocksim_order_group_size: (groups committed, orders in them) in this process."""
+    count = REGISTRY.get_sample_value("stocksim_order_group_size_count") or 0.0
+    total = REGISTRY.get_sample_value("stocksim_order_group_size_sum") or 0.0
+    return count, total
 
 
 async def signed_up(
@@ -160,6 +168,7 @@ async def test_one_account_twice_in_a_group_with_cash_for_one_order(
 ) -> None:
     await market.set("GROUP", "50.00")
     (trader,) = await signed_up(api, new_trader, 1)
+    groups_before = group_sizes()
     # 60,000.00 each of the account's 100,000.00.
     first, second = await one_group(
         groups,
@@ -170,6 +179,8 @@ async def test_one_account_twice_in_a_group_with_cash_for_one_order(
     assert isinstance(second, InsufficientFunds), second
     assert "buying power is 40000.00" in second.detail
     assert await reserved(db, trader) == Decimal("60000.00")
+    # One group of two, as /metrics shows it.
+    assert group_sizes() == (groups_before[0] + 1, groups_before[1] + 2)
     await settle(db)
     assert await audit_violations(db) == {}
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+from prometheus_client import Histogram
 
 from shared.db import CONNECTION_LOST, DatabaseUnavailable, pg_connection
 from shared.errors import DomainError
@@ -59,6 +60,12 @@ ORDER_FLUSHERS = 2
 
 # A group that meets a deadlock or a serialization failure is tried again this many times.
 MAX_RETRIES = 3
+
+ORDER_GROUP_SIZE = Histogram(
+    "stocksim_order_group_size",
+    "Orders committed per transaction by order entry's group commit.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 
 # What a placement comes out as: (the order row, created) or the error to answer with.
 Outcome = tuple[Any, bool] | BaseException
@@ -100,6 +107,7 @@ class OrderGroups:
                 self._wake.clear()
                 await self._wake.wait()
             group = [self._queued.popleft() for _ in range(min(MAX_GROUP, len(self._queued)))]
+            ORDER_GROUP_SIZE.observe(len(group))
             outcomes = await self._commit(group)
             for placement, outcome in zip(group, outcomes, strict=True):
                 if placement.done.done():  # the request was canceled meanwhile
