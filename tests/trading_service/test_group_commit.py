@@ -262,3 +262,28 @@ async def test_orders_sent_at_once_over_http_are_answered_after_their_own_commit
     assert await reserved(db, traders[3]) == Decimal("0.00")
     await settle(db)
     assert await audit_violations(db) == {}
+
+
+async def test_a_bug_met_by_one_order_fails_it_alone(
+    api: httpx.AsyncClient,
+    market: Market,
+    new_trader: Callable[[], Trader],
+    db: AsyncEngine,
+    groups: OrderGroups,
+    trading_settings: TradingSettings,
+) -> None:
+    await market.set("GROUP", "50.00")
+    good, broken = await signed_up(api, new_trader, 2)
+    # A quantity no validated request can carry: computing its reservation raises.
+    nonsense = OrderRequest.model_construct(**{**limit_buy(1, "1.00").__dict__, "qty": "many"})
+    stored, failed = await one_group(
+        groups,
+        [(good, limit_buy(5, "1.00")), (broken, nonsense)],
+        trading_settings.market_collar_bps,
+    )
+    assert isinstance(failed, TypeError), failed
+    assert not isinstance(stored, BaseException) and stored[1] is True
+    assert await reserved(db, good) == Decimal("5.00")
+    assert await reserved(db, broken) == Decimal("0.00")
+    await settle(db)
+    assert await audit_violations(db) == {}

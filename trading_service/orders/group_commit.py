@@ -125,7 +125,7 @@ class OrderGroups:
         except DatabaseUnavailable as exc:
             log.warning("database unreachable for order entry: %r", exc.__cause__)
             return [DatabaseUnavailable() for _ in group]
-        except Exception as exc:  # a bug: every request of the group answers 500, logged
+        except Exception as exc:  # a bug outside any one order: the group answers 500, logged
             log.exception("order group failed")
             return [exc for _ in group]
         return [outcomes[i] for i in range(len(group))]
@@ -152,7 +152,15 @@ async def _commit_on(
             async with pg.transaction():
                 for i in remaining:
                     at = i
-                    applied[i] = await _apply(pg, group[i])
+                    try:
+                        applied[i] = await _apply(pg, group[i])
+                    except (asyncpg.PostgresError, *CONNECTION_LOST):
+                        raise
+                    except Exception as exc:
+                        # A bug met by this order alone, before it changed anything (its
+                        # reservation and row are one statement): it answers 500, logged.
+                        log.exception("order entry failed for one order of a group")
+                        applied[i] = exc
                 at = None  # now the commit
         except asyncpg.PostgresError as exc:
             if isinstance(exc, CONNECTION_LOST):
