@@ -26,7 +26,15 @@ import asyncpg
 import httpx
 
 from bench import floor
-from bench.harness import Processes, Tokens, fresh_stack, publish_price, summary, wrk
+from bench.harness import (
+    Processes,
+    Tokens,
+    cpu_seconds,
+    fresh_stack,
+    publish_price,
+    summary,
+    wrk,
+)
 
 FLOOR = "the floor (FastAPI + asyncpg, 1 worker)"
 STARTING_CASH = "1000000000.00"
@@ -69,6 +77,11 @@ async def wait_settled(database_url: str) -> None:
         await conn.close()
 
 
+def per_order_ms(cpu_s: float, run: dict[str, float]) -> float:
+    """CPU milliseconds per answered request of a wrk run."""
+    return 1000 * cpu_s / max(1.0, run["requests"])
+
+
 def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))]
 
@@ -106,15 +119,17 @@ def main() -> None:
             },
         )
         try:
-            procs.engine()
+            engine = procs.engine()
             asyncio.run(floor.prepare(stack.database_url, tokens.users, Decimal(STARTING_CASH)))
-            floor_port, _ = procs.floor(stack.database_url, tokens.jwks_file)
+            floor_port, floor_proc = procs.floor(stack.database_url, tokens.jwks_file)
 
             def measure_floor() -> dict[str, float]:
+                cpu = cpu_seconds(floor_proc.pid)
                 run = wrk(
                     floor_port, "/order", floor_order, tokens.tokens, args.connections,
                     args.seconds, root,
                 )  # fmt: skip
+                run["cpu_ms"] = per_order_ms(cpu_seconds(floor_proc.pid) - cpu, run)
                 if run["non2xx"]:
                     raise SystemExit(f"the floor answered {run['non2xx']:.0f} non-2xx: see {root}")
                 record(FLOOR, run, None)
@@ -145,12 +160,17 @@ def main() -> None:
                         asyncio.run(wait_settled(stack.database_url))
                         floor_run = measure_floor()
                         started = datetime.now().astimezone()
+                        api_cpu, engine_cpu = cpu_seconds(api.pid), cpu_seconds(engine.pid)
                         r = wrk(
                             port, path, body, tokens.tokens, args.connections, args.seconds, root
                         )
+                        r["cpu_ms"] = per_order_ms(cpu_seconds(api.pid) - api_cpu, r)
                         key = f"{name}, {workers} worker(s)"
                         record(key, r, floor_run)
                         asyncio.run(wait_settled(stack.database_url))
+                        # Until the engine has processed every order of the run.
+                        engine_ms = per_order_ms(cpu_seconds(engine.pid) - engine_cpu, r)
+                        results[key].setdefault("engine_cpu_ms", []).append(engine_ms)
                         fills = asyncio.run(fill_latencies(stack.database_url, started))
                         results[key].setdefault("fill_p50", []).append(percentile(fills, 0.5))
                         results[key].setdefault("fill_p99", []).append(percentile(fills, 0.99))
@@ -185,6 +205,12 @@ def main() -> None:
                 f"  order-to-fill p50/p99 {summary(m['fill_p50'], '{:.1f}')} / "
                 f"{summary(m['fill_p99'], '{:.1f}')} ms"
             )
+            print(
+                f"  CPU ms per order      API {summary(m['cpu_ms'], '{:.2f}')}, "
+                f"engine {summary(m['engine_cpu_ms'], '{:.2f}')}"
+            )
+        else:
+            print(f"  CPU ms per order      {summary(m['cpu_ms'], '{:.2f}')}")
         print(f"  non-2xx               {statistics.median(m['non2xx']):.0f}")
 
 
