@@ -419,19 +419,40 @@ async def holding_of(pg: Any, account_id: uuid.UUID, symbol: str) -> Holding:
     return Holding(0, 0) if row is None else Holding(row["qty"], row["reserved_qty"])
 
 
-_ORDER = "SELECT * FROM orders WHERE id = $1 AND account_id = $2"
-_FILLS = "SELECT order_id, price, qty, ts FROM fills WHERE order_id = ANY($1::uuid[]) ORDER BY id"
+# An order's fills ride along as arrays: one round trip for the orders and their fills.
+_ORDERS_WITH_FILLS = """
+SELECT o.*,
+       ARRAY(SELECT f.price FROM fills f WHERE f.order_id = o.id ORDER BY f.id) AS fill_prices,
+       ARRAY(SELECT f.qty FROM fills f WHERE f.order_id = o.id ORDER BY f.id) AS fill_qtys,
+       ARRAY(SELECT f.ts FROM fills f WHERE f.order_id = o.id ORDER BY f.id) AS fill_times
+FROM orders o
+WHERE o.id = ANY($1::uuid[]) AND o.account_id = $2
+"""
 
 
-async def order_of(pg: Any, account_id: uuid.UUID, order_id: uuid.UUID) -> Any | None:
-    """`get_order` on an asyncpg connection (the answer of an order that waited)."""
-    return await pg.fetchrow(_ORDER, order_id, account_id)
+@dataclass(frozen=True, slots=True)
+class Fill:
+    price: Decimal
+    qty: int
+    ts: datetime
 
 
-async def fills_of(pg: Any, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
-    """`fills_by_order` on an asyncpg connection."""
-    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    if order_ids:
-        for row in await pg.fetch(_FILLS, order_ids):
-            grouped[row["order_id"]].append(row)
-    return grouped
+async def orders_with_fills(
+    pg: Any, account_id: uuid.UUID, order_ids: list[uuid.UUID]
+) -> list[tuple[Any, list[Fill]]]:
+    """The account's orders among `order_ids` (in that order) with their fills, on an asyncpg
+    connection (the answer of every order that waited)."""
+    rows = {r["id"]: r for r in await pg.fetch(_ORDERS_WITH_FILLS, order_ids, account_id)}
+    return [
+        (
+            row,
+            [
+                Fill(price, qty, ts)
+                for price, qty, ts in zip(
+                    row["fill_prices"], row["fill_qtys"], row["fill_times"], strict=True
+                )
+            ],
+        )
+        for row in (rows.get(i) for i in order_ids)
+        if row is not None
+    ]

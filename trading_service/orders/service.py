@@ -288,10 +288,8 @@ async def as_they_stand(
 ) -> list[OrderOut]:
     """The orders with their fills, read now (on asyncpg: the answer of every waiting order)."""
     async with pg_connection(resources.pg) as pg:
-        found = [await repository.order_of(pg, account_id, i) for i in order_ids]
-        rows = [r for r in found if r is not None]
-        by_order = await repository.fills_of(pg, [r.id for r in rows])
-    return [order_out(r, by_order.get(r.id, [])) for r in rows]
+        found = await repository.orders_with_fills(pg, account_id, order_ids)
+    return [order_out(row, fills) for row, fills in found]
 
 
 def to_core_order(row: Row[Any]) -> Order:
