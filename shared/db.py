@@ -3,6 +3,7 @@ for a hot path that runs a few fixed statements, a plain asyncpg pool."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -90,3 +91,12 @@ async def pg_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]
     except CONNECTION_LOST as exc:
         await pool.expire_connections()
         raise DatabaseUnavailable() from exc
+
+
+async def close_pg_pool(pool: asyncpg.Pool, timeout_s: float = 5.0) -> None:
+    """Close gracefully, or terminate what is still in use after `timeout_s` (a shutdown must
+    not wait for ever on a connection a canceled task never gave back)."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout_s)
+    except TimeoutError:
+        pool.terminate()

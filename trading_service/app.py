@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from shared.apidocs import install_api_docs
 from shared.clock_api import router as clock_router
-from shared.db import create_db_engine, create_pg_pool
+from shared.db import close_pg_pool, create_db_engine, create_pg_pool
 from shared.deleted_users import DeletedUsers
 from shared.errors import ServiceUnavailable, install_error_handlers
 from shared.limits import BodySizeLimit
@@ -181,8 +181,8 @@ def create_app(
             await app.state.kafka_check.close()
             await user_service_client.aclose()
             await redis.aclose()
-            await order_pool.close()
-            await reads_pool.close()
+            await close_pg_pool(order_pool)
+            await close_pg_pool(reads_pool)
             await db.dispose()
 
     app = FastAPI(
