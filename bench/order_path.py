@@ -1,6 +1,7 @@
-"""The order path over HTTP: /trade/buy (waits for the fill) and POST /orders (acknowledgement),
-at a fixed concurrency, with 1 and 2 API workers side by side, plus order-to-fill latency, each
-next to the floor of the web stack measured in the same run.
+"""The order path over HTTP: /trade/buy and /trade/sell (wait for the fill), POST /orders
+(acknowledgement) and POST /orders?wait=true (waits for the engine), at a fixed concurrency,
+with 1 and 2 API workers side by side, plus order-to-fill latency, each next to the floor of
+the web stack measured in the same run.
 
 Real processes on a fresh embedded stack: uvicorn (uvloop + httptools) serving the trading API,
 the matching engine, PostgreSQL with fsync on, Redis, the broker; wrk drives the load with 64
@@ -22,9 +23,18 @@ from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
+import httpx
 
 from bench import floor
-from bench.harness import Processes, Tokens, fresh_stack, publish_price, summary, wrk
+from bench.harness import (
+    Processes,
+    Tokens,
+    cpu_seconds,
+    fresh_stack,
+    publish_price,
+    summary,
+    wrk,
+)
 
 FLOOR = "the floor (FastAPI + asyncpg, 1 worker)"
 STARTING_CASH = "1000000000.00"
@@ -45,6 +55,19 @@ async def fill_latencies(database_url: str, since: datetime) -> list[float]:
         await conn.close()
 
 
+async def give_shares(port: int, tokens: list[str], qty: int) -> None:
+    """Each account buys `qty` shares once (through the API), so the /trade/sell runs have
+    shares to sell."""
+    order = {"symbol": "AAPL", "qty": qty, "side": "buy", "type": "market"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        for token in tokens:
+            r = await client.post(
+                "/orders?wait=true", json=order, headers={"Authorization": f"Bearer {token}"}
+            )
+            if r.status_code != 201 or r.json()["status"] != "filled":
+                raise SystemExit(f"could not give the bench accounts shares: {r.text}")
+
+
 async def wait_settled(database_url: str) -> None:
     conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
@@ -52,6 +75,11 @@ async def wait_settled(database_url: str) -> None:
             await asyncio.sleep(0.2)
     finally:
         await conn.close()
+
+
+def per_order_ms(cpu_s: float, run: dict[str, float]) -> float:
+    """CPU milliseconds per answered request of a wrk run."""
+    return 1000 * cpu_s / max(1.0, run["requests"])
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -66,7 +94,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
 
-    buy = {"stock_symbol": "AAPL", "quantity": 1}
+    one_share = {"stock_symbol": "AAPL", "quantity": 1}
     order = {"symbol": "AAPL", "qty": 1, "side": "buy", "type": "market"}
     floor_order = {"symbol": "AAPL", "qty": 1, "side": "buy", "price": "190.00"}
     results: dict[str, dict[str, list[float]]] = {}
@@ -91,15 +119,17 @@ def main() -> None:
             },
         )
         try:
-            procs.engine()
+            engine = procs.engine()
             asyncio.run(floor.prepare(stack.database_url, tokens.users, Decimal(STARTING_CASH)))
-            floor_port, _ = procs.floor(stack.database_url, tokens.jwks_file)
+            floor_port, floor_proc = procs.floor(stack.database_url, tokens.jwks_file)
 
             def measure_floor() -> dict[str, float]:
+                cpu = cpu_seconds(floor_proc.pid)
                 run = wrk(
                     floor_port, "/order", floor_order, tokens.tokens, args.connections,
                     args.seconds, root,
                 )  # fmt: skip
+                run["cpu_ms"] = per_order_ms(cpu_seconds(floor_proc.pid) - cpu, run)
                 if run["non2xx"]:
                     raise SystemExit(f"the floor answered {run['non2xx']:.0f} non-2xx: see {root}")
                 record(FLOOR, run, None)
@@ -111,21 +141,36 @@ def main() -> None:
             for workers in args.workers:
                 port, api = procs.api(workers)
                 asyncio.run(publish_price(stack, "AAPL", "190.00", port))
-                wrk(port, "/trade/buy", buy, tokens.tokens, args.connections, 2, root)  # warm-up
+                wrk(
+                    port, "/trade/buy", one_share, tokens.tokens, args.connections, 2, root
+                )  # warm-up
+                # More than every /trade/sell run of this API process can sell.
+                asyncio.run(give_shares(port, tokens.tokens, 100_000))
                 for _ in range(args.repeat):
                     for name, path, body in (
-                        ("/trade/buy (waits for fill)", "/trade/buy", buy),
+                        ("/trade/buy (waits for fill)", "/trade/buy", one_share),
+                        ("/trade/sell (waits for fill)", "/trade/sell", one_share),
                         ("POST /orders (ack)", "/orders", order),
+                        (
+                            "POST /orders?wait=true (waits for the engine)",
+                            "/orders?wait=true",
+                            order,
+                        ),
                     ):
                         asyncio.run(wait_settled(stack.database_url))
                         floor_run = measure_floor()
                         started = datetime.now().astimezone()
+                        api_cpu, engine_cpu = cpu_seconds(api.pid), cpu_seconds(engine.pid)
                         r = wrk(
                             port, path, body, tokens.tokens, args.connections, args.seconds, root
                         )
+                        r["cpu_ms"] = per_order_ms(cpu_seconds(api.pid) - api_cpu, r)
                         key = f"{name}, {workers} worker(s)"
                         record(key, r, floor_run)
                         asyncio.run(wait_settled(stack.database_url))
+                        # Until the engine has processed every order of the run.
+                        engine_ms = per_order_ms(cpu_seconds(engine.pid) - engine_cpu, r)
+                        results[key].setdefault("engine_cpu_ms", []).append(engine_ms)
                         fills = asyncio.run(fill_latencies(stack.database_url, started))
                         results[key].setdefault("fill_p50", []).append(percentile(fills, 0.5))
                         results[key].setdefault("fill_p99", []).append(percentile(fills, 0.99))
@@ -160,6 +205,12 @@ def main() -> None:
                 f"  order-to-fill p50/p99 {summary(m['fill_p50'], '{:.1f}')} / "
                 f"{summary(m['fill_p99'], '{:.1f}')} ms"
             )
+            print(
+                f"  CPU ms per order      API {summary(m['cpu_ms'], '{:.2f}')}, "
+                f"engine {summary(m['engine_cpu_ms'], '{:.2f}')}"
+            )
+        else:
+            print(f"  CPU ms per order      {summary(m['cpu_ms'], '{:.2f}')}")
         print(f"  non-2xx               {statistics.median(m['non2xx']):.0f}")
 
 

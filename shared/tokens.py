@@ -25,6 +25,9 @@ REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud"]
 LEEWAY_S = 10
 
 
+# Bounds the memory of verified tokens per process; past it the memory starts over.
+MAX_REMEMBERED_TOKENS = 100_000
+
 # Longer ids are refused: a jti is a key in the revocation list (shared/revoked_tokens.py).
 MAX_JTI_LENGTH = 64
 
@@ -123,6 +126,12 @@ class RefreshingVerifier:
     one per `min_interval_s` (forged kids cannot make this process hammer the issuer); a token
     that comes sooner waits for the next allowed fetch instead of being refused, and concurrent
     requests with the new kid share that one fetch.
+
+    A token it has verified is remembered until it expires (its `exp` plus the leeway, exactly
+    when verification would start refusing it), so a client sending the same token again costs
+    a dict lookup instead of an Ed25519 verification. Only what verification says is cached:
+    revocation (shared/revoked_tokens.py) and deleted users (shared/deleted_users.py) are
+    checked by the callers on every request, as before. New keys forget every remembered token.
     """
 
     def __init__(
@@ -132,6 +141,7 @@ class RefreshingVerifier:
         issuer: str,
         audience: str,
         min_interval_s: float,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.current = verifier
         self._fetch = fetch
@@ -140,20 +150,44 @@ class RefreshingVerifier:
         self._min_interval_s = min_interval_s
         self._fetched_at = time.monotonic()
         self._lock = asyncio.Lock()
+        self._wall_clock = wall_clock
+        self._verified: dict[str, Claims] = {}
+        self._verified_by: TokenVerifier = verifier
 
     def verify(self, token: str) -> Claims:
         """With the keys known now (no fetch)."""
-        return self.current.verify(token)
+        return self._remembered(token) or self._verify_and_remember(self.current, token)
 
     async def verify_fetching(self, token: str) -> Claims:
         """Like `verify`, but a kid it does not know makes it fetch the JWKS again (bounded)."""
+        if (claims := self._remembered(token)) is not None:
+            return claims
         verifier = self.current
         try:
-            return verifier.verify(token)
+            return self._verify_and_remember(verifier, token)
         except UnknownKey:
             if not await self._refresh(verifier):
                 raise
-        return self.current.verify(token)
+        return self._verify_and_remember(self.current, token)
+
+    def _remembered(self, token: str) -> Claims | None:
+        claims = self._verified.get(token)
+        if claims is None or self._verified_by is not self.current:
+            return None
+        if self._wall_clock() >= claims.exp + LEEWAY_S:
+            # Expired: verification refuses it now, with its own message.
+            del self._verified[token]
+            return None
+        return claims
+
+    def _verify_and_remember(self, verifier: TokenVerifier, token: str) -> Claims:
+        claims = verifier.verify(token)
+        if self._verified_by is not verifier or len(self._verified) >= MAX_REMEMBERED_TOKENS:
+            # Other keys, or full: start over (the live tokens come back on their next use).
+            self._verified = {}
+            self._verified_by = verifier
+        self._verified[token] = claims
+        return claims
 
     async def _refresh(self, seen: TokenVerifier) -> bool:
         """Whether newer keys are there now (fetched by us or by a request we waited for)."""

@@ -18,7 +18,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from devstack.servers import free_port
 from shared.errors import Unauthorized
-from shared.tokens import Claims, TokenVerifier, load_jwks, read_bearer
+from shared.tokens import (
+    LEEWAY_S,
+    Claims,
+    RefreshingVerifier,
+    TokenVerifier,
+    load_jwks,
+    read_bearer,
+)
 from user_service.keys import SigningKey
 
 ISSUER = "stocksim-user-service"
@@ -232,3 +239,60 @@ def test_hmac_helper_matches_pyjwt() -> None:
     secret = hashlib.sha256(b"k").digest()
     token = hand_made({"alg": "HS256", "typ": "JWT"}, {"a": 1}, sign=secret)
     assert jwt.decode(token, secret, algorithms=["HS256"]) == {"a": 1}
+
+
+class CountingVerifier(TokenVerifier):
+    """Counts the signature verifications actually done."""
+
+    def __init__(self) -> None:
+        super().__init__(KEY.jwks(), ISSUER, AUDIENCE)
+        self.verified = 0
+
+    def verify(self, token: str) -> Claims:
+        self.verified += 1
+        return super().verify(token)
+
+
+async def no_fetch() -> dict[str, Any]:
+    raise AssertionError("no JWKS fetch expected")
+
+
+def refreshing(inner: TokenVerifier) -> RefreshingVerifier:
+    return RefreshingVerifier(inner, no_fetch, ISSUER, AUDIENCE, min_interval_s=60)
+
+
+async def test_a_verified_token_is_remembered_not_verified_again() -> None:
+    inner = CountingVerifier()
+    verifier = refreshing(inner)
+    token = signed(claims())
+    first = await verifier.verify_fetching(token)
+    assert await verifier.verify_fetching(token) == first
+    assert verifier.verify(token) == first
+    assert inner.verified == 1
+    # A forged twin (same claims, other signature) is a different token: verified, refused.
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(Unauthorized):
+        await verifier.verify_fetching(forged)
+    assert inner.verified == 2
+
+
+async def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    inner = CountingVerifier()
+    verifier = refreshing(inner)
+    # Valid for one more second: past exp, within the leeway.
+    token = signed(claims(exp=int(time.time()) - LEEWAY_S + 1))
+    await verifier.verify_fetching(token)
+    await asyncio.sleep(1.5)
+    with pytest.raises(Unauthorized) as info:
+        await verifier.verify_fetching(token)
+    assert info.value.detail == "token expired"
+
+
+async def test_new_keys_forget_the_remembered_tokens() -> None:
+    verifier = refreshing(CountingVerifier())
+    token = signed(claims())
+    await verifier.verify_fetching(token)
+    other = SigningKey.from_private_key(Ed25519PrivateKey.generate())
+    verifier.current = TokenVerifier(other.jwks(), ISSUER, AUDIENCE)  # the old key is gone
+    with pytest.raises(Unauthorized):
+        verifier.verify(token)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from shared.apidocs import install_api_docs
 from shared.clock_api import router as clock_router
-from shared.db import create_db_engine
+from shared.db import close_pg_pool, create_db_engine, create_pg_pool
 from shared.deleted_users import DeletedUsers
 from shared.errors import ServiceUnavailable, install_error_handlers
 from shared.limits import BodySizeLimit
@@ -43,7 +43,9 @@ from trading_service.monitoring import sample_storage
 from trading_service.orders.closing import run_deleted_accounts_sweep
 from trading_service.orders.endpoints import router as orders_router
 from trading_service.orders.executions import ExecutionWaiter
+from trading_service.orders.group_commit import ORDER_FLUSHERS, OrderGroups
 from trading_service.orders.handoff import OrderHandoff, build_producer, run_outbox_sweep
+from trading_service.orders.service import ORDER_READ_CONNECTIONS
 from trading_service.portfolio.endpoints import router as portfolio_router
 from trading_service.prices.cache import PriceCache
 from trading_service.prices.consumer import run_price_consumer
@@ -83,7 +85,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("trading_service", settings.log_level, settings.log_json)
         jwks = await load_jwks(settings.jwks_url, settings.jwks_file)
-        db = create_db_engine(settings.database_url, settings.db_pool_size)
+        db = create_db_engine(settings.database_url, settings.db_pool_size, "stocksim-trading")
+        # Order entry's group commit (trading_service/orders/group_commit.py): one connection
+        # per flusher.
+        order_pool = await create_pg_pool(
+            settings.database_url, ORDER_FLUSHERS, "stocksim-trading-orders"
+        )
+        order_groups = OrderGroups(order_pool)
+        reads_pool = await create_pg_pool(
+            settings.database_url, ORDER_READ_CONNECTIONS, "stocksim-trading-reads"
+        )
         redis = Redis.from_url(settings.redis_url)
         producer = build_producer(settings.kafka_bootstrap_servers)
         await producer.start()
@@ -111,6 +122,8 @@ def create_app(
             ),
             deleted_users=DeletedUsers(redis),
             revoked_tokens=RevokedTokens(redis),
+            order_groups=order_groups,
+            pg=reads_pool,
         )
         # The WebSocket stream and the candles (trading_service/realtime, trading_service/candles)
         # One market clock for bars, "today" and GET /clock (shared/market_clock.py).
@@ -153,6 +166,7 @@ def create_app(
             asyncio.create_task(hub.run_deleted_accounts()),
             asyncio.create_task(run_deleted_accounts_sweep(db, redis, handoff, every_s=1.0)),
             asyncio.create_task(sample_storage(db, prices)),
+            *(asyncio.create_task(order_groups.run()) for _ in range(ORDER_FLUSHERS)),
         ]
         app.state.kafka_check = KafkaCheck(settings.kafka_bootstrap_servers)
         app.state.rate_limiter = RateLimiter(
@@ -174,6 +188,8 @@ def create_app(
             await app.state.kafka_check.close()
             await user_service_client.aclose()
             await redis.aclose()
+            await close_pg_pool(order_pool)
+            await close_pg_pool(reads_pool)
             await db.dispose()
 
     app = FastAPI(

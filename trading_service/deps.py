@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import asyncpg  # type: ignore[import-untyped]
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
@@ -20,6 +21,7 @@ from trading_service.accounts import repository
 from trading_service.accounts.service import Account, NoSuchAccount, account_for
 from trading_service.config import TradingSettings
 from trading_service.orders.executions import ExecutionWaiter
+from trading_service.orders.group_commit import OrderGroups
 from trading_service.orders.handoff import OrderHandoff
 from trading_service.prices.cache import PriceCache
 from trading_service.session.cookies import require_csrf_header, session_token
@@ -36,11 +38,15 @@ class Resources:
     verifier: RefreshingVerifier
     deleted_users: DeletedUsers
     revoked_tokens: RevokedTokens
+    order_groups: OrderGroups
+    # asyncpg, for the few fixed reads on the order path (trading_service/orders/service.py).
+    pg: asyncpg.Pool
     # Accounts this process has already made sure exist (saves an INSERT per request).
     known_accounts: set[uuid.UUID] = field(default_factory=set)
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hand-off per request.
     resources: Resources = request.app.state.resources
     return resources
 

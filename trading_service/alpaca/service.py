@@ -12,7 +12,6 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fastapi import Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,7 +26,6 @@ from trading_service.engine.core.model import Side
 from trading_service.messages import CancelRequest, NewOrder
 from trading_service.orders import repository, service
 from trading_service.orders import schemas as orders_schemas
-from trading_service.orders.endpoints import _hand_off_and_wait, _submit
 from trading_service.orders.executions import finished, processed
 
 _WHOLE = re.compile(r"^\s*\d+(\.0*)?\s*$")
@@ -143,7 +141,7 @@ async def submit(
     answer comes after the order reached the exchange."""
     async with resources.db.connect() as conn:
         await check_no_short(conn, account_id, request)
-    placed = await _submit(resources, account_id, request, wait=True, response=Response())
+    placed, _ = await service.submit(resources, account_id, request, wait=True)
     return await get_order(resources, account_id, placed.id)
 
 
@@ -185,7 +183,7 @@ async def replace(
             raise NotSupported(f"time_in_force {change.time_in_force} is not supported")
         await _check_replace_affordable(resources, conn, account_id, old, new)
         await repository.mark_cancel_requested(conn, account_id, old.id)
-    await _hand_off_and_wait(
+    await service.hand_off_and_wait(
         resources, [(old.symbol, CancelRequest(old.id, account_id))], [(old.id, finished)], True
     )
     async with resources.db.connect() as conn:
@@ -214,7 +212,7 @@ async def replace(
         if not created:
             raise UnprocessableEntity("client_order_id must be unique")
         await alpaca_repository.add_replacement(conn, old.id, row.id)
-    await _hand_off_and_wait(
+    await service.hand_off_and_wait(
         resources, [(row.symbol, NewOrder(service.to_core_order(row)))], [(row.id, processed)], True
     )
     return await get_order(resources, account_id, row.id)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -12,13 +10,13 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from shared.errors import error_body
 from shared.market_clock import MarketClock
 from trading_service.accounts import repository as accounts_repository
-from trading_service.deps import CurrentAccount, Resources, ResourcesDep
+from trading_service.accounts.service import Account
+from trading_service.deps import ActiveAccount, CurrentAccount, Resources, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.leagues import service as league_rules
-from trading_service.messages import CancelRequest, NewOrder, OrderMessage
-from trading_service.monitoring import ORDERS_SUBMITTED
+from trading_service.messages import CancelRequest
 from trading_service.orders import repository, service
-from trading_service.orders.executions import Outcome, finished, processed, replace_settled
+from trading_service.orders.executions import finished, replace_settled
 from trading_service.orders.schemas import (
     CLIENT_ORDER_ID_PATTERN,
     SYMBOL_PATTERN,
@@ -49,77 +47,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _hand_off_and_wait(
-    resources: Resources,
-    handoffs: list[tuple[str, OrderMessage]],
-    waits: list[tuple[uuid.UUID, Outcome]],
-    wait: bool,
-) -> None:
-    """Send to the engine after the commit; optionally wait (bounded) until it has done what
-    each order waits for. Past the timeout the orders are answered as they stand."""
-    async with contextlib.AsyncExitStack() as stack:
-        done = [
-            await stack.enter_async_context(resources.executions.expect(order_id, outcome))
-            for order_id, outcome in waits
-        ]
-        for symbol, message in handoffs:
-            await resources.handoff.send(symbol, message)
-        if wait and done:
-            await asyncio.wait(
-                [asyncio.shield(d) for d in done], timeout=resources.settings.order_wait_s
-            )
-
-
-async def _as_they_stand(
-    resources: Resources, account_id: uuid.UUID, order_ids: list[uuid.UUID]
-) -> list[OrderOut]:
-    async with resources.db.connect() as conn:
-        rows = [await repository.get_order(conn, account_id, i) for i in order_ids]
-        return await service.render_orders(conn, [r for r in rows if r is not None])
-
-
 async def _submit(
-    resources: Resources,
-    account_id: uuid.UUID,
-    request: OrderRequest,
-    wait: bool,
-    response: Response,
+    resources: Resources, account: Account, request: OrderRequest, wait: bool, response: Response
 ) -> OrderOut:
-    """Reserve and store in one transaction, then hand to the engine, then (maybe) wait for it."""
-    settings = resources.settings
-    tick = await resources.prices.get(request.symbol)
-    if tick is None:
-        async with resources.db.connect() as conn:
-            if await repository.is_listed(conn, request.symbol):
-                # Redis came back empty and the price consumer is still refilling it.
-                raise service.NoPrice(f"the price of {request.symbol} is reloading; try again")
-    last = service.check_price(request.symbol, tick, settings.max_price_age_s)
-    try:
-        async with resources.db.begin() as conn:
-            row, created = await service.place_order(
-                conn, account_id, request, last, settings.market_collar_bps
-            )
-    except service.ClientOrderIdTaken:
-        # A concurrent retry stored it first; this attempt's reservation was rolled back.
-        async with resources.db.connect() as conn:
-            found = await repository.get_order_by_client_id(
-                conn, account_id, request.client_order_id or ""
-            )
-        if found is None:
-            raise service.OrderNotFound() from None  # stored, then gone: cannot happen
-        row, created = found, False
+    order, created = await service.submit(resources, account.id, request, wait, account.personal)
     if not created:
         response.status_code = status.HTTP_200_OK  # same client_order_id: the existing order
-        async with resources.db.connect() as conn:
-            return (await service.render_orders(conn, [row]))[0]
-    ORDERS_SUBMITTED.labels(row.type, row.side).inc()
-    if not wait:
-        # Nothing can have happened to it yet that the caller is waiting to see.
-        await resources.handoff.send(row.symbol, NewOrder(service.to_core_order(row)))
-        return service.order_out(row)
-    handoff: list[tuple[str, OrderMessage]] = [(row.symbol, NewOrder(service.to_core_order(row)))]
-    await _hand_off_and_wait(resources, handoff, [(row.id, processed)], wait)
-    return (await _as_they_stand(resources, account_id, [row.id]))[0]
+    return order
 
 
 @router.post(
@@ -132,12 +66,12 @@ async def _submit(
     responses=_ERRORS,
 )
 async def buy(
-    body: TradeRequest, account_id: CurrentAccount, resources: ResourcesDep, response: Response
+    body: TradeRequest, account: ActiveAccount, resources: ResourcesDep, response: Response
 ) -> OrderOut:
     request = OrderRequest(
         symbol=body.stock_symbol, qty=body.quantity, side=Side.BUY, type=OrderType.MARKET
     )
-    return await _submit(resources, account_id, request, wait=True, response=response)
+    return await _submit(resources, account, request, wait=True, response=response)
 
 
 @router.post(
@@ -149,12 +83,12 @@ async def buy(
     responses=_ERRORS,
 )
 async def sell(
-    body: TradeRequest, account_id: CurrentAccount, resources: ResourcesDep, response: Response
+    body: TradeRequest, account: ActiveAccount, resources: ResourcesDep, response: Response
 ) -> OrderOut:
     request = OrderRequest(
         symbol=body.stock_symbol, qty=body.quantity, side=Side.SELL, type=OrderType.MARKET
     )
-    return await _submit(resources, account_id, request, wait=True, response=response)
+    return await _submit(resources, account, request, wait=True, response=response)
 
 
 @router.post(
@@ -169,12 +103,12 @@ async def sell(
 )
 async def place_order(
     body: OrderRequest,
-    account_id: CurrentAccount,
+    account: ActiveAccount,
     resources: ResourcesDep,
     response: Response,
     wait: Annotated[bool, Query(description="Wait for the engine before answering.")] = False,
 ) -> OrderOut:
-    return await _submit(resources, account_id, body, wait=wait, response=response)
+    return await _submit(resources, account, body, wait=wait, response=response)
 
 
 _BEFORE_RESET = Query(
@@ -291,10 +225,10 @@ async def cancel_order(
         row = await service.request_cancel(conn, account_id, order_id)
     # Waits for the order to end, not for any news of it: a replace applied meanwhile is no
     # answer to a cancel.
-    await _hand_off_and_wait(
+    await service.hand_off_and_wait(
         resources, [(row.symbol, CancelRequest(row.id, account_id))], [(row.id, finished)], True
     )
-    return (await _as_they_stand(resources, account_id, [row.id]))[0]
+    return (await service.as_they_stand(resources, account_id, [row.id]))[0]
 
 
 @router.delete(
@@ -305,13 +239,13 @@ async def cancel_order(
 async def cancel_all_orders(account_id: CurrentAccount, resources: ResourcesDep) -> list[OrderOut]:
     async with resources.db.begin() as conn:
         rows = await repository.mark_cancel_requested(conn, account_id)
-    await _hand_off_and_wait(
+    await service.hand_off_and_wait(
         resources,
         [(r.symbol, CancelRequest(r.id, account_id)) for r in rows],
         [(r.id, finished) for r in rows],
         True,
     )
-    return await _as_they_stand(resources, account_id, [r.id for r in rows])
+    return await service.as_they_stand(resources, account_id, [r.id for r in rows])
 
 
 @router.patch(
@@ -353,7 +287,7 @@ async def replace_order(
             resources.settings.market_collar_bps,
         )
     seq = row.replace_seq
-    await _hand_off_and_wait(
+    await service.hand_off_and_wait(
         resources, [(row.symbol, message)], [(row.id, replace_settled(seq))], True
     )
     async with resources.db.connect() as conn:

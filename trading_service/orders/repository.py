@@ -338,3 +338,122 @@ async def _claim_open_for_resend(
         .returning(*orders.c)
     )
     return list(rows.all())
+
+
+# Order entry's hot path, on asyncpg directly (trading_service/orders/group_commit.py): plain
+# SQL that asyncpg prepares once per connection, with none of SQLAlchemy's per-statement work.
+# Each placement is ONE statement: the reservation and the order row together, so an order
+# refused for buying power (no row) changes nothing and needs no savepoint. created_at and
+# updated_at are the statement's clock, not the transaction's: orders committed in one group
+# keep their own times.
+
+_INSERT_RESERVED = """
+INSERT INTO orders (id, account_id, client_order_id, symbol, side, type, time_in_force, qty,
+                    limit_price, stop_price, protection_price, status, reserved_cash,
+                    reserved_qty, created_at, updated_at)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'new', $12, $13,
+       clock_timestamp(), clock_timestamp()
+FROM reserved
+ON CONFLICT (account_id, client_order_id) DO NOTHING
+RETURNING *
+"""
+
+PLACE_BUY = (
+    """
+WITH reserved AS (
+    UPDATE accounts SET reserved_cash = reserved_cash + $12, updated_at = now()
+    WHERE id = $2 AND cash - reserved_cash >= $12
+    RETURNING id
+)"""
+    + _INSERT_RESERVED
+)
+
+PLACE_SELL = (
+    """
+WITH reserved AS (
+    UPDATE positions SET reserved_qty = reserved_qty + $13, updated_at = now()
+    WHERE account_id = $2 AND symbol = $4 AND qty - reserved_qty >= $13
+    RETURNING account_id
+)"""
+    + _INSERT_RESERVED
+)
+
+_ORDER_BY_CLIENT_ID = "SELECT * FROM orders WHERE account_id = $1 AND client_order_id = $2"
+_BALANCE = "SELECT cash, reserved_cash FROM accounts WHERE id = $1"
+_HOLDING = "SELECT qty, reserved_qty FROM positions WHERE account_id = $1 AND symbol = $2"
+
+
+async def place_reserved(pg: Any, values: dict[str, Any]) -> Any | None:
+    """Reserve (cash for a buy, shares for a sell) and store the order in one statement on an
+    asyncpg connection: the stored row, or None when the reservation did not fit (nothing
+    changed) or, with a client_order_id, the account already has that order."""
+    sql = PLACE_BUY if values["side"] == "buy" else PLACE_SELL
+    return await pg.fetchrow(
+        sql,
+        values["id"],
+        values["account_id"],
+        values["client_order_id"],
+        values["symbol"],
+        values["side"],
+        values["type"],
+        values["time_in_force"],
+        values["qty"],
+        values["limit_price"],
+        values["stop_price"],
+        values["protection_price"],
+        values["reserved_cash"],
+        values["reserved_qty"],
+    )
+
+
+async def order_by_client_id(pg: Any, account_id: uuid.UUID, client_order_id: str) -> Any | None:
+    return await pg.fetchrow(_ORDER_BY_CLIENT_ID, account_id, client_order_id)
+
+
+async def balance_of(pg: Any, account_id: uuid.UUID) -> Balance:
+    row = await pg.fetchrow(_BALANCE, account_id)
+    return Balance(row["cash"], row["reserved_cash"])
+
+
+async def holding_of(pg: Any, account_id: uuid.UUID, symbol: str) -> Holding:
+    row = await pg.fetchrow(_HOLDING, account_id, symbol)
+    return Holding(0, 0) if row is None else Holding(row["qty"], row["reserved_qty"])
+
+
+# An order's fills ride along as arrays: one round trip for the orders and their fills.
+_ORDERS_WITH_FILLS = """
+SELECT o.*,
+       ARRAY(SELECT f.price FROM fills f WHERE f.order_id = o.id ORDER BY f.id) AS fill_prices,
+       ARRAY(SELECT f.qty FROM fills f WHERE f.order_id = o.id ORDER BY f.id) AS fill_qtys,
+       ARRAY(SELECT f.ts FROM fills f WHERE f.order_id = o.id ORDER BY f.id) AS fill_times
+FROM orders o
+WHERE o.id = ANY($1::uuid[]) AND o.account_id = $2
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    price: Decimal
+    qty: int
+    ts: datetime
+
+
+async def orders_with_fills(
+    pg: Any, account_id: uuid.UUID, order_ids: list[uuid.UUID]
+) -> list[tuple[Any, list[Fill]]]:
+    """The account's orders among `order_ids` (in that order) with their fills, on an asyncpg
+    connection (the answer of every order that waited)."""
+    rows = {r["id"]: r for r in await pg.fetch(_ORDERS_WITH_FILLS, order_ids, account_id)}
+    return [
+        (
+            row,
+            [
+                Fill(price, qty, ts)
+                for price, qty, ts in zip(
+                    row["fill_prices"], row["fill_qtys"], row["fill_times"], strict=True
+                )
+            ],
+        )
+        for row in (rows.get(i) for i in order_ids)
+        if row is not None
+    ]

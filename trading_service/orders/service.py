@@ -1,26 +1,35 @@
-"""Order entry: check buying power, reserve cash or shares, store the order — one transaction.
+"""Order entry: check buying power, reserve cash or shares, store the order — one transaction —
+then hand it to the engine (and maybe wait for it).
 
-The caller owns the transaction and hands the order to the engine only after it commits.
+`place_order` runs in the caller's transaction; `submit` is the whole path of POST /orders and
+/trade/*: a personal account's order is committed with the orders that arrive with it
+(trading_service/orders/group_commit.py), a league account's in its own transaction under the
+league's rules; the order is handed to the engine only after its commit.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db import pg_connection
 from shared.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
 from shared.money import from_ticks, round_money, ticks_up, to_ticks
 from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
 from trading_service.leagues import service as league_rules
-from trading_service.messages import PriceTick, ReplaceRequest
+from trading_service.messages import NewOrder, OrderMessage, PriceTick, ReplaceRequest
+from trading_service.monitoring import ORDERS_SUBMITTED
 from trading_service.orders import repository
+from trading_service.orders.executions import Outcome, processed
 from trading_service.orders.schemas import (
     FillOut,
     OrderOut,
@@ -29,6 +38,9 @@ from trading_service.orders.schemas import (
     avg_price,
 )
 from trading_service.prices.cache import age_seconds
+
+if TYPE_CHECKING:
+    from trading_service.deps import Resources
 
 
 class InsufficientFunds(Conflict):
@@ -113,53 +125,171 @@ async def place_order(
         if existing is not None:
             return existing, False
 
-    reserved_cash = Decimal("0.00")
-    reserved_qty = 0
-    protection: Decimal | None = None
+    held = reservation(request, last, collar_bps)
     if request.side is Side.BUY:
-        per_share = reservation_price(request, last, collar_bps)
-        if request.limit_price is None:
-            protection = per_share
-        reserved_cash = round_money(per_share * request.qty)
-        if not await repository.reserve_cash(conn, account_id, reserved_cash):
-            balance = await repository.get_balance(conn, account_id)
-            raise InsufficientFunds(
-                f"buying {request.qty} {request.symbol} needs up to {reserved_cash:.2f} "
-                f"(at {per_share:.2f} a share); buying power is "
-                f"{balance.cash - balance.reserved_cash:.2f}"
-            )
-    else:
-        if not await repository.reserve_shares(conn, account_id, request.symbol, request.qty):
-            holding = await repository.get_holding(conn, account_id, request.symbol)
-            raise InsufficientShares(
-                f"selling {request.qty} {request.symbol} but only "
-                f"{holding.qty - holding.reserved_qty} are available ({holding.qty} held, "
-                f"{holding.reserved_qty} reserved by open orders)"
-            )
-        reserved_qty = request.qty
+        if not await repository.reserve_cash(conn, account_id, held.cash):
+            raise insufficient_funds(request, held, await repository.get_balance(conn, account_id))
+    elif not await repository.reserve_shares(conn, account_id, request.symbol, request.qty):
+        holding = await repository.get_holding(conn, account_id, request.symbol)
+        raise insufficient_shares(request, holding)
 
     row = await repository.insert_order(
-        conn,
-        {
-            "id": uuid.uuid4(),
-            "account_id": account_id,
-            "client_order_id": client_order_id,
-            "symbol": request.symbol,
-            "side": request.side.value,
-            "type": request.type.value,
-            "time_in_force": request.time_in_force.value,
-            "qty": request.qty,
-            "limit_price": request.limit_price,
-            "stop_price": request.stop_price,
-            "protection_price": protection,
-            "status": "new",
-            "reserved_cash": reserved_cash,
-            "reserved_qty": reserved_qty,
-        },
+        conn, new_order_values(account_id, request, client_order_id, held)
     )
     if row is None:
         raise ClientOrderIdTaken(client_order_id)
     return row, True
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What an order holds while it is open: cash (a buy) or shares (a sell)."""
+
+    cash: Decimal
+    qty: int
+    per_share: Decimal  # a buy's reservation price (0 for a sell)
+    protection: Decimal | None  # a market or stop buy's collar
+
+
+def reservation(request: OrderRequest, last: PriceTick, collar_bps: int) -> Reservation:
+    if request.side is Side.SELL:
+        return Reservation(Decimal("0.00"), request.qty, Decimal("0"), None)
+    per_share = reservation_price(request, last, collar_bps)
+    protection = per_share if request.limit_price is None else None
+    return Reservation(round_money(per_share * request.qty), 0, per_share, protection)
+
+
+def new_order_values(
+    account_id: uuid.UUID, request: OrderRequest, client_order_id: str, held: Reservation
+) -> dict[str, Any]:
+    """The new order's row (status `new`), holding `held`."""
+    return {
+        "id": uuid.uuid4(),
+        "account_id": account_id,
+        "client_order_id": client_order_id,
+        "symbol": request.symbol,
+        "side": request.side.value,
+        "type": request.type.value,
+        "time_in_force": request.time_in_force.value,
+        "qty": request.qty,
+        "limit_price": request.limit_price,
+        "stop_price": request.stop_price,
+        "protection_price": held.protection,
+        "status": "new",
+        "reserved_cash": held.cash,
+        "reserved_qty": held.qty,
+    }
+
+
+def insufficient_funds(
+    request: OrderRequest, held: Reservation, balance: repository.Balance
+) -> InsufficientFunds:
+    return InsufficientFunds(
+        f"buying {request.qty} {request.symbol} needs up to {held.cash:.2f} "
+        f"(at {held.per_share:.2f} a share); buying power is "
+        f"{balance.cash - balance.reserved_cash:.2f}"
+    )
+
+
+def insufficient_shares(request: OrderRequest, holding: repository.Holding) -> InsufficientShares:
+    return InsufficientShares(
+        f"selling {request.qty} {request.symbol} but only "
+        f"{holding.qty - holding.reserved_qty} are available ({holding.qty} held, "
+        f"{holding.reserved_qty} reserved by open orders)"
+    )
+
+
+async def submit(
+    resources: Resources,
+    account_id: uuid.UUID,
+    request: OrderRequest,
+    wait: bool,
+    personal: bool = False,
+) -> tuple[OrderOut, bool]:
+    """Reserve and store, hand to the engine, then (maybe) wait for it; returns (order, created).
+    A repeated client_order_id creates nothing and answers the existing order.
+
+    `personal`: the account is known to be a personal one (no league rules), so its order can
+    be committed with others (group commit)."""
+    settings = resources.settings
+    tick = await resources.prices.get(request.symbol)
+    if tick is None:
+        async with resources.db.connect() as conn:
+            if await repository.is_listed(conn, request.symbol):
+                # Redis came back empty and the price consumer is still refilling it.
+                raise NoPrice(f"the price of {request.symbol} is reloading; try again")
+    last = check_price(request.symbol, tick, settings.max_price_age_s)
+    if personal:
+        row, created = await resources.order_groups.place(
+            account_id, request, last, settings.market_collar_bps
+        )
+    else:
+        row, created = await _place_alone(resources, account_id, request, last)
+    if not created:
+        async with resources.db.connect() as conn:
+            return (await render_orders(conn, [row]))[0], False
+    ORDERS_SUBMITTED.labels(row.type, row.side).inc()
+    handoff: list[tuple[str, OrderMessage]] = [(row.symbol, NewOrder(to_core_order(row)))]
+    if not wait:
+        # Nothing can have happened to it yet that the caller is waiting to see.
+        await resources.handoff.send(*handoff[0])
+        return order_out(row), True
+    await hand_off_and_wait(resources, handoff, [(row.id, processed)], wait)
+    return (await as_they_stand(resources, account_id, [row.id]))[0], True
+
+
+async def _place_alone(
+    resources: Resources, account_id: uuid.UUID, request: OrderRequest, last: PriceTick
+) -> tuple[Row[Any], bool]:
+    """One order in its own transaction (a league account's: its rules take the league lock)."""
+    try:
+        async with resources.db.begin() as conn:
+            return await place_order(
+                conn, account_id, request, last, resources.settings.market_collar_bps
+            )
+    except ClientOrderIdTaken:
+        # A concurrent retry stored it first; this attempt's reservation was rolled back.
+        async with resources.db.connect() as conn:
+            found = await repository.get_order_by_client_id(
+                conn, account_id, request.client_order_id or ""
+            )
+        if found is None:
+            raise OrderNotFound() from None  # stored, then gone: cannot happen
+        return found, False
+
+
+async def hand_off_and_wait(
+    resources: Resources,
+    handoffs: list[tuple[str, OrderMessage]],
+    waits: list[tuple[uuid.UUID, Outcome]],
+    wait: bool,
+) -> None:
+    """Send to the engine after the commit; optionally wait (bounded) until it has done what
+    each order waits for. Past the timeout the orders are answered as they stand."""
+    async with contextlib.AsyncExitStack() as stack:
+        done = [
+            await stack.enter_async_context(resources.executions.expect(order_id, outcome))
+            for order_id, outcome in waits
+        ]
+        for symbol, message in handoffs:
+            await resources.handoff.send(symbol, message)
+        if wait and done:
+            await asyncio.wait(
+                [asyncio.shield(d) for d in done], timeout=resources.settings.order_wait_s
+            )
+
+
+# Connections of the asyncpg pool for the order path's reads (Resources.pg).
+ORDER_READ_CONNECTIONS = 6
+
+
+async def as_they_stand(
+    resources: Resources, account_id: uuid.UUID, order_ids: list[uuid.UUID]
+) -> list[OrderOut]:
+    """The orders with their fills, read now (on asyncpg: the answer of every waiting order)."""
+    async with pg_connection(resources.pg) as pg:
+        found = await repository.orders_with_fills(pg, account_id, order_ids)
+    return [order_out(row, fills) for row, fills in found]
 
 
 def to_core_order(row: Row[Any]) -> Order:
