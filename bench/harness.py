@@ -232,7 +232,7 @@ def wrk(
     out = subprocess.run(
         [
             "wrk",
-            "-t2",
+            f"-t{min(2, connections)}",  # wrk refuses more threads than connections
             f"-c{connections}",
             f"-d{seconds}s",
             "--latency",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import UnprocessableEntity
 from shared.market_clock import MarketClock, calendar
+from shared.query_dates import IsoDate
 
 MAX_CALENDAR_DAYS = 3660
 DEFAULT_CALENDAR_DAYS = 30
@@ -107,10 +108,10 @@ async def get_clock(request: Request) -> ClockOut:
 async def get_calendar(
     request: Request,
     start: Annotated[
-        date | None, Query(description="First day, YYYY-MM-DD.", examples=["2026-12-01"])
+        IsoDate | None, Query(description="First day, YYYY-MM-DD.", examples=["2026-12-01"])
     ] = None,
     end: Annotated[
-        date | None, Query(description="Last day, YYYY-MM-DD.", examples=["2026-12-31"])
+        IsoDate | None, Query(description="Last day, YYYY-MM-DD.", examples=["2026-12-31"])
     ] = None,
 ) -> list[CalendarDayOut]:
     if start is None:

@@ -175,3 +175,19 @@ async def test_time_filters_take_iso_8601_only(api: httpx.AsyncClient, holder: K
         assert refused.status_code == 422, query
         fills = await api.get(f"/v2/account/activities/FILL?{query}", headers=holder.key_headers)
         assert fills.status_code == 422, query
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/v2/calendar?start=0.0",
+        "/v2/calendar?end=1700000000",
+        "/v2/account/portfolio/history?date_end=0",
+    ],
+)
+async def test_a_day_that_is_not_yyyy_mm_dd_is_422(
+    api: httpx.AsyncClient, holder: KeyHolder, query: str
+) -> None:
+    response = await api.get(query, headers=holder.key_headers)
+    assert response.status_code == 422, (query, response.text)
+    assert set(response.json()) == {"code", "message"}

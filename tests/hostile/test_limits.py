@@ -347,6 +347,9 @@ async def test_a_body_just_under_the_limit_is_judged_on_its_content(
         "/candles/AAPL?end=0.0",  # not ISO 8601 (pydantic would read Unix time)
         "/candles/AAPL?end=1700000000",
         "/candles/%EF%BC%A1%EF%BC%A1%EF%BC%B0%EF%BC%AC",  # fullwidth AAPL
+        "/calendar?start=0.0",  # a day is YYYY-MM-DD (pydantic would read Unix time)
+        "/calendar?end=1700000000",
+        "/calendar?start=2026-12-01T00:00:00",
     ],
 )
 async def test_candle_symbols_and_times_out_of_range_are_422(

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from shared.clock_api import MAX_CALENDAR_DAYS
 from shared.errors import DomainError, NotFound, UnprocessableEntity
 from shared.market_clock import MarketClock, calendar
+from shared.query_dates import IsoDate
 from stock_service.market.universe import DEFAULT_LISTINGS
 from trading_service.alpaca import activities, mapping, positions, service
 from trading_service.alpaca import repository as alpaca_repository
@@ -125,8 +126,8 @@ async def get_clock(request: Request, principal: KeyPrincipal) -> ClockOut:
 async def get_calendar(
     request: Request,
     principal: KeyPrincipal,
-    start: Annotated[date | None, Query(description="First day, YYYY-MM-DD")] = None,
-    end: Annotated[date | None, Query(description="Last day, YYYY-MM-DD")] = None,
+    start: Annotated[IsoDate | None, Query(description="First day, YYYY-MM-DD")] = None,
+    end: Annotated[IsoDate | None, Query(description="Last day, YYYY-MM-DD")] = None,
 ) -> list[CalendarDayOut]:
     if start is None:
         start = _clock(request).state(datetime.now(UTC)).trading_day
@@ -439,7 +440,7 @@ async def get_portfolio_history(
     resources: ResourcesDep,
     period: Annotated[str | None, Query(max_length=8)] = None,
     timeframe: Literal["1Min", "5Min", "15Min", "1H", "1D"] | None = None,
-    date_end: date | None = None,
+    date_end: IsoDate | None = None,
     extended_hours: bool | None = None,
 ) -> PortfolioHistoryOut:
     return await activities.portfolio_history(

@@ -27,6 +27,7 @@ from trading_service.messages import CancelRequest, NewOrder
 from trading_service.orders import repository, service
 from trading_service.orders import schemas as orders_schemas
 from trading_service.orders.executions import finished, processed
+from trading_service.stored_orders import to_core_order
 
 _WHOLE = re.compile(r"^\s*\d+(\.0*)?\s*$")
 
@@ -213,7 +214,7 @@ async def replace(
             raise UnprocessableEntity("client_order_id must be unique")
         await alpaca_repository.add_replacement(conn, old.id, row.id)
     await service.hand_off_and_wait(
-        resources, [(row.symbol, NewOrder(service.to_core_order(row)))], [(row.id, processed)], True
+        resources, [(row.symbol, NewOrder(to_core_order(row)))], [(row.id, processed)], True
     )
     return await get_order(resources, account_id, row.id)
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.db import pg_connection
 from shared.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
 from shared.money import from_ticks, round_money, ticks_up, to_ticks
-from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
+from trading_service.engine.core.model import OrderType, Side, TimeInForce
 from trading_service.leagues import service as league_rules
 from trading_service.messages import NewOrder, OrderMessage, PriceTick, ReplaceRequest
 from trading_service.monitoring import ORDERS_SUBMITTED
@@ -38,6 +38,7 @@ from trading_service.orders.schemas import (
     avg_price,
 )
 from trading_service.prices.cache import age_seconds
+from trading_service.stored_orders import to_core_order
 
 if TYPE_CHECKING:
     from trading_service.deps import Resources
@@ -290,28 +291,6 @@ async def as_they_stand(
     async with pg_connection(resources.pg) as pg:
         found = await repository.orders_with_fills(pg, account_id, order_ids)
     return [order_out(row, fills) for row, fills in found]
-
-
-def to_core_order(row: Row[Any]) -> Order:
-    """The engine's view of a stored order (prices in ticks)."""
-
-    def ticks(value: Decimal | None) -> int | None:
-        return None if value is None else to_ticks(value)
-
-    return Order(
-        id=row.id,
-        account_id=row.account_id,
-        symbol=row.symbol,
-        side=Side(row.side),
-        type=OrderType(row.type),
-        tif=TimeInForce(row.time_in_force),
-        qty=row.qty,
-        limit=ticks(row.limit_price),
-        stop=ticks(row.stop_price),
-        protection=ticks(row.protection_price),
-        filled=row.filled_qty,
-        priority=row.priority or 0,
-    )
 
 
 def order_out(r: Row[Any], fills: Sequence[Any] = ()) -> OrderOut:
