@@ -48,6 +48,8 @@ function equityPanel(): { el: HTMLElement; dispose: () => void; reload: () => vo
   });
   let period: (typeof PERIODS)[number] = PERIODS[0];
   let generation = 0;
+  // An answer or a stream message can land after the screen was left; the chart is gone then.
+  let disposed = false;
   let shown: { last: UTCTimestamp; base: bigint; label: string } | null = null;
   const describe = (label: string, equity: bigint, base: bigint) => {
     const pl = equity - base;
@@ -58,7 +60,7 @@ function equityPanel(): { el: HTMLElement; dispose: () => void; reload: () => vo
     const mine = ++generation;
     const [p, timeframe, label] = period;
     const history = await get<PortfolioHistory>(`/portfolio/history?period=${p}&timeframe=${timeframe}`);
-    if (mine !== generation) return;
+    if (disposed || mine !== generation) return;
     // floats only for drawing; the caption's amounts are the exact strings
     series.applyOptions({ baseValue: { type: "price", price: Number(history.base_value) } });
     series.setData(history.timestamp.map((t, i) => ({ time: t as UTCTimestamp, value: Number(history.equity[i]) })));
@@ -83,12 +85,12 @@ function equityPanel(): { el: HTMLElement; dispose: () => void; reload: () => vo
     // The bar forming now follows the summary's equity between reloads.
     live: (equity: string) => {
       const cents = toCents(equity);
-      if (!shown || cents === null) return;
+      if (disposed || !shown || cents === null) return;
       series.update({ time: shown.last, value: Number(equity) });
       describe(shown.label, cents, shown.base);
     },
     dispose: () => {
-      generation++;
+      disposed = true;
       chart.remove();
     },
   };
