@@ -80,7 +80,8 @@ class Hub:
         self._last_quote: dict[str, tuple[Any, ...]] = {}
         self._changed_orders: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
         self._changed = asyncio.Event()
-        # Other consumers of this one subscription (the Alpaca streams): (channel, data) each.
+        # Other consumers of this one subscription (the Alpaca streams, the executions feed):
+        # (channel, data) each.
         self.taps: list[Callable[[bytes, bytes], None]] = []
 
     # --- connections ------------------------------------------------------------------------
