@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loadgen.stats import TERMINAL, Ack
 from trading_service.audit import audit
+from trading_service.order_status import OPEN, sql_list
 
-RESTING = frozenset({"new", "partially_filled"})
+RESTING = frozenset(OPEN)
 
 
 @dataclass
@@ -64,7 +65,7 @@ async def settle(db: AsyncEngine, timeout_s: float = 120) -> None:
                         text(
                             "SELECT count(*) FROM orders WHERE accepted_at IS NULL OR "
                             "(cancel_requested_at IS NOT NULL "
-                            " AND status IN ('new', 'partially_filled'))"
+                            f" AND status IN {sql_list(OPEN)})"
                         )
                     )
                 ).scalar_one()

@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL = frozenset({"filled", "canceled", "expired", "rejected"})
+from trading_service import order_status
+
+# Statuses as the API writes them in JSON (the enum's values are those strings).
+TERMINAL = frozenset(order_status.TERMINAL)
 
 
 @dataclass

@@ -59,6 +59,14 @@ BREACHES = {
     "shares are conserved": "INSERT INTO positions (account_id, symbol, qty, cost_basis) "
     "VALUES ('11111111-1111-1111-1111-111111111111', 'AAPL', 5, 500)",
     "account reservations equal": "UPDATE accounts SET reserved_cash = 10 WHERE NOT house",
+    # The schema refuses this one itself; the audit must still see it where the CHECK is gone.
+    "a terminal order holds no reservation": """
+        ALTER TABLE orders DROP CONSTRAINT orders_terminal_unreserved;
+        UPDATE accounts SET reserved_cash = 10 WHERE NOT house;
+        INSERT INTO orders (id, account_id, client_order_id, symbol, side, type, time_in_force,
+                            qty, limit_price, status, reserved_cash)
+        VALUES ('22222222-2222-2222-2222-222222222222', '11111111-1111-1111-1111-111111111111',
+                'c1', 'AAPL', 'buy', 'limit', 'day', 1, 10.00, 'canceled', 10)""",
 }
 
 

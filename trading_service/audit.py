@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.config import CommonSettings
 from shared.db import create_db_engine
+from trading_service.order_status import OPEN, OrderStatus, sql_list
 
 # Each query returns one row per violation; the first column names it.
 CHECKS: dict[str, str] = {
@@ -50,13 +51,13 @@ CHECKS: dict[str, str] = {
         FROM orders o LEFT JOIN (SELECT order_id, sum(qty) AS q, sum(price * qty) AS n
                                  FROM fills GROUP BY order_id) f ON f.order_id = o.id
         WHERE o.filled_qty <> coalesce(f.q, 0) OR o.filled_notional <> coalesce(f.n, 0)""",
-    "a terminal order holds no reservation; an open one is not overfilled": """
+    "a terminal order holds no reservation; an open one is not overfilled": f"""
         SELECT 'order ' || id || ' ' || status || ' reserves ' || reserved_cash || ' / '
                || reserved_qty
-        FROM orders WHERE (status NOT IN ('new', 'partially_filled')
+        FROM orders WHERE (status NOT IN {sql_list(OPEN)}
                            AND (reserved_cash <> 0 OR reserved_qty <> 0))
                        OR filled_qty > qty
-                       OR (status = 'filled' AND filled_qty <> qty)""",
+                       OR (status = '{OrderStatus.FILLED.value}' AND filled_qty <> qty)""",
     "every trade has one fill per user side": """
         SELECT 'trade ' || t.id || ' has ' || count(f.id) || ' fills'
         FROM trades t LEFT JOIN fills f ON f.trade_id = t.id

@@ -27,3 +27,8 @@ TERMINAL: tuple[OrderStatus, ...] = (
     OrderStatus.EXPIRED,
     OrderStatus.REJECTED,
 )
+
+
+def sql_list(statuses: tuple[OrderStatus, ...]) -> str:
+    """`('new', 'partially_filled')`: statuses for an `IN` of SQL text (the audit, the soak)."""
+    return "(" + ", ".join(f"'{status.value}'" for status in statuses) + ")"
