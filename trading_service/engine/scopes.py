@@ -29,7 +29,10 @@ class ScopedCores:
         self.house_size = house_size
         self._cores: dict[Scope, MatchingEngine] = {}
         self._references: dict[str, int] = {}  # ticks: a scope created later quotes them too
-        self._scope_of: dict[uuid.UUID, Scope] = {}  # live orders only
+        # The live orders of the leagues' scopes. An order not in it is the public scope's (or
+        # not live): most orders are, and the public core's own index tells which are live, so
+        # they cost no routing here (a UUID hashes in Python, ~3 hashes per order and trade).
+        self._scope_of: dict[uuid.UUID, Scope] = {}
         self._last_priority = 0
 
     # --- views ------------------------------------------------------------------------------
@@ -86,8 +89,8 @@ class ScopedCores:
 
     def submit(self, order: Order, scope: Scope) -> list[Event]:
         core = self.core(scope)
-        if order.id in self._scope_of and self._scope_of[order.id] != scope:
-            return []  # live in another scope already: a redelivery, as the core would ignore it
+        if self._live_elsewhere(order.id, scope):
+            return []  # a redelivery, as the core would ignore it
         return self._track(core, scope, core.submit(order), [order.id])
 
     def enter(
@@ -105,15 +108,15 @@ class ScopedCores:
         """A new limit or market order from its fields (MatchingEngine.enter): the events
         `submit` gives for the same order, without building it."""
         core = self.core(scope)
-        if self._scope_of.get(order_id, scope) != scope:
-            return []  # live in another scope already: a redelivery, as the core would ignore it
+        if self._live_elsewhere(order_id, scope):
+            return []  # a redelivery, as the core would ignore it
         events = core.enter(order_id, account_id, symbol, side, type_, tif, qty, price)
         return self._track(core, scope, events, [order_id])
 
     def cancel(self, order_id: uuid.UUID) -> list[Event]:
-        if order_id not in self._scope_of:
+        scope = self._scope_of.get(order_id, PUBLIC)
+        if scope not in self._cores:
             return []
-        scope = self._scope_of[order_id]
         core = self.core(scope)
         return self._track(core, scope, core.cancel(order_id), [order_id])
 
@@ -124,9 +127,9 @@ class ScopedCores:
         limit: int | None = None,
         stop: int | None = None,
     ) -> list[Event]:
-        if order_id not in self._scope_of:
+        scope = self._scope_of.get(order_id, PUBLIC)
+        if scope not in self._cores:
             return []
-        scope = self._scope_of[order_id]
         core = self.core(scope)
         return self._track(core, scope, core.replace(order_id, qty, limit, stop), [order_id])
 
@@ -151,15 +154,24 @@ class ScopedCores:
 
     def restore(self, order: Order, scope: Scope) -> None:
         """Put back an order accepted before a restart into its scope (see MatchingEngine)."""
-        if order.id in self._scope_of:
+        if self._live_elsewhere(order.id, scope):
             raise ValueError(f"order {order.id} is already live")
         core = self.core(scope)
-        core.restore(order)
-        self._scope_of[order.id] = scope
+        core.restore(order)  # (raises if live in this scope)
+        if scope is not PUBLIC:
+            self._scope_of[order.id] = scope
         self.advance_priority(core.last_priority)
 
     def advance_priority(self, past: int) -> None:
         self._last_priority = max(self._last_priority, past)
+
+    def _live_elsewhere(self, order_id: uuid.UUID, scope: Scope) -> bool:
+        """Whether the order is live in a scope other than `scope`."""
+        other = self._scope_of.get(order_id, PUBLIC)
+        if other == scope:
+            return False
+        public = self._cores.get(PUBLIC)
+        return other is not PUBLIC or (public is not None and public.is_live(order_id))
 
     def _track(
         self,
@@ -171,6 +183,8 @@ class ScopedCores:
         """Keep the shared priority sequence and the routing of the orders `events` touched."""
         events = list(events)
         self.advance_priority(core.last_priority)
+        if scope is PUBLIC:
+            return events  # its orders are not routed (see _scope_of)
         ids = set(touched)
         for event in events:
             if type(event) is Trade:  # (a type test: getattr by name costs ~3x more per event)
@@ -183,6 +197,6 @@ class ScopedCores:
         for order_id in ids:
             if core.is_live(order_id):
                 self._scope_of[order_id] = scope
-            elif self._scope_of.get(order_id, scope) == scope:
-                self._scope_of.pop(order_id, None)
+            elif self._scope_of.get(order_id) == scope:
+                del self._scope_of[order_id]
         return events
