@@ -47,26 +47,28 @@ def match(
     """Apply `messages` in order to `cores`; `unaccepted` and `pending` lose what they used (a
     second copy of a message then finds nothing to do), `ref_seq` keeps each symbol's newest."""
     out = Matched()
+    events = out.events
     for message in messages:
-        if isinstance(message, PriceTick):
+        if isinstance(message, NewOrder):  # (the most common message first)
+            row = unaccepted.pop(message.order.id, None)  # a second copy: skipped
+            if row is not None:
+                # (a UUID hashes in Python: no lookup in an empty `pending`)
+                events += submit(cores, row, pending.pop(row.id, None) if pending else None)
+        elif isinstance(message, PriceTick):
             if message.seq > ref_seq.get(message.symbol, -1):
                 ref_seq[message.symbol] = message.seq
                 out.references[message.symbol] = ReferencePrice(
                     message.symbol, message.price, message.seq, datetime.fromisoformat(message.ts)
                 )
-                out.events += cores.set_reference(message.symbol, to_ticks(message.price))
-        elif isinstance(message, NewOrder):
-            row = unaccepted.pop(message.order.id, None)  # a second copy: skipped
-            if row is not None:
-                out.events += submit(cores, row, pending.pop(row.id, None))
+                events += cores.set_reference(message.symbol, to_ticks(message.price))
         elif isinstance(message, CancelRequest):
             found: list[Entry] = list(cores.cancel(message.order_id))
             if not found and unaccepted.pop(message.order_id, None) is not None:
                 # Canceled before the engine saw it: it must never be accepted later.
                 found = [Canceled(message.order_id, "canceled by user")]
-            out.events += found
+            events += found
         else:
-            out.events += replace(cores, message.order_id, pending)
+            events += replace(cores, message.order_id, pending)
     return out
 
 
@@ -77,8 +79,11 @@ def submit(cores: ScopedCores, row: StoredOrder, replace: PendingReplace | None)
     side = _SIDES.get(row.side) or Side(row.side)  # (a dict lookup: ~5x cheaper than the call)
     type_ = _TYPES.get(row.type) or OrderType(row.type)
     tif = _TIFS.get(row.time_in_force) or TimeInForce(row.time_in_force)
-    qty, limit, stop = row.qty, ticks(row.limit_price), ticks(row.stop_price)
-    protection = ticks(row.protection_price)
+    # (ticks() inline: most of these are None, and a call costs more than the test)
+    limit = None if row.limit_price is None else to_ticks(row.limit_price)
+    stop = None if row.stop_price is None else to_ticks(row.stop_price)
+    protection = None if row.protection_price is None else to_ticks(row.protection_price)
+    qty = row.qty
     settled: list[Entry] = []
     if replace is not None:
         qty, limit, stop = replace.qty, ticks(replace.limit_price), ticks(replace.stop_price)

@@ -108,7 +108,8 @@ class ScopedCores:
         """A new limit or market order from its fields (MatchingEngine.enter): the events
         `submit` gives for the same order, without building it."""
         core = self.core(scope)
-        if self._live_elsewhere(order_id, scope):
+        # (a public order cannot be live elsewhere while no league order is live)
+        if (scope is not PUBLIC or self._scope_of) and self._live_elsewhere(order_id, scope):
             return []  # a redelivery, as the core would ignore it
         events = core.enter(order_id, account_id, symbol, side, type_, tif, qty, price)
         return self._track(core, scope, events, [order_id])
