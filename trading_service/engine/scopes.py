@@ -112,6 +112,11 @@ class ScopedCores:
         if (scope is not PUBLIC or self._scope_of) and self._live_elsewhere(order_id, scope):
             return []  # a redelivery, as the core would ignore it
         events = core.enter(order_id, account_id, symbol, side, type_, tif, qty, price)
+        if scope is PUBLIC:
+            # _track without a call: nothing to route; core() moved the core's counter past the
+            # shared one and commands only raise it, so it is the newest priority
+            self._last_priority = core.last_priority
+            return events
         return self._track(core, scope, events, [order_id])
 
     def cancel(self, order_id: uuid.UUID) -> list[Event]:

@@ -371,7 +371,8 @@ class MatchingEngine(Generic[Id]):
         )  # fmt: skip
         if events and type(events[0]) is Accepted:
             order.priority = self._last_priority
-            order.filled = sum(e.qty for e in events if type(e) is Trade)
+            if len(events) > 1:  # (most orders rest without trading: no sum then)
+                order.filled = sum(e.qty for e in events if type(e) is Trade)
         return events
 
     def cancel(self, order_id: Id, reason: str = CANCELED_BY_USER) -> list[Event[Id]]:
