@@ -112,7 +112,9 @@ class MatchingEngine(Generic[Id]):
     Two ways in, one rule. The plain-fields commands `limit`, `market` and `withdraw` build
     nothing they do not keep: fills go onto the `fills` tape as tuples, the outcome is the return
     value. The event commands (`submit`, `cancel`, `replace`, `set_reference`, ...) take `Order`s
-    and return events; they run the same matching and turn its fills into `Trade`s.
+    and return events; they run the same matching and turn its fills into `Trade`s. Between the
+    two, `enter` takes a new limit or market order by its fields and answers with the events
+    `submit` gives for it: the engine's way in (trading_service/engine/commands.py).
     """
 
     def __init__(self, spread_bps: int = 10, house_size: int | None = None) -> None:
