@@ -10,10 +10,12 @@ the per-order latency percentiles.
 
 `--vs-refbook` instead replays `../shared/bench/stream.py`'s thin and deep mixes through the core
 and the naive `RefBook` side by side (bench/vs_refbook.py): the core by its plain-fields commands
-(fills delivered as tuples on its tape, as RefBook records them) and by its event commands (the
-`Order`s built beforehand, events returned, as the engine uses it today). It checks both give
-RefBook's trades, traded quantity and resting quantity per side, and prints msgs/s of each and
-the ratio (RefBook time / core time in the same run), median (min-max) over the repeats:
+(fills delivered as tuples on its tape, as RefBook records them), by its event commands (the
+`Order`s built beforehand, events returned), and the engine's own path: decoded messages and
+their stored rows through trading_service/engine/commands.py in batches of 500, out as the
+entries accounting consumes (fills delivered as `Trade`s). It checks each gives RefBook's trades,
+traded quantity and resting quantity per side, and prints msgs/s of each and the ratio (RefBook
+time / that time in the same run), median (min-max) over the repeats:
 
     python -m bench.engine_core --vs-refbook --orders 200000 --repeat 5
 """
@@ -219,6 +221,8 @@ def versus_refbook(args: argparse.Namespace) -> None:
         event_rates: list[float] = []
         fast_ratios: list[float] = []
         event_ratios: list[float] = []
+        engine_rates: list[float] = []
+        engine_ratios: list[float] = []
         same = True
         for _ in range(args.repeat):
             gc.collect()  # each replay starts from a clean heap
@@ -227,11 +231,14 @@ def versus_refbook(args: argparse.Namespace) -> None:
             fast_s, engine = vs_refbook.replay_core(messages, clock)
             gc.collect()
             event_s, event_engine, delivered = vs_refbook.replay_core_given_orders(messages, clock)
+            gc.collect()
+            engine_s, public, entries = vs_refbook.replay_commands(messages, clock)
             expected = vs_refbook.refbook_outcome(book, refbook)
             same = (
                 same
                 and vs_refbook.core_outcome(engine) == expected
                 and vs_refbook.events_outcome(event_engine, delivered) == expected
+                and vs_refbook.entries_outcome(public, entries) == expected
             )
             n = len(messages)
             ref_rates.append(n / ref_s)
@@ -239,6 +246,8 @@ def versus_refbook(args: argparse.Namespace) -> None:
             event_rates.append(n / event_s)
             fast_ratios.append(ref_s / fast_s)
             event_ratios.append(ref_s / event_s)
+            engine_rates.append(n / engine_s)
+            engine_ratios.append(ref_s / engine_s)
         failed = failed or not same
         print(
             f"{name} (mix {','.join(f'{p:.2f}' for p in mix)}; {stream.book_stats(messages)}): "
@@ -257,6 +266,10 @@ def versus_refbook(args: argparse.Namespace) -> None:
         print(
             f"  core, Orders given, events returned  {spread(event_rates, ',.0f')} msgs/s"
             f"   {spread(event_ratios, '.2f')}x"
+        )
+        print(
+            f"  engine: rows -> commands -> entries  {spread(engine_rates, ',.0f')} msgs/s"
+            f"   {spread(engine_ratios, '.2f')}x"
         )
     gc.enable()
     if failed:

@@ -5,8 +5,12 @@ A message is `(op, id, side, price_ticks, qty)`: a limit ('L'), a market order (
 immediate-or-cancel at any price) or a cancel ('C'). The core gets each two ways:
 - by plain fields (`limit`, `market`, `withdraw`; ids are ints, every order its own account, as
   the stream has none): it delivers each fill as a tuple on its `fills` tape, as RefBook does;
-- as the engine's service does today: an `Order` to `submit` or an id to `cancel`, the events as
-  the list each call returns.
+- by its event commands: an `Order` to `submit` or an id to `cancel`, the events as the list each
+  call returns;
+- as the engine applies them (trading_service/engine/commands.py): the messages decoded
+  (`NewOrder` / `CancelRequest`) and the order rows the repository would load (`StoredOrder`,
+  UUID ids, Decimal prices), in batches, through `commands.match`, out as the entries
+  accounting.settle consumes (events with `Trade`s).
 Markets are real market orders: the symbol has a reference price and a house with no size, so
 they are valid and trade with users only, like in RefBook.
 """
@@ -14,13 +18,21 @@ they are valid and trade with users only, like in RefBook.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from shared.money import from_ticks
+from trading_service.engine import commands
+from trading_service.engine.accounting import Entry
 from trading_service.engine.core.matching import MatchingEngine
 from trading_service.engine.core.model import Event, Order, OrderType, Side, TimeInForce, Trade
+from trading_service.engine.records import StoredOrder
+from trading_service.engine.scopes import ScopedCores
+from trading_service.messages import CancelRequest, NewOrder, PriceTick
+from trading_service.stored_orders import to_core_order
 
 SYMBOL = "REF"
 Message = tuple[str, int, str, int, int]
@@ -110,6 +122,47 @@ def replay_core_given_orders(
     return clock() - start, engine, delivered
 
 
+def replay_commands(
+    messages: Sequence[Message], clock: Clock = time.perf_counter, batch: int = 500
+) -> tuple[float, MatchingEngine[Any], list[Entry]]:
+    """The same as the engine's batches: decoded messages and their stored rows (built before
+    the clock starts: the decoder and the repository make them) through `commands.match`, `batch`
+    messages at a time; the entries accounting consumes."""
+    cores = ScopedCores(spread_bps=10, house_size=0)  # a house that never trades, as above
+    ref_seq: dict[str, int] = {}
+    commands.match(cores, ref_seq, [PriceTick(SYMBOL, from_ticks(10_000), _TS, 1)], {}, {})
+    batches: list[tuple[list[commands.Message], dict[uuid.UUID, StoredOrder]]] = []
+    for at in range(0, len(messages), batch):
+        decoded: list[commands.Message] = []
+        rows: dict[uuid.UUID, StoredOrder] = {}
+        for op, oid, side, price, qty in messages[at : at + batch]:
+            order_id = uuid.UUID(int=oid)
+            if op == "C":
+                decoded.append(CancelRequest(order_id, order_id, request_id=None))
+                continue
+            row = _stored(order_id, side, op, price, qty)
+            rows[order_id] = row
+            decoded.append(NewOrder(to_core_order(row), request_id=None))
+        batches.append((decoded, rows))
+    delivered: list[Entry] = []
+    match = commands.match
+    start = clock()
+    for decoded, rows in batches:
+        delivered += match(cores, ref_seq, decoded, rows, {}).events
+    return clock() - start, cores.public, delivered
+
+
+_TS = "2026-01-05T15:00:00+00:00"
+
+
+def _stored(order_id: uuid.UUID, side: str, op: str, price: int, qty: int) -> StoredOrder:
+    return StoredOrder(
+        order_id, order_id, None, SYMBOL, "buy" if side == "B" else "sell",
+        "limit" if op == "L" else "market", "gtc" if op == "L" else "ioc", qty,
+        from_ticks(price) if op == "L" else None, None, None, 0, None, None, None, 0, 0,
+    )  # fmt: skip
+
+
 def refbook_outcome(book: Any, refbook: ModuleType) -> Outcome:
     return Outcome(
         trades=list(book.fills),
@@ -138,8 +191,20 @@ def events_outcome(engine: MatchingEngine[int], delivered: list[list[Event[int]]
     return _outcome(engine, trades)
 
 
+def entries_outcome(engine: MatchingEngine[Any], delivered: list[Entry]) -> Outcome:
+    """The engine path's outcome: its `Trade`s with the UUIDs back to the stream's ints."""
+    trades: list[tuple[int, int | None, int, int]] = []
+    for e in delivered:
+        if isinstance(e, Trade):
+            assert e.buy_order_id is not None and e.sell_order_id is not None
+            buy, sell = e.buy_order_id.int, e.sell_order_id.int
+            taker, maker = (buy, sell) if e.aggressor is Side.BUY else (sell, buy)
+            trades.append((taker, maker, e.price, e.qty))
+    return _outcome(engine, trades)
+
+
 def _outcome(
-    engine: MatchingEngine[int], trades: list[tuple[int, int | None, int, int]]
+    engine: MatchingEngine[Any], trades: list[tuple[int, int | None, int, int]]
 ) -> Outcome:
     bids, asks = engine.book(SYMBOL).depth(10**9)
     return Outcome(

@@ -175,3 +175,26 @@ def test_busy_sees_every_scope(cores: ScopedCores) -> None:
 def test_a_new_scope_quotes_every_known_reference(cores: ScopedCores) -> None:
     events = cores.submit(market_buy(1, 1), uuid.UUID(int=0xC))  # first order of a new league
     assert trades(events) == [Trade(SYM, 10_005, 1, BUY, oid(1), None)]
+
+
+@pytest.mark.parametrize(("first", "again"), [(PUBLIC, LEAGUE_A), (LEAGUE_A, PUBLIC)])
+def test_an_order_live_in_one_scope_is_ignored_in_another(
+    cores: ScopedCores, first: uuid.UUID | None, again: uuid.UUID | None
+) -> None:
+    """Public orders are not in the routing table: the public core itself says they are live."""
+    assert cores.submit(limit(1, SELL, 5, 10_001), first) == [Accepted(oid(1), 1)]
+    assert cores.submit(limit(1, SELL, 5, 10_001), again) == []
+    assert cores.scope_of(oid(1)) == first
+    with pytest.raises(ValueError, match="already live"):
+        cores.restore(limit(1, SELL, 5, 10_001), again)
+    assert cores.cancel(oid(1)) == [Canceled(oid(1), "canceled by user")]
+    assert cores.cancel(oid(1)) == [] and cores.replace(oid(1), qty=3) == []
+    # not live any more: it may be placed again anywhere
+    assert cores.submit(limit(1, SELL, 5, 10_001), again) == [Accepted(oid(1), 2)]
+    assert cores.scope_of(oid(1)) == again
+
+
+def test_commands_for_unknown_orders_create_no_scope() -> None:
+    cores = ScopedCores(spread_bps=10, house_size=None)
+    assert cores.cancel(oid(1)) == [] and cores.replace(oid(1), qty=3) == []
+    assert cores.scopes == []

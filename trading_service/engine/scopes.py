@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable
 
 from trading_service.engine.core.matching import MatchingEngine
-from trading_service.engine.core.model import Event, Order
+from trading_service.engine.core.model import Event, Order, OrderType, Side, TimeInForce, Trade
 
 Scope = uuid.UUID | None
 PUBLIC: Scope = None
@@ -29,7 +29,10 @@ class ScopedCores:
         self.house_size = house_size
         self._cores: dict[Scope, MatchingEngine] = {}
         self._references: dict[str, int] = {}  # ticks: a scope created later quotes them too
-        self._scope_of: dict[uuid.UUID, Scope] = {}  # live orders only
+        # The live orders of the leagues' scopes. An order not in it is the public scope's (or
+        # not live): most orders are, and the public core's own index tells which are live, so
+        # they cost no routing here (a UUID hashes in Python, ~3 hashes per order and trade).
+        self._scope_of: dict[uuid.UUID, Scope] = {}
         self._last_priority = 0
 
     # --- views ------------------------------------------------------------------------------
@@ -86,14 +89,40 @@ class ScopedCores:
 
     def submit(self, order: Order, scope: Scope) -> list[Event]:
         core = self.core(scope)
-        if order.id in self._scope_of and self._scope_of[order.id] != scope:
-            return []  # live in another scope already: a redelivery, as the core would ignore it
+        if self._live_elsewhere(order.id, scope):
+            return []  # a redelivery, as the core would ignore it
         return self._track(core, scope, core.submit(order), [order.id])
 
+    def enter(
+        self,
+        scope: Scope,
+        order_id: uuid.UUID,
+        account_id: uuid.UUID,
+        symbol: str,
+        side: Side,
+        type_: OrderType,
+        tif: TimeInForce,
+        qty: int,
+        price: int | None,
+    ) -> list[Event]:
+        """A new limit or market order from its fields (MatchingEngine.enter): the events
+        `submit` gives for the same order, without building it."""
+        core = self.core(scope)
+        # (a public order cannot be live elsewhere while no league order is live)
+        if (scope is not PUBLIC or self._scope_of) and self._live_elsewhere(order_id, scope):
+            return []  # a redelivery, as the core would ignore it
+        events = core.enter(order_id, account_id, symbol, side, type_, tif, qty, price)
+        if scope is PUBLIC:
+            # _track without a call: nothing to route; core() moved the core's counter past the
+            # shared one and commands only raise it, so it is the newest priority
+            self._last_priority = core.last_priority
+            return events
+        return self._track(core, scope, events, [order_id])
+
     def cancel(self, order_id: uuid.UUID) -> list[Event]:
-        if order_id not in self._scope_of:
+        scope = self._scope_of.get(order_id, PUBLIC)
+        if scope not in self._cores:
             return []
-        scope = self._scope_of[order_id]
         core = self.core(scope)
         return self._track(core, scope, core.cancel(order_id), [order_id])
 
@@ -104,9 +133,9 @@ class ScopedCores:
         limit: int | None = None,
         stop: int | None = None,
     ) -> list[Event]:
-        if order_id not in self._scope_of:
+        scope = self._scope_of.get(order_id, PUBLIC)
+        if scope not in self._cores:
             return []
-        scope = self._scope_of[order_id]
         core = self.core(scope)
         return self._track(core, scope, core.replace(order_id, qty, limit, stop), [order_id])
 
@@ -131,15 +160,24 @@ class ScopedCores:
 
     def restore(self, order: Order, scope: Scope) -> None:
         """Put back an order accepted before a restart into its scope (see MatchingEngine)."""
-        if order.id in self._scope_of:
+        if self._live_elsewhere(order.id, scope):
             raise ValueError(f"order {order.id} is already live")
         core = self.core(scope)
-        core.restore(order)
-        self._scope_of[order.id] = scope
+        core.restore(order)  # (raises if live in this scope)
+        if scope is not PUBLIC:
+            self._scope_of[order.id] = scope
         self.advance_priority(core.last_priority)
 
     def advance_priority(self, past: int) -> None:
         self._last_priority = max(self._last_priority, past)
+
+    def _live_elsewhere(self, order_id: uuid.UUID, scope: Scope) -> bool:
+        """Whether the order is live in a scope other than `scope`."""
+        other = self._scope_of.get(order_id, PUBLIC)
+        if other == scope:
+            return False
+        public = self._cores.get(PUBLIC)
+        return other is not PUBLIC or (public is not None and public.is_live(order_id))
 
     def _track(
         self,
@@ -151,16 +189,20 @@ class ScopedCores:
         """Keep the shared priority sequence and the routing of the orders `events` touched."""
         events = list(events)
         self.advance_priority(core.last_priority)
+        if scope is PUBLIC:
+            return events  # its orders are not routed (see _scope_of)
         ids = set(touched)
         for event in events:
-            for name in ("order_id", "buy_order_id", "sell_order_id"):
-                order_id = getattr(event, name, None)
-                if order_id is not None:
-                    ids.add(order_id)
-        for order_id in ids:
-            if core.order(order_id) is None:
-                if self._scope_of.get(order_id, scope) == scope:
-                    self._scope_of.pop(order_id, None)
+            if type(event) is Trade:  # (a type test: getattr by name costs ~3x more per event)
+                if event.buy_order_id is not None:  # None: the house's side
+                    ids.add(event.buy_order_id)
+                if event.sell_order_id is not None:
+                    ids.add(event.sell_order_id)
             else:
+                ids.add(event.order_id)  # type: ignore[union-attr]  # every other event has one
+        for order_id in ids:
+            if core.is_live(order_id):
                 self._scope_of[order_id] = scope
+            elif self._scope_of.get(order_id) == scope:
+                del self._scope_of[order_id]
         return events

@@ -112,7 +112,9 @@ class MatchingEngine(Generic[Id]):
     Two ways in, one rule. The plain-fields commands `limit`, `market` and `withdraw` build
     nothing they do not keep: fills go onto the `fills` tape as tuples, the outcome is the return
     value. The event commands (`submit`, `cancel`, `replace`, `set_reference`, ...) take `Order`s
-    and return events; they run the same matching and turn its fills into `Trade`s.
+    and return events; they run the same matching and turn its fills into `Trade`s. Between the
+    two, `enter` takes a new limit or market order by its fields and answers with the events
+    `submit` gives for it: the engine's way in (trading_service/engine/commands.py).
     """
 
     def __init__(self, spread_bps: int = 10, house_size: int | None = None) -> None:
@@ -149,6 +151,11 @@ class MatchingEngine(Generic[Id]):
         live = self._orders.get(order_id)
         # `type() is list`, not isinstance(.., Order): a generic class's isinstance costs ~200 ns
         return snapshot(live) if type(live) is list else cast(Order[Id] | None, live)
+
+    def is_live(self, order_id: Id) -> bool:
+        """Whether the order is live (resting or a pending stop): `order() is not None` without
+        building the snapshot."""
+        return order_id in self._orders
 
     def reference(self, symbol: str) -> int | None:
         house = self.house(symbol)
@@ -316,41 +323,58 @@ class MatchingEngine(Generic[Id]):
             self._execute(order, events)
         return events
 
-    def _enter(self, order: Order[Id]) -> list[Event[Id]]:
-        """`submit` of a new limit or market order, by its plain-fields command."""
+    def enter(
+        self,
+        order_id: Id,
+        account_id: Id,
+        symbol: str,
+        side: Side,
+        type_: OrderType,
+        tif: TimeInForce,
+        qty: int,
+        price: int | None,
+    ) -> list[Event[Id]]:
+        """A new limit or market order from its fields, by its plain-fields command, answered
+        with the events `submit` gives: Accepted, its Trades, then Canceled with the reason its
+        rest was canceled; [Rejected] when refused; [] for a live id (a redelivery). `price` is
+        a limit's limit, a market order's protection. The engine's way in: no `Order` built."""
         fills = self.fills
         start = len(fills)
         try:
-            if order.type is _LIMIT:
+            if type_ is _LIMIT:
                 reason = self.limit(
-                    order.id,
-                    order.account_id,
-                    order.symbol,
-                    order.side,
-                    0 if order.limit is None else order.limit,  # refused like a missing limit
-                    order.qty,
-                    order.tif,
+                    order_id,
+                    account_id,
+                    symbol,
+                    side,
+                    0 if price is None else price,  # refused like a missing limit
+                    qty,
+                    tif,
                 )
             else:
-                reason = self.market(
-                    order.id,
-                    order.account_id,
-                    order.symbol,
-                    order.side,
-                    order.qty,
-                    order.protection,
-                    order.tif,
-                )
+                reason = self.market(order_id, account_id, symbol, side, qty, price, tif)
         except OrderRefused as refused:
-            return [Rejected(order.id, refused.reason)]
+            return [Rejected(order_id, refused.reason)]
         if reason is ALREADY_LIVE:
             return []
-        order.priority = self._last_priority
-        events: list[Event[Id]] = [Accepted(order.id, order.priority)]
+        events: list[Event[Id]] = [Accepted(order_id, self._last_priority)]
         if len(fills) > start:  # (most orders rest without trading: no call then)
-            order.filled = self._trades(order, start, events)
+            self._trades(order_id, symbol, side, start, events)
         if reason is not None:
-            events.append(Canceled(order.id, reason))
+            events.append(Canceled(order_id, reason))
+        return events
+
+    def _enter(self, order: Order[Id]) -> list[Event[Id]]:
+        """`submit` of a new limit or market order: `enter`, the order updated as it went."""
+        price = order.limit if order.type is _LIMIT else order.protection
+        events = self.enter(
+            order.id, order.account_id, order.symbol, order.side, order.type, order.tif,
+            order.qty, price,
+        )  # fmt: skip
+        if events and type(events[0]) is Accepted:
+            order.priority = self._last_priority
+            if len(events) > 1:  # (most orders rest without trading: no sum then)
+                order.filled = sum(e.qty for e in events if type(e) is Trade)
         return events
 
     def cancel(self, order_id: Id, reason: str = CANCELED_BY_USER) -> list[Event[Id]]:
@@ -538,7 +562,7 @@ class MatchingEngine(Generic[Id]):
         left, stopped = self._match(book, order.id, order.account_id, buy, bound, left)
         order.filled = order.qty - left
         if len(self.fills) > start:
-            self._trades(order, start, events)
+            self._trades(order.id, symbol, side, start, events)
         if not left:
             return
         if stopped is SELF_TRADE_PREVENTED:
@@ -552,20 +576,19 @@ class MatchingEngine(Generic[Id]):
         else:
             events.append(Canceled(order.id, stopped))
 
-    def _trades(self, order: Order[Id], start: int, events: list[Event[Id]]) -> int:
-        """Move `order`'s fills from the tape (from `start` on) into `events` as `Trade`s: the
-        tape is the plain-fields commands' own. Returns the shares they traded."""
+    def _trades(
+        self, taker: Id, symbol: str, side: Side, start: int, events: list[Event[Id]]
+    ) -> None:
+        """Move the taker's fills from the tape (from `start` on) into `events` as `Trade`s: the
+        tape is the plain-fields commands' own."""
         fills = self.fills
-        symbol, side = order.symbol, order.side
-        traded = 0
-        for _, maker, price, qty in fills[start:]:
-            traded += qty
-            if side is _BUY:
-                events.append(Trade(symbol, price, qty, side, order.id, maker))
-            else:
-                events.append(Trade(symbol, price, qty, side, maker, order.id))
+        if side is _BUY:
+            for _, maker, price, qty in fills[start:]:
+                events.append(Trade(symbol, price, qty, side, taker, maker))
+        else:
+            for _, maker, price, qty in fills[start:]:
+                events.append(Trade(symbol, price, qty, side, maker, taker))
         del fills[start:]
-        return traded
 
     def _fill_crossed(
         self, book: OrderBook[Id], house: HouseQuote, events: list[Event[Id]]
