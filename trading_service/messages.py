@@ -101,6 +101,10 @@ class ReplaceRequest:
 
 OrderMessage = NewOrder | CancelRequest | ReplaceRequest
 
+_SIDES = {s.value: s for s in Side}
+_TYPES = {t.value: t for t in OrderType}
+_TIFS = {t.value: t for t in TimeInForce}
+
 
 def decode_order_message(raw: bytes) -> OrderMessage:
     """Raises ValueError (or KeyError) on a malformed message; the engine skips those."""
@@ -112,16 +116,18 @@ def decode_order_message(raw: bytes) -> OrderMessage:
     if kind == "new":
         return NewOrder(
             Order(
-                id=order_id,
-                account_id=account_id,
-                symbol=str(data["symbol"]),
-                side=Side(data["side"]),
-                type=OrderType(data["type"]),
-                tif=TimeInForce(data["tif"]),
-                qty=int(data["qty"]),
-                limit=data.get("limit"),
-                stop=data.get("stop"),
-                protection=data.get("protection"),
+                order_id,
+                account_id,
+                str(data["symbol"]),
+                # Lookups, not Side(...) calls: an enum call costs a microsecond, and the engine
+                # decodes every order (an unknown value still raises KeyError).
+                _SIDES[data["side"]],
+                _TYPES[data["type"]],
+                _TIFS[data["tif"]],
+                int(data["qty"]),
+                data.get("limit"),
+                data.get("stop"),
+                data.get("protection"),
             ),
             rid,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -54,6 +55,7 @@ async def main(settings: EngineSettings | None = None) -> None:
     consumer.subscribe([PRICES_TOPIC, ORDERS_TOPIC], listener=runner.listener())
     await consumer.start()
     log.info("engine started", extra={"group": settings.group_id})
+    quiet_garbage_collector()
     task = asyncio.create_task(runner.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,6 +78,20 @@ async def main(settings: EngineSettings | None = None) -> None:
         await database.close()
         await db.dispose()
         log.info("engine stopped")
+
+
+def quiet_garbage_collector() -> None:
+    """Fewer, cheaper collections of reference cycles.
+
+    A batch builds tens of thousands of short-lived container objects (records, rows, events) and
+    keeps them until it commits, so with the default thresholds they reach the oldest generation
+    and trigger full collections that scan every resting order and everything imported: a fifth
+    of the engine's CPU under load (py-spy). Nearly all of them are freed by reference counting
+    at the batch's end; cycles (exceptions, asyncio internals) are still collected, less often.
+    What was loaded at start-up is frozen out of the scans for good.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 if __name__ == "__main__":

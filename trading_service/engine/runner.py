@@ -222,11 +222,12 @@ class EngineRunner:
         self.expected.update(next_offsets)
         observe_batch(len(decoded), time.perf_counter() - started, settlement)
         log_order_messages(decoded, settlement)
-        touched = {o.symbol for o in settlement.orders} | {
-            m.symbol if isinstance(m, PriceTick) else m.order.symbol
-            for m in messages
-            if isinstance(m, PriceTick | NewOrder)
-        }
+        touched = {o.symbol for o in settlement.orders}
+        for m in messages:  # (isinstance with a `A | B` union builds the union each time)
+            if isinstance(m, NewOrder):
+                touched.add(m.order.symbol)
+            elif isinstance(m, PriceTick):
+                touched.add(m.symbol)
         await notify.publish(self.redis, settlement, self.cores.public, touched)
 
     async def _match_and_settle(
