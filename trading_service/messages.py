@@ -15,6 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from asyncpg.pgproto.pgproto import UUID as _ParsedUUID  # type: ignore[import-untyped]
+
 from shared.money import to_ticks
 from shared.request_context import request_id, well_formed
 from trading_service.engine.core.model import Order, OrderType, Side, TimeInForce
@@ -106,12 +108,24 @@ _TYPES = {t.value: t for t in OrderType}
 _TIFS = {t.value: t for t in TimeInForce}
 
 
+def _uuid(text: str) -> uuid.UUID:
+    """uuid.UUID(text), parsed in C: asyncpg's UUID (a uuid.UUID, equal and hashed alike, the
+    type of every id the engine reads from PostgreSQL) parses the usual form ~5x faster than
+    uuid.UUID, and the engine parses two per order message. The rarer forms uuid.UUID accepts
+    ({...}, urn:uuid:...) still parse; anything else raises ValueError or TypeError."""
+    try:
+        return _ParsedUUID(text)  # type: ignore[no-any-return]
+    except ValueError:
+        return uuid.UUID(text)
+
+
 def decode_order_message(raw: bytes) -> OrderMessage:
-    """Raises ValueError (or KeyError) on a malformed message; the engine skips those."""
+    """Raises ValueError, KeyError or TypeError on a malformed message; the engine skips
+    those."""
     data: dict[str, Any] = json.loads(raw)
     kind = data["kind"]
-    order_id = uuid.UUID(data["id"])
-    account_id = uuid.UUID(data["account_id"])
+    order_id = _uuid(data["id"])
+    account_id = _uuid(data["account_id"])
     rid = well_formed(data.get("request_id"))  # absent in messages of older API processes
     if kind == "new":
         return NewOrder(
@@ -353,11 +367,65 @@ class Executions:
     fills: tuple[FillReport, ...] = ()
 
     def encode(self) -> bytes:
+        """The same bytes as json.dumps of the reports' as_json(), built faster: a batch's
+        trades and fills share one time, an API group's orders one creation time, and prices
+        repeat, so each distinct time and price is formatted once (formatting them was most of
+        the engine's cost of publishing a big batch)."""
+        # The same instant in another zone (or fold) is equal but written otherwise: keyed apart.
+        times: dict[tuple[datetime, Any, int], str] = {}
+        prices: dict[Decimal, str] = {}
+
+        def time(ts: datetime) -> str:
+            key = (ts, ts.tzinfo, ts.fold)
+            text = times.get(key)
+            if text is None:
+                text = times[key] = ts.isoformat()
+            return text
+
+        def price(p: Decimal) -> str:
+            text = prices.get(p)
+            if text is None:
+                text = prices[p] = f"{p:.2f}"
+            return text
+
         return json.dumps(
             {
-                "orders": [o.as_json() for o in self.orders],
-                "trades": [t.as_json() for t in self.trades],
-                "fills": [f.as_json() for f in self.fills],
+                "orders": [
+                    {
+                        "id": str(o.id),
+                        "account_id": str(o.account_id),
+                        "symbol": o.symbol,
+                        "status": o.status.value,
+                        "filled_qty": o.filled_qty,
+                        "replace_seq": o.replace_seq,
+                        "type": o.type.value,
+                        "side": o.side.value,
+                        "created_at": time(o.created_at),
+                    }
+                    for o in self.orders
+                ],
+                "trades": [
+                    {
+                        "symbol": t.symbol,
+                        "price": price(t.price),
+                        "qty": t.qty,
+                        "aggressor_side": t.aggressor_side.value,
+                        "ts": time(t.ts),
+                    }
+                    for t in self.trades
+                ],
+                "fills": [
+                    {
+                        "order_id": str(f.order_id),
+                        "account_id": str(f.account_id),
+                        "symbol": f.symbol,
+                        "side": f.side.value,
+                        "price": price(f.price),
+                        "qty": f.qty,
+                        "ts": time(f.ts),
+                    }
+                    for f in self.fills
+                ],
             }
         ).encode()
 

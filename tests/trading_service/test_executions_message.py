@@ -192,3 +192,46 @@ def test_the_status_sets_partition_every_stored_status() -> None:
         "expired",
         "rejected",
     ]
+
+
+def test_encode_writes_exactly_what_the_reports_as_json_say() -> None:
+    # encode formats each distinct time and price once; the bytes stay those of as_json. The
+    # same instant in two zones is equal as a datetime, yet each keeps its own offset.
+    instant = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+    elsewhere = instant.astimezone(timezone(timedelta(hours=-5)))
+    assert instant == elsewhere
+    message = sample()
+    message = Executions(
+        orders=(
+            *message.orders,
+            *(
+                OrderReport(
+                    uuid.uuid4(), uuid.uuid4(), "MSFT", OrderStatus.NEW, 0, 0, OrderType.LIMIT,
+                    Side.SELL, at,
+                )
+                for at in (instant, elsewhere, instant)
+            ),
+        ),
+        trades=(
+            *message.trades,
+            TradeReport("MSFT", Decimal("420.1"), 5, Side.BUY, elsewhere),
+            TradeReport("MSFT", Decimal("420.10"), 5, Side.BUY, instant),
+        ),
+        fills=(
+            *message.fills,
+            FillReport(uuid.uuid4(), uuid.uuid4(), "MSFT", Side.BUY, Decimal("420.1"), 5, instant),
+        ),
+    )  # fmt: skip
+    expected = json.dumps(
+        {
+            "orders": [o.as_json() for o in message.orders],
+            "trades": [t.as_json() for t in message.trades],
+            "fills": [f.as_json() for f in message.fills],
+        }
+    ).encode()
+    assert message.encode() == expected
+    assert [o["created_at"] for o in wire(message)["orders"][-3:]] == [
+        instant.isoformat(),
+        elsewhere.isoformat(),
+        instant.isoformat(),
+    ]
