@@ -235,3 +235,34 @@ def test_encode_writes_exactly_what_the_reports_as_json_say() -> None:
         elsewhere.isoformat(),
         instant.isoformat(),
     ]
+
+
+def test_encoding_in_steps_pauses_between_pieces_and_gives_the_same_bytes() -> None:
+    # The engine encodes a big batch's message while PostgreSQL applies the batch's write,
+    # pausing between pieces; the bytes are json.dumps's, whatever the piece size.
+    orders = tuple(
+        OrderReport(
+            uuid.uuid4(), uuid.uuid4(), "AAPL", OrderStatus.NEW, 0, 0, OrderType.LIMIT, Side.BUY,
+            AT + timedelta(microseconds=i % 3),
+        )
+        for i in range(1201)
+    )  # fmt: skip
+    message = Executions(orders, sample().trades, sample().fills)
+    expected = json.dumps(
+        {
+            "orders": [o.as_json() for o in message.orders],
+            "trades": [t.as_json() for t in message.trades],
+            "fills": [f.as_json() for f in message.fills],
+        }
+    ).encode()
+    for step in (1, 500, 1201, 5000):
+        steps, pauses = message.encode_in_steps(step), 0
+        while True:
+            try:
+                next(steps)
+                pauses += 1
+            except StopIteration as done:
+                assert done.value == expected
+                break
+        # one pause per piece of each list: 1201 orders, 1 trade, 2 fills
+        assert pauses == sum(-(-n // step) for n in (1201, 1, 2))

@@ -286,7 +286,7 @@ WITH trade_ids AS (
         AS u(id, status, filled_qty, filled_notional, reserved_cash, reserved_qty,
              reject_reason, priority, accepted_at, triggered_at, qty, limit_price, stop_price,
              protection_price, replace_applied_seq, replace_reject_reason)
-    WHERE o.id = u.id
+    WHERE o.id = u.id AND o.id = ANY($16::uuid[])
 ), changed_balances AS (
     UPDATE accounts a SET cash = u.cash, reserved_cash = u.reserved_cash,
         updated_at = $1::timestamptz
