@@ -55,7 +55,6 @@ async def main(settings: EngineSettings | None = None) -> None:
     consumer.subscribe([PRICES_TOPIC, ORDERS_TOPIC], listener=runner.listener())
     await consumer.start()
     log.info("engine started", extra={"group": settings.group_id})
-    quiet_garbage_collector()
     task = asyncio.create_task(runner.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,11 +87,13 @@ def quiet_garbage_collector() -> None:
     and trigger full collections that scan every resting order and everything imported: a fifth
     of the engine's CPU under load (py-spy). Nearly all of them are freed by reference counting
     at the batch's end; cycles (exceptions, asyncio internals) are still collected, less often.
-    What was loaded at start-up is frozen out of the scans for good.
+    What was imported is frozen out of the scans for good. For the engine's own process only
+    (`python -m trading_service.engine`): a process that embeds `main` keeps its settings.
     """
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
 
 
 if __name__ == "__main__":
+    quiet_garbage_collector()
     asyncio.run(main())
