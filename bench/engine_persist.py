@@ -26,6 +26,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from bench.harness import Processes, fresh_stack, summary
+from bench.harness import cpu_seconds as tree_cpu_seconds
 from devstack.stack import Stack
 from shared.kafka import ORDERS_TOPIC
 from shared.money import to_ticks
@@ -166,23 +167,41 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def settled(stack: Stack, messages: int, engine_pid: int) -> tuple[float, int, float]:
+def server_pids(stack: Stack) -> dict[str, int]:
+    """The embedded PostgreSQL's and Kafka's process ids (their CPU is counted with their
+    children's: PostgreSQL's backends)."""
+    pids = {}
+    for name in ("postgres", "kafka"):
+        server = next((s for s in stack.servers if s.name == name), None)
+        if server is not None and server.proc is not None:
+            pids[name] = server.proc.pid
+    return pids
+
+
+async def settled(
+    stack: Stack, messages: int, engine_pid: int
+) -> tuple[float, int, float, dict[str, float]]:
     """Wait until the engine has applied every message; (seconds from its first acceptance to
-    then, orders, engine CPU seconds over that time)."""
+    then, orders, engine CPU seconds over that time, the servers' CPU seconds over it)."""
     conn = await asyncpg.connect(stack.database_url.replace("+asyncpg", ""))
     applied = "SELECT coalesce(sum(next_offset), 0) FROM engine_offsets WHERE topic = $1"
     try:
         while not await conn.fetchval("SELECT count(*) FROM orders WHERE accepted_at IS NOT NULL"):
             await asyncio.sleep(0.01)
         cpu_start = cpu_seconds(engine_pid)
+        servers = server_pids(stack)
+        servers_start = {name: tree_cpu_seconds(pid) for name, pid in servers.items()}
         while await conn.fetchval(applied, ORDERS_TOPIC) < messages:
             await asyncio.sleep(0.01)
         ended, cpu = time.time(), cpu_seconds(engine_pid) - cpu_start
+        servers_cpu = {
+            name: tree_cpu_seconds(pid) - servers_start[name] for name, pid in servers.items()
+        }
         first = await conn.fetchval("SELECT min(accepted_at) FROM orders")
         violations = await audit(stack)
         assert violations == 0, f"{violations} audit violations"
         n = int(await conn.fetchval("SELECT count(*) FROM orders"))
-        return ended - first.timestamp(), n, cpu
+        return ended - first.timestamp(), n, cpu, servers_cpu
     finally:
         await conn.close()
 
@@ -208,6 +227,7 @@ def main() -> None:
     args = parser.parse_args()
     rates: dict[int, list[float]] = {b: [] for b in args.batch}
     cpu_per_order: dict[int, list[float]] = {b: [] for b in args.batch}
+    server_cpu: dict[int, dict[str, list[float]]] = {b: {} for b in args.batch}
     for run in range(args.repeat):
         for batch in args.batch:  # variants side by side in each round
             with fresh_stack() as (stack, root):
@@ -216,15 +236,18 @@ def main() -> None:
                 started = time.perf_counter()
                 engine = procs.engine()
                 try:
-                    span, n, cpu = asyncio.run(settled(stack, messages, engine.pid))
+                    span, n, cpu, servers = asyncio.run(settled(stack, messages, engine.pid))
                 finally:
                     procs.stop()
                 rates[batch].append(n / span)
                 cpu_per_order[batch].append(1e6 * cpu / n)
+                for name, seconds in servers.items():
+                    server_cpu[batch].setdefault(name, []).append(1e6 * seconds / n)
+                others = ", ".join(f"{name} {1e6 * s / n:,.0f}" for name, s in servers.items())
                 print(
                     f"run {run + 1}, batch {batch}: {n} orders settled in {span:.2f} s "
                     f"({n / span:,.0f}/s; {time.perf_counter() - started:.1f} s incl. start; "
-                    f"engine CPU {1e6 * cpu / n:,.0f} µs per order)"
+                    f"engine CPU {1e6 * cpu / n:,.0f} µs per order; {others})"
                 )
     print(f"\nengine with persistence, {args.orders} messages, median (min–max) of {args.repeat}")
     for batch, values in rates.items():
@@ -232,6 +255,8 @@ def main() -> None:
             f"  max batch {batch:>5}: {summary(values)} settled orders/s, engine CPU "
             f"{summary(cpu_per_order[batch])} µs per order"
         )
+        for name, values in server_cpu[batch].items():
+            print(f"{'':>19}{name} CPU {summary(values)} µs per order")
 
 
 if __name__ == "__main__":

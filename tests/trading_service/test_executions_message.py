@@ -192,3 +192,77 @@ def test_the_status_sets_partition_every_stored_status() -> None:
         "expired",
         "rejected",
     ]
+
+
+def test_encode_writes_exactly_what_the_reports_as_json_say() -> None:
+    # encode formats each distinct time and price once; the bytes stay those of as_json. The
+    # same instant in two zones is equal as a datetime, yet each keeps its own offset.
+    instant = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+    elsewhere = instant.astimezone(timezone(timedelta(hours=-5)))
+    assert instant == elsewhere
+    message = sample()
+    message = Executions(
+        orders=(
+            *message.orders,
+            *(
+                OrderReport(
+                    uuid.uuid4(), uuid.uuid4(), "MSFT", OrderStatus.NEW, 0, 0, OrderType.LIMIT,
+                    Side.SELL, at,
+                )
+                for at in (instant, elsewhere, instant)
+            ),
+        ),
+        trades=(
+            *message.trades,
+            TradeReport("MSFT", Decimal("420.1"), 5, Side.BUY, elsewhere),
+            TradeReport("MSFT", Decimal("420.10"), 5, Side.BUY, instant),
+        ),
+        fills=(
+            *message.fills,
+            FillReport(uuid.uuid4(), uuid.uuid4(), "MSFT", Side.BUY, Decimal("420.1"), 5, instant),
+        ),
+    )  # fmt: skip
+    expected = json.dumps(
+        {
+            "orders": [o.as_json() for o in message.orders],
+            "trades": [t.as_json() for t in message.trades],
+            "fills": [f.as_json() for f in message.fills],
+        }
+    ).encode()
+    assert message.encode() == expected
+    assert [o["created_at"] for o in wire(message)["orders"][-3:]] == [
+        instant.isoformat(),
+        elsewhere.isoformat(),
+        instant.isoformat(),
+    ]
+
+
+def test_encoding_in_steps_pauses_between_pieces_and_gives_the_same_bytes() -> None:
+    # The engine encodes a big batch's message while PostgreSQL applies the batch's write,
+    # pausing between pieces; the bytes are json.dumps's, whatever the piece size.
+    orders = tuple(
+        OrderReport(
+            uuid.uuid4(), uuid.uuid4(), "AAPL", OrderStatus.NEW, 0, 0, OrderType.LIMIT, Side.BUY,
+            AT + timedelta(microseconds=i % 3),
+        )
+        for i in range(1201)
+    )  # fmt: skip
+    message = Executions(orders, sample().trades, sample().fills)
+    expected = json.dumps(
+        {
+            "orders": [o.as_json() for o in message.orders],
+            "trades": [t.as_json() for t in message.trades],
+            "fills": [f.as_json() for f in message.fills],
+        }
+    ).encode()
+    for step in (1, 500, 1201, 5000):
+        steps, pauses = message.encode_in_steps(step), 0
+        while True:
+            try:
+                next(steps)
+                pauses += 1
+            except StopIteration as done:
+                assert done.value == expected
+                break
+        # one pause per piece of each list: 1201 orders, 1 trade, 2 fills
+        assert pauses == sum(-(-n // step) for n in (1201, 1, 2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -78,5 +79,21 @@ async def main(settings: EngineSettings | None = None) -> None:
         log.info("engine stopped")
 
 
+def quiet_garbage_collector() -> None:
+    """Fewer, cheaper collections of reference cycles.
+
+    A batch builds tens of thousands of short-lived container objects (records, rows, events) and
+    keeps them until it commits, so with the default thresholds they reach the oldest generation
+    and trigger full collections that scan every resting order and everything imported: a fifth
+    of the engine's CPU under load (py-spy). Nearly all of them are freed by reference counting
+    at the batch's end; cycles (exceptions, asyncio internals) are still collected, less often.
+    What was imported is frozen out of the scans for good. For the engine's own process only
+    (`python -m trading_service.engine`): a process that embeds `main` keeps its settings.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 if __name__ == "__main__":
+    quiet_garbage_collector()
     asyncio.run(main())

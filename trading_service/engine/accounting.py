@@ -99,7 +99,9 @@ class OrderState:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+# Read-only by convention, not `frozen` (as the core's events): a frozen dataclass's __init__
+# sets every field through object.__setattr__, and a batch builds one per trade and fill.
+@dataclass(slots=True)
 class TradeRecord:
     seq: int  # 1, 2, ... in the batch's event order: the database numbers them in this order
     symbol: str
@@ -111,7 +113,7 @@ class TradeRecord:
     ts: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FillRecord:
     """One side of a trade for a user's order."""
 

@@ -1,4 +1,8 @@
-"""What the engine reads from PostgreSQL to match: typed records, no I/O (see repository.py)."""
+"""What the engine reads from PostgreSQL to match: typed records, no I/O (see repository.py).
+
+Read-only by convention, not `frozen`: a frozen dataclass's __init__ sets every field through
+object.__setattr__, several times slower, and the engine builds one record per order message.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredOrder:
     """An order's terms as the API stored them, with the scope it matches in (its account's
     league, None for personal accounts). `trading_service.stored_orders.to_core_order` turns it
@@ -33,7 +37,7 @@ class StoredOrder:
     replace_applied_seq: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PendingReplace:
     """An open order's replace the API accepted and the engine has not settled yet."""
 
@@ -46,7 +50,7 @@ class PendingReplace:
     protection_price: Decimal | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReferencePrice:
     symbol: str
     price: Decimal
@@ -54,7 +58,7 @@ class ReferencePrice:
     ts: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredBooks:
     """What a rebuild loads: offsets of every stored partition, reference prices, open orders
     the engine accepted (oldest priority first)."""

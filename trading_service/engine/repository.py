@@ -30,6 +30,7 @@ from trading_service.order_status import OPEN, OrderStatus
 
 Partition = tuple[str, int]  # (topic, partition)
 _OPEN = [s.value for s in OPEN]
+_STATUSES = {s.value: s for s in OrderStatus}
 
 _STORED_ORDER = (
     "o.id, o.account_id, a.league_id, o.symbol, o.side, o.type, o.time_in_force, o.qty, "
@@ -169,7 +170,7 @@ class Repository:
         )
         states = {r["id"]: OrderState(*r) for r in rows}
         for state in states.values():
-            state.status = OrderStatus(state.status)
+            state.status = _STATUSES[state.status]  # a lookup: OrderStatus(...) costs more
         return states
 
     async def lock_balances(self, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Balance]:
@@ -285,7 +286,7 @@ WITH trade_ids AS (
         AS u(id, status, filled_qty, filled_notional, reserved_cash, reserved_qty,
              reject_reason, priority, accepted_at, triggered_at, qty, limit_price, stop_price,
              protection_price, replace_applied_seq, replace_reject_reason)
-    WHERE o.id = u.id
+    WHERE o.id = u.id AND o.id = ANY($16::uuid[])
 ), changed_balances AS (
     UPDATE accounts a SET cash = u.cash, reserved_cash = u.reserved_cash,
         updated_at = $1::timestamptz

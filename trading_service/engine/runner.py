@@ -218,16 +218,27 @@ class EngineRunner:
             await self._fence(repo, fresh)
             settlement, references = await self._match_and_settle(repo, messages, now)
             offsets = {(tp.topic, tp.partition): n for tp, n in next_offsets.items()}
-            await repo.write(now, settlement, references, offsets)
+            # While PostgreSQL applies the write, the executions message is encoded (published
+            # only after commit): PostgreSQL and the engine share 2 cores, each at work at once.
+            writing = asyncio.ensure_future(repo.write(now, settlement, references, offsets))
+            try:
+                encoded = await notify.encode_executions(settlement)
+            except BaseException:
+                await asyncio.wait([writing])  # never leave the transaction with it running
+                if not writing.cancelled():
+                    writing.exception()  # retrieved: the encoding's failure is the one raised
+                raise
+            await writing
         self.expected.update(next_offsets)
         observe_batch(len(decoded), time.perf_counter() - started, settlement)
         log_order_messages(decoded, settlement)
-        touched = {o.symbol for o in settlement.orders} | {
-            m.symbol if isinstance(m, PriceTick) else m.order.symbol
-            for m in messages
-            if isinstance(m, PriceTick | NewOrder)
-        }
-        await notify.publish(self.redis, settlement, self.cores.public, touched)
+        touched = {o.symbol for o in settlement.orders}
+        for m in messages:  # (isinstance with a `A | B` union builds the union each time)
+            if isinstance(m, NewOrder):
+                touched.add(m.order.symbol)
+            elif isinstance(m, PriceTick):
+                touched.add(m.symbol)
+        await notify.publish(self.redis, settlement, self.cores.public, touched, encoded)
 
     async def _match_and_settle(
         self, repo: Repository, messages: Sequence[Message], now: datetime
