@@ -239,3 +239,16 @@ async def test_a_connection_lost_during_a_cancel_or_replace_is_a_503_and_changes
     await settle(db)
     assert await audit_violations(db) == {}
 
+
+async def test_more_requests_at_once_than_redis_connections_wait_for_one_not_503(
+    api: httpx.AsyncClient, market: Market, trader: Trader
+) -> None:
+    """Each request reads Redis (token checks, prices); a burst beyond the pool's 100
+    connections queues for a connection instead of being answered 503."""
+    await market.set("BURST", "10.00")
+    answers = await asyncio.gather(
+        *(api.get("/portfolio", headers=trader.headers) for _ in range(300))
+    )
+    assert sorted({a.status_code for a in answers}) == [200], {
+        a.status_code: a.text for a in answers
+    }
