@@ -1,8 +1,10 @@
 """CPU seconds spent by processes, to say where the time per order goes.
 
 Read from /proc (Linux): a process's own CPU and that of every process it started (uvicorn's
-workers, PostgreSQL's backends), as long as they are alive when read. Elsewhere the figures are
-missing, not wrong.
+workers, PostgreSQL's backends), alive or ended: an ended child's CPU is counted once its parent
+reaped it (cutime/cstime), so the backend of a connection a pool opened and closed while the
+soak ran counts too (it did not before: PostgreSQL's CPU read low for a service whose pool
+churned connections). Elsewhere the figures are missing, not wrong.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ def _own_cpu_s(pid: int) -> float:
         stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return 0.0
-    # The name in parentheses may hold spaces; utime and stime are fields 14 and 15.
+    # The name in parentheses may hold spaces; utime and stime are fields 14 and 15, cutime
+    # and cstime (its ended children's, once reaped) 16 and 17.
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+    return sum(int(f) for f in fields[11:15]) / _TICKS_PER_S
 
 
 def tree_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of `pid` and its living descendants; None without /proc."""
+    """User + system CPU seconds of `pid` and its descendants (living, or ended and reaped);
+    None without /proc."""
     if not (PROC / str(pid) / "stat").exists():
         return None
     total, todo = 0.0, [pid]

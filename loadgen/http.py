@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httptools
+
+# A connection idle this long is closed, not reused: uvicorn closes a keep-alive connection
+# after 5 s idle (its --timeout-keep-alive), and a request written just as the server closes
+# it is lost in flight (a ReadError the soak counted, though the server did nothing wrong).
+IDLE_EXPIRY_S = 4.0
 
 
 class TransportError(Exception):
@@ -59,6 +65,7 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._headers: dict[str, str] = {}
         self.open = False
+        self.idle_since = 0.0  # time.monotonic() when it last went back to the pool
 
     # --- asyncio.Protocol -------------------------------------------------------------------
 
@@ -122,7 +129,9 @@ class Client:
     answer is read. Idle connections are kept without limit: a trader sends one request at a
     time, so the pool holds about one connection per trader."""
 
-    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, timeout_s: float = 30.0, idle_expiry_s: float = IDLE_EXPIRY_S
+    ) -> None:
         url = urlsplit(base_url)
         if url.scheme != "http" or url.hostname is None:
             raise ValueError(f"an http:// origin is needed, not {base_url!r}")
@@ -130,6 +139,7 @@ class Client:
         self._port = url.port or 80
         self._host_line = f"Host: {url.netloc}\r\n"
         self._timeout_s = timeout_s
+        self._idle_expiry_s = idle_expiry_s
         self._idle: list[_Connection] = []
 
     async def request(
@@ -162,6 +172,7 @@ class Client:
             connection.close()
             raise
         if connection.open:
+            connection.idle_since = time.monotonic()
             self._idle.append(connection)
         return response
 
@@ -179,6 +190,15 @@ class Client:
             connection.close()
 
     async def _connection(self) -> _Connection:
+        if self._idle:
+            # The most recently used are at the end; the oldest at the front expire first.
+            expired = time.monotonic() - self._idle_expiry_s
+            fresh = next(
+                (n for n, c in enumerate(self._idle) if c.idle_since > expired), len(self._idle)
+            )
+            for stale in self._idle[:fresh]:
+                stale.close()
+            del self._idle[:fresh]
         while self._idle:
             connection = self._idle.pop()
             if connection.open:  # the server may have closed it while it was idle

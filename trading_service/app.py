@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import Depends, FastAPI
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 
 from shared.apidocs import install_api_docs
@@ -95,7 +95,11 @@ def create_app(
         reads_pool = await create_pg_pool(
             settings.database_url, ORDER_READ_CONNECTIONS, "stocksim-trading-reads"
         )
-        redis = Redis.from_url(settings.redis_url)
+        # Requests wait (bounded) for a free Redis connection: the default pool refused the
+        # 101st request in flight at once (MaxConnectionsError: the soak's 503s).
+        redis = Redis.from_pool(
+            BlockingConnectionPool.from_url(settings.redis_url, max_connections=100, timeout=5)
+        )
         producer = build_producer(settings.kafka_bootstrap_servers)
         await producer.start()
         prices = PriceCache(redis)

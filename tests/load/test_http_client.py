@@ -108,6 +108,22 @@ async def test_a_closed_connection_is_not_reused(server: tuple[Server, str]) -> 
     await client.aclose()
 
 
+async def test_a_connection_idle_past_the_servers_keep_alive_is_not_reused(
+    server: tuple[Server, str],
+) -> None:
+    """A server closes an idle keep-alive connection after a while (uvicorn: 5 s); a request
+    written on it just then gets no answer. The client retires it a little earlier."""
+    peer, url = server
+    client = Client(url, idle_expiry_s=0.2)
+    assert (await client.get("/echo")).status_code == 201
+    assert (await client.get("/echo")).status_code == 201
+    assert peer.connections == 1
+    await asyncio.sleep(0.3)
+    assert (await client.get("/echo")).status_code == 201
+    assert peer.connections == 2
+    await client.aclose()
+
+
 async def test_a_chunked_answer_is_read_whole(server: tuple[Server, str]) -> None:
     _, url = server
     client = Client(url)

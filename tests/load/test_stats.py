@@ -58,6 +58,27 @@ def test_cpu_of_a_process_counts_its_children() -> None:
         sleeper.wait()
 
 
+def test_cpu_of_a_child_that_ended_still_counts() -> None:
+    """A PostgreSQL backend of a connection opened and closed while the soak ran: its CPU
+    counts in its parent's tree once the parent reaped it."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time\n"
+         "burn = 'import time\\nend = time.process_time() + 0.5\\n"
+         "while time.process_time() < end: pass'\n"
+         "subprocess.run([sys.executable, '-c', burn], check=True)\n"
+         "print('reaped', flush=True)\n"
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert parent.stdout is not None and parent.stdout.readline() == "reaped\n"
+        spent = tree_cpu_s(parent.pid)
+        assert spent is not None and spent >= 0.5
+    finally:
+        parent.kill()
+        parent.wait()
+
+
 def test_cpu_per_order_line() -> None:
     assert per_order_report({"client": 0.5, "trading": 2.0}, 1000) == (
         "CPU ms per order: client 0.50, trading 2.00; all 2.50"

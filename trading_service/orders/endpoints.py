@@ -15,7 +15,7 @@ from trading_service.deps import ActiveAccount, CurrentAccount, Resources, Resou
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.leagues import service as league_rules
 from trading_service.messages import CancelRequest
-from trading_service.orders import repository, service
+from trading_service.orders import changes, repository, service
 from trading_service.orders.executions import finished, replace_settled
 from trading_service.orders.schemas import (
     CLIENT_ORDER_ID_PATTERN,
@@ -221,14 +221,7 @@ async def list_trades(
 async def cancel_order(
     order_id: uuid.UUID, account_id: CurrentAccount, resources: ResourcesDep
 ) -> OrderOut:
-    async with resources.db.begin() as conn:
-        row = await service.request_cancel(conn, account_id, order_id)
-    # Waits for the order to end, not for any news of it: a replace applied meanwhile is no
-    # answer to a cancel.
-    await service.hand_off_and_wait(
-        resources, [(row.symbol, CancelRequest(row.id, account_id))], [(row.id, finished)], True
-    )
-    return (await service.as_they_stand(resources, account_id, [row.id]))[0]
+    return await changes.cancel(resources, account_id, order_id)
 
 
 @router.delete(
@@ -271,9 +264,12 @@ async def cancel_all_orders(account_id: CurrentAccount, resources: ResourcesDep)
 async def replace_order(
     order_id: uuid.UUID,
     body: ReplaceOrderRequest,
-    account_id: CurrentAccount,
+    account: ActiveAccount,
     resources: ResourcesDep,
 ) -> OrderOut:
+    account_id = account.id
+    if account.personal:  # no league rules: on asyncpg (orders/changes.py)
+        return await changes.replace(resources, account_id, order_id, body)
     async with resources.db.begin() as conn:
         await league_rules.check_replace(
             conn, account_id, order_id, body.qty, body.limit_price, body.stop_price

@@ -326,23 +326,6 @@ async def get_order(conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid
     return (await render_orders(conn, [row]))[0]
 
 
-async def request_cancel(
-    conn: AsyncConnection, account_id: uuid.UUID, order_id: uuid.UUID
-) -> Row[Any]:
-    """Record the cancel of an open order; the engine carries it out.
-
-    Under the order's row lock, like a replace: a cancel after a replace cancels the replaced
-    order; a replace after a cancel is refused.
-    """
-    order = await repository.lock_order(conn, account_id, order_id)
-    if order is None:
-        raise OrderNotFound()
-    if order.status not in repository.OPEN_STATUSES:
-        raise OrderNotOpen(f"order is {order.status}; only open orders can be canceled")
-    (row,) = await repository.mark_cancel_requested(conn, account_id, order_id)
-    return row
-
-
 @dataclass(frozen=True, slots=True)
 class Terms:
     """What a replace can change: an order's qty and prices (protection: a buy's collar)."""
@@ -383,6 +366,39 @@ async def request_replace(
     order = await repository.lock_order(conn, account_id, order_id)
     if order is None:
         raise OrderNotFound()
+    plan = await plan_replace(order, change, price_of, collar_bps)
+    if plan.extra_cash > 0:
+        if not await repository.reserve_cash(conn, account_id, plan.extra_cash):
+            balance = await repository.get_balance(conn, account_id)
+            raise replace_short_of_funds(plan, balance)
+        await repository.add_order_reservation(conn, order.id, plan.extra_cash, 0)
+    elif plan.extra_qty > 0:
+        if not await repository.reserve_shares(conn, account_id, order.symbol, plan.extra_qty):
+            holding = await repository.get_holding(conn, account_id, order.symbol)
+            raise replace_short_of_shares(plan, order.symbol, holding)
+        await repository.add_order_reservation(conn, order.id, Decimal("0"), plan.extra_qty)
+    row = await repository.record_replace(conn, order.id, pending_values(plan.terms))
+    return row, replace_message(row)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacePlan:
+    """A replace checked against its order: the new terms and what it must reserve first."""
+
+    terms: Terms
+    extra_cash: Decimal  # > 0 only for a buy whose change needs more cash
+    extra_qty: int  # > 0 only for a sell whose change needs more shares
+
+
+async def plan_replace(
+    order: Any,
+    change: ReplaceOrderRequest,
+    price_of: Callable[[str], Awaitable[PriceTick | None]],
+    collar_bps: int,
+) -> ReplacePlan:
+    """Check a replace against the locked order's latest accepted terms (no SQL): raises what
+    it is refused with. Reductions are given back by the engine when it applies the change, not
+    here: until then the order may still fill on its old terms."""
     if order.status not in repository.OPEN_STATUSES or order.cancel_requested_at is not None:
         state = "cancel-requested" if order.status in repository.OPEN_STATUSES else order.status
         raise OrderNotOpen(f"order is {state}; only open orders can be replaced")
@@ -404,48 +420,44 @@ async def request_replace(
     if terms.qty <= order.filled_qty:
         raise UnprocessableEntity(f"qty must be above the {order.filled_qty} shares already filled")
     remaining = terms.qty - order.filled_qty
-    if order.side == Side.BUY.value:
-        if kind is OrderType.STOP and terms.stop_price != current.stop_price:
-            # A buy stop reserves at a collar above its stop: a new stop needs a new collar.
-            last = await price_of(order.symbol)
-            if last is None:
-                raise NoPrice(f"the price of {order.symbol} is reloading; try again")
-            terms = dataclasses.replace(
-                terms, protection_price=protection_price(last, terms.stop_price, collar_bps)
-            )
-        per_share = terms.limit_price or terms.protection_price or Decimal("0")
-        extra = round_money(per_share * remaining) - order.reserved_cash
-        if extra > 0:
-            if not await repository.reserve_cash(conn, account_id, extra):
-                balance = await repository.get_balance(conn, account_id)
-                raise InsufficientFunds(
-                    f"the change needs {extra:.2f} more; buying power is "
-                    f"{balance.cash - balance.reserved_cash:.2f}"
-                )
-            await repository.add_order_reservation(conn, order.id, extra, 0)
-    else:
-        extra_qty = remaining - order.reserved_qty
-        if extra_qty > 0:
-            if not await repository.reserve_shares(conn, account_id, order.symbol, extra_qty):
-                holding = await repository.get_holding(conn, account_id, order.symbol)
-                raise InsufficientShares(
-                    f"the change needs {extra_qty} more {order.symbol}; "
-                    f"{holding.qty - holding.reserved_qty} are available"
-                )
-            await repository.add_order_reservation(conn, order.id, Decimal("0"), extra_qty)
-    # Reductions are given back by the engine when it applies the change, not here: until then
-    # the order may still fill on its old terms.
-    row = await repository.record_replace(
-        conn,
-        order.id,
-        {
-            "pending_qty": terms.qty,
-            "pending_limit_price": terms.limit_price,
-            "pending_stop_price": terms.stop_price,
-            "pending_protection_price": terms.protection_price,
-        },
+    if order.side != Side.BUY.value:
+        return ReplacePlan(terms, Decimal("0"), max(remaining - order.reserved_qty, 0))
+    if kind is OrderType.STOP and terms.stop_price != current.stop_price:
+        # A buy stop reserves at a collar above its stop: a new stop needs a new collar.
+        last = await price_of(order.symbol)
+        if last is None:
+            raise NoPrice(f"the price of {order.symbol} is reloading; try again")
+        terms = dataclasses.replace(
+            terms, protection_price=protection_price(last, terms.stop_price, collar_bps)
+        )
+    per_share = terms.limit_price or terms.protection_price or Decimal("0")
+    extra = round_money(per_share * remaining) - order.reserved_cash
+    return ReplacePlan(terms, max(extra, Decimal("0")), 0)
+
+
+def pending_values(terms: Terms) -> dict[str, Any]:
+    return {
+        "pending_qty": terms.qty,
+        "pending_limit_price": terms.limit_price,
+        "pending_stop_price": terms.stop_price,
+        "pending_protection_price": terms.protection_price,
+    }
+
+
+def replace_short_of_funds(plan: ReplacePlan, balance: repository.Balance) -> InsufficientFunds:
+    return InsufficientFunds(
+        f"the change needs {plan.extra_cash:.2f} more; buying power is "
+        f"{balance.cash - balance.reserved_cash:.2f}"
     )
-    return row, replace_message(row)
+
+
+def replace_short_of_shares(
+    plan: ReplacePlan, symbol: str, holding: repository.Holding
+) -> InsufficientShares:
+    return InsufficientShares(
+        f"the change needs {plan.extra_qty} more {symbol}; "
+        f"{holding.qty - holding.reserved_qty} are available"
+    )
 
 
 def replace_message(order: Row[Any]) -> ReplaceRequest:

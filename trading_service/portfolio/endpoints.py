@@ -7,6 +7,7 @@ from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Query, Request
 
+from shared.db import pg_connection
 from shared.market_clock import MarketClock
 from trading_service.deps import CurrentAccount, ResourcesDep
 from trading_service.portfolio import history, service
@@ -32,9 +33,9 @@ def _clock(request: Request) -> MarketClock:
 async def get_portfolio(
     request: Request, account_id: CurrentAccount, resources: ResourcesDep
 ) -> PortfolioOut:
-    async with resources.db.connect() as conn:
-        return await service.portfolio(
-            conn, resources.prices, _clock(request), account_id, datetime.now(UTC)
+    async with pg_connection(resources.pg) as pg:
+        return await service.portfolio_pg(
+            pg, resources.prices, _clock(request), account_id, datetime.now(UTC)
         )
 
 

@@ -73,3 +73,44 @@ async def bar_closes(
         .order_by(candles.c.start_ts)
     )
     return list((await conn.execute(query)).all())
+
+
+# GET /portfolio on asyncpg (trading_service/portfolio/service.portfolio_pg): plain SQL that
+# asyncpg prepares once per connection.
+
+_ACCOUNT_POSITIONS = """
+SELECT a.cash, a.reserved_cash, p.symbol, p.qty, p.cost_basis, p.realized_pnl
+FROM accounts a LEFT JOIN positions p ON p.account_id = a.id
+WHERE a.id = $1
+ORDER BY p.symbol
+"""
+
+_NEWEST_BARS = """
+SELECT DISTINCT ON (symbol) symbol, start_ts, open
+FROM candles WHERE symbol = ANY($1::text[]) AND interval = $2
+ORDER BY symbol, start_ts DESC
+"""
+
+_FILL_TOTALS_SINCE = """
+SELECT symbol, side, sum(qty) AS qty, sum(price * qty) AS notional
+FROM fills WHERE account_id = $1 AND ts >= $2
+GROUP BY symbol, side
+"""
+
+
+async def account_and_positions(pg: Any, account_id: uuid.UUID) -> tuple[Any, Any, list[Any]]:
+    """(cash, reserved_cash, positions by symbol) of the account, in one round trip."""
+    rows = await pg.fetch(_ACCOUNT_POSITIONS, account_id)
+    if not rows:
+        raise LookupError(f"no account {account_id}")
+    return rows[0]["cash"], rows[0]["reserved_cash"], [r for r in rows if r["symbol"] is not None]
+
+
+async def newest_bars_pg(pg: Any, symbols: list[str], interval: str) -> dict[str, Any]:
+    """`latest_bars` (no `before`) on asyncpg: each symbol's newest bar (start_ts, open)."""
+    return {r["symbol"]: r for r in await pg.fetch(_NEWEST_BARS, symbols, interval)}
+
+
+async def fill_totals_since(pg: Any, account_id: uuid.UUID, since: datetime) -> list[Any]:
+    """The account's fills since `since` summed per symbol and side: qty and notional (exact)."""
+    return list(await pg.fetch(_FILL_TOTALS_SINCE, account_id, since))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.market_clock import MarketClock
 from shared.money import round_money
+from trading_service.messages import PriceTick
 from trading_service.portfolio import repository
 from trading_service.portfolio.schemas import PortfolioOut, PositionOut
 from trading_service.prices.cache import PriceCache
@@ -76,9 +79,50 @@ async def portfolio(
 ) -> PortfolioOut:
     account = await repository.get_account(conn, account_id)
     rows = await repository.get_positions(conn, account_id)
-    held = [r for r in rows if r.qty != 0]
     last = await prices.get_many([r.symbol for r in rows])
     today = await _today(conn, clock, account_id, [r.symbol for r in rows], now)
+    return valued(account.cash, account.reserved_cash, rows, last, today)
+
+
+async def portfolio_pg(
+    pg: Any,
+    prices: PriceCache,
+    clock: MarketClock,
+    account_id: uuid.UUID,
+    now: datetime,
+) -> PortfolioOut:
+    """`portfolio` on an asyncpg connection (GET /portfolio): three prepared statements at
+    most, today's fills summed by PostgreSQL."""
+    cash, reserved_cash, rows = await repository.account_and_positions(pg, account_id)
+    symbols = [r.symbol for r in rows]
+    last = await prices.get_many(symbols)
+    session_open = clock.current_session(now).open.astimezone(UTC)
+    days = await repository.newest_bars_pg(pg, symbols, "1d") if symbols else {}
+    today = {s: _Today(open=bar.open) for s, bar in days.items() if bar.start_ts == session_open}
+    if today:
+        since = clock.wall_time(session_open)
+        for f in await repository.fill_totals_since(pg, account_id, since):
+            day = today.get(f.symbol)
+            if day is None:
+                continue
+            if f.side == "buy":
+                day.bought_qty += f.qty
+                day.flow += f.notional
+            else:
+                day.sold_qty += f.qty
+                day.flow -= f.notional
+    return valued(cash, reserved_cash, rows, last, today)
+
+
+def valued(
+    cash: Decimal,
+    reserved_cash: Decimal,
+    rows: Sequence[Any],
+    last: dict[str, PriceTick],
+    today: dict[str, _Today],
+) -> PortfolioOut:
+    """The account valued at `last`: positions (symbol, qty, cost_basis, realized_pnl rows)."""
+    held = [r for r in rows if r.qty != 0]
     realized = sum((r.realized_pnl for r in rows), ZERO)
     out: list[PositionOut] = []
     market_value_total = ZERO
@@ -129,11 +173,11 @@ async def portfolio(
                 else _pct(tick.price - day.open, day.open),
             )
         )
-    equity = round_money(account.cash + market_value_total)
+    equity = round_money(cash + market_value_total)
     return PortfolioOut(
-        cash=account.cash,
-        reserved_cash=account.reserved_cash,
-        buying_power=account.cash - account.reserved_cash,
+        cash=cash,
+        reserved_cash=reserved_cash,
+        buying_power=cash - reserved_cash,
         equity=equity,
         realized_pnl=realized,
         unrealized_pnl=unrealized_total,

@@ -1,0 +1,152 @@
+"""Cancels (of any account) and replaces (of a personal account), on asyncpg (Resources.pg).
+
+Plain SQL that asyncpg prepares once per connection, none of SQLAlchemy's per-statement work.
+A league account's replace stays on `service.request_replace` (its league's window and rules
+are checked under the league's lock, on SQLAlchemy); a cancel has no league rule.
+
+- a cancel is ONE statement (its own transaction): the order's row lock is the UPDATE's, and
+  PostgreSQL re-checks `status` on the row as it stands after any concurrent change (a fill, a
+  replace) committed, so an order that ended meanwhile is answered 409, never marked;
+- a replace locks the order (FOR NO KEY UPDATE, as before), is checked by
+  `service.plan_replace` against the terms the previous replace set, then reserves any increase
+  and records its terms in one statement; a reservation that does not fit changes nothing.
+
+A lost connection is answered 503 (shared/db.pg_connection); the request changed nothing or
+committed whole. The answers wait for the engine as before (service.hand_off_and_wait).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from shared.db import pg_connection
+from trading_service.messages import CancelRequest
+from trading_service.order_status import OPEN
+from trading_service.orders import repository, service
+from trading_service.orders.executions import finished, replace_settled
+from trading_service.orders.schemas import OrderOut, ReplaceOrderRequest
+
+if TYPE_CHECKING:
+    from trading_service.deps import Resources
+
+_OPEN = [str(s) for s in OPEN]
+
+_CANCEL = """
+UPDATE orders SET cancel_requested_at = now(), published_at = now()
+WHERE id = $1 AND account_id = $2 AND status = ANY($3::text[])
+RETURNING id, symbol
+"""
+
+_STATUS = "SELECT status FROM orders WHERE id = $1 AND account_id = $2"
+
+_LOCK = "SELECT * FROM orders WHERE id = $1 AND account_id = $2 FOR NO KEY UPDATE"
+
+_PENDING = """replace_seq = replace_seq + 1, published_at = now(),
+    pending_qty = $2, pending_limit_price = $3, pending_stop_price = $4,
+    pending_protection_price = $5"""
+
+_RECORD = f"UPDATE orders SET {_PENDING} WHERE id = $1 RETURNING *"
+
+# $6: the increase, $7: the account; a reservation that does not fit matches no row.
+_RECORD_WITH_CASH = f"""
+WITH reserved AS (
+    UPDATE accounts SET reserved_cash = reserved_cash + $6, updated_at = now()
+    WHERE id = $7 AND cash - reserved_cash >= $6
+    RETURNING id
+)
+UPDATE orders SET reserved_cash = reserved_cash + $6, {_PENDING}
+WHERE id = $1 AND EXISTS (SELECT FROM reserved)
+RETURNING *
+"""
+
+_RECORD_WITH_SHARES = f"""
+WITH reserved AS (
+    UPDATE positions SET reserved_qty = reserved_qty + $6, updated_at = now()
+    WHERE account_id = $7 AND symbol = $8 AND qty - reserved_qty >= $6
+    RETURNING account_id
+)
+UPDATE orders SET reserved_qty = reserved_qty + $6, {_PENDING}
+WHERE id = $1 AND EXISTS (SELECT FROM reserved)
+RETURNING *
+"""
+
+
+async def cancel(resources: Resources, account_id: uuid.UUID, order_id: uuid.UUID) -> OrderOut:
+    """DELETE /orders/{id}: record the cancel, hand it to the engine, wait (bounded) for the
+    order to end; the order as it then stands."""
+    async with pg_connection(resources.pg) as pg:
+        row = await pg.fetchrow(_CANCEL, order_id, account_id, _OPEN)
+        if row is None:
+            status = await pg.fetchval(_STATUS, order_id, account_id)
+    if row is None:
+        if status is None:
+            raise service.OrderNotFound()
+        raise service.OrderNotOpen(f"order is {status}; only open orders can be canceled")
+    # Waits for the order to end, not for any news of it: a replace applied meanwhile is no
+    # answer to a cancel.
+    await service.hand_off_and_wait(
+        resources, [(row["symbol"], CancelRequest(order_id, account_id))], [(order_id, finished)],
+        True,
+    )  # fmt: skip
+    return (await service.as_they_stand(resources, account_id, [order_id]))[0]
+
+
+async def replace(
+    resources: Resources, account_id: uuid.UUID, order_id: uuid.UUID, change: ReplaceOrderRequest
+) -> OrderOut:
+    """PATCH /orders/{id}: check and record the replace under the order's lock, hand it to
+    the engine, wait (bounded) until it settled; the order with the change applied, or 409."""
+    async with pg_connection(resources.pg) as pg, pg.transaction():
+        row = await _record_replace(resources, pg, account_id, order_id, change)
+    seq = row["replace_seq"]
+    await service.hand_off_and_wait(
+        resources,
+        [(row["symbol"], service.replace_message(row))],
+        [(order_id, replace_settled(seq))],
+        True,
+    )
+    async with pg_connection(resources.pg) as pg:
+        found = await repository.orders_with_fills(pg, account_id, [order_id])
+    if not found:
+        raise service.OrderNotFound()
+    after, fills = found[0]
+    if after["replace_applied_seq"] == seq and after["replace_reject_reason"] is not None:
+        raise service.ReplaceRefused(
+            f"the change was not applied: {after['replace_reject_reason']}"
+        )
+    if after["replace_applied_seq"] < seq and after["status"] not in OPEN:
+        raise service.OrderNotOpen(f"the order was {after['status']} before the change applied")
+    return service.order_out(after, fills)
+
+
+async def _record_replace(
+    resources: Resources,
+    pg: Any,
+    account_id: uuid.UUID,
+    order_id: uuid.UUID,
+    change: ReplaceOrderRequest,
+) -> Any:
+    order = await pg.fetchrow(_LOCK, order_id, account_id)
+    if order is None:
+        raise service.OrderNotFound()
+    plan = await service.plan_replace(
+        order, change, resources.prices.get, resources.settings.market_collar_bps
+    )
+    terms = plan.terms
+    pending = (order_id, terms.qty, terms.limit_price, terms.stop_price, terms.protection_price)
+    if plan.extra_cash > 0:
+        row = await pg.fetchrow(_RECORD_WITH_CASH, *pending, plan.extra_cash, account_id)
+        if row is None:
+            raise service.replace_short_of_funds(plan, await repository.balance_of(pg, account_id))
+        return row
+    if plan.extra_qty > 0:
+        row = await pg.fetchrow(
+            _RECORD_WITH_SHARES, *pending, plan.extra_qty, account_id, order["symbol"]
+        )
+        if row is None:
+            raise service.replace_short_of_shares(
+                plan, order["symbol"], await repository.holding_of(pg, account_id, order["symbol"])
+            )
+        return row
+    return await pg.fetchrow(_RECORD, *pending)
