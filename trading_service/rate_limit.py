@@ -17,7 +17,7 @@ from fastapi import Request
 from redis.asyncio import Redis
 
 from shared.errors import DomainError
-from trading_service.deps import CurrentAccount
+from trading_service.deps import OrderEntry
 from trading_service.monitoring import RATE_LIMITED
 
 Action = Literal["order", "cancel"]
@@ -104,9 +104,11 @@ def _action(request: Request) -> Action | None:
     return None
 
 
-async def limit_order_entry(request: Request, account_id: CurrentAccount) -> None:
-    """A router dependency of the order endpoints: 429 rate_limited with Retry-After."""
+async def limit_order_entry(request: Request, entry: OrderEntry) -> None:
+    """A router dependency of the order endpoints: 429 rate_limited with Retry-After.
+
+    On the request's account (`order_entry`, which the endpoints then find already chosen)."""
     action = _action(request)
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if action is not None and limiter is not None:
-        await limiter.check(account_id, action)
+        await limiter.check(entry.account.id, action)
