@@ -18,7 +18,7 @@ from trading_service.engine.core.model import Order, OrderType, Side, TimeInForc
 from trading_service.engine.intake import drop_superseded_ticks
 from trading_service.engine.scopes import PUBLIC, Scope, ScopedCores
 from trading_service.messages import PriceTick
-from trading_service.prices.cache import PriceCache
+from trading_service.prices.cache import PRICES_KEY, PriceCache
 from trading_service.prices.consumer import newest_per_symbol
 
 _offsets = iter(range(1_000_000))
@@ -99,4 +99,37 @@ async def test_one_redis_call_stores_a_batch_and_never_regresses_a_symbol(stack:
         assert cached[symbols[0]].price == Decimal("10.00")
         assert cached[symbols[1]].price == Decimal("11.00")
     finally:
+        await redis.aclose()
+
+
+async def test_the_memory_order_entry_reads_holds_what_redis_holds_never_an_older_tick(
+    stack: Stack,
+) -> None:
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        api = PriceCache(redis)
+        consumer = api.sharing_memory(redis)  # the price consumer's thread fills the API's memory
+        other_replica = PriceCache(redis)
+        symbol = f"M{uuid.uuid4().hex[:6].upper()}"
+
+        def at(price: str, seq: int) -> PriceTick:
+            return PriceTick(symbol, Decimal(price), "2026-12-02T04:00:00.000Z", seq)
+
+        # Nothing in memory yet: Redis answers (a tick stored by another process).
+        await other_replica.store(at("10.00", 5))
+        assert api.latest == {}
+        assert await api.current(symbol) == at("10.00", 5)
+        # A replayed older tick, refused by Redis, is not remembered either.
+        assert await consumer.store_many([at("9.00", 4)]) == 0
+        assert api.latest == {}
+        # The same tick another replica already stored is remembered; a newer one replaces it.
+        assert await consumer.store_many([at("10.00", 5)]) == 0
+        assert api.latest[symbol] == at("10.00", 5)
+        assert await consumer.store_many([at("11.00", 6), at("10.50", 3)]) == 1
+        assert await api.current(symbol) == at("11.00", 6) == await api.get(symbol)
+        # Memory first: no round trip (Redis no longer has it, the memory still answers).
+        await redis.hdel(PRICES_KEY, symbol)
+        assert await api.current(symbol) == at("11.00", 6)
+    finally:
+        await redis.hdel(PRICES_KEY, symbol)
         await redis.aclose()

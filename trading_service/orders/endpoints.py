@@ -10,8 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from shared.errors import error_body
 from shared.market_clock import MarketClock
 from trading_service.accounts import repository as accounts_repository
-from trading_service.accounts.service import Account
-from trading_service.deps import ActiveAccount, CurrentAccount, Resources, ResourcesDep
+from trading_service.deps import CurrentAccount, Entry, OrderEntry, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.leagues import service as league_rules
 from trading_service.messages import CancelRequest
@@ -47,10 +46,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _submit(
-    resources: Resources, account: Account, request: OrderRequest, wait: bool, response: Response
-) -> OrderOut:
-    order, created = await service.submit(resources, account.id, request, wait, account.personal)
+async def _submit(entry: Entry, request: OrderRequest, wait: bool, response: Response) -> OrderOut:
+    account = entry.account
+    order, created = await service.submit(
+        entry.resources, account.id, request, wait, account.personal
+    )
     if not created:
         response.status_code = status.HTTP_200_OK  # same client_order_id: the existing order
     return order
@@ -65,13 +65,11 @@ async def _submit(
     "reserved at a protection price above the last price, so the fill can never overspend.",
     responses=_ERRORS,
 )
-async def buy(
-    body: TradeRequest, account: ActiveAccount, resources: ResourcesDep, response: Response
-) -> OrderOut:
+async def buy(body: TradeRequest, entry: OrderEntry, response: Response) -> OrderOut:
     request = OrderRequest(
         symbol=body.stock_symbol, qty=body.quantity, side=Side.BUY, type=OrderType.MARKET
     )
-    return await _submit(resources, account, request, wait=True, response=response)
+    return await _submit(entry, request, wait=True, response=response)
 
 
 @router.post(
@@ -82,13 +80,11 @@ async def buy(
     "/trade/buy.",
     responses=_ERRORS,
 )
-async def sell(
-    body: TradeRequest, account: ActiveAccount, resources: ResourcesDep, response: Response
-) -> OrderOut:
+async def sell(body: TradeRequest, entry: OrderEntry, response: Response) -> OrderOut:
     request = OrderRequest(
         symbol=body.stock_symbol, qty=body.quantity, side=Side.SELL, type=OrderType.MARKET
     )
-    return await _submit(resources, account, request, wait=True, response=response)
+    return await _submit(entry, request, wait=True, response=response)
 
 
 @router.post(
@@ -103,12 +99,11 @@ async def sell(
 )
 async def place_order(
     body: OrderRequest,
-    account: ActiveAccount,
-    resources: ResourcesDep,
+    entry: OrderEntry,
     response: Response,
     wait: Annotated[bool, Query(description="Wait for the engine before answering.")] = False,
 ) -> OrderOut:
-    return await _submit(resources, account, body, wait=wait, response=response)
+    return await _submit(entry, body, wait=wait, response=response)
 
 
 _BEFORE_RESET = Query(

@@ -1,4 +1,8 @@
-"""The latest price per symbol in Redis; a record with an older seq never overwrites a newer one."""
+"""The latest price per symbol in Redis; a record with an older seq never overwrites a newer one.
+
+Each process also keeps, in memory, the ticks its own price consumer put in (or found in) Redis
+(`PriceCache.latest`): order entry reads its price there instead of making a Redis round trip.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +18,41 @@ PRICES_CHANNEL = "prices"
 
 # Compare-and-set on seq inside Redis: concurrent writers (API replicas) can never regress it.
 # One call stores a whole batch (ARGV: symbol, payload, seq, symbol, payload, seq, ...): a
-# round trip per tick cannot keep up with thousands of ticks a second.
+# round trip per tick cannot keep up with thousands of ticks a second. Per tick: 1 stored,
+# 2 already there (another replica stored it), 0 older than what is there.
 _STORE_IF_NEWER = """
-local stored = 0
+local outcome = {}
 for i = 1, #ARGV, 3 do
   local current = redis.call('HGET', KEYS[1], ARGV[i])
-  if not current or cjson.decode(current)['seq'] < tonumber(ARGV[i + 2]) then
+  local seq = tonumber(ARGV[i + 2])
+  local held = current and cjson.decode(current)['seq']
+  if not held or held < seq then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
     redis.call('PUBLISH', KEYS[2], ARGV[i + 1])
-    stored = stored + 1
+    outcome[#outcome + 1] = 1
+  elseif held == seq then
+    outcome[#outcome + 1] = 2
+  else
+    outcome[#outcome + 1] = 0
   end
 end
-return stored
+return outcome
 """
 
 
 class PriceCache:
-    def __init__(self, redis: Redis) -> None:  # a client with decode_responses=False
+    def __init__(self, redis: Redis, latest: dict[str, PriceTick] | None = None) -> None:
+        """`redis`: a client with decode_responses=False. `latest`: the memory of another
+        PriceCache of this process to share (the price consumer's, on its own thread)."""
         self.redis = redis
         self._store = redis.register_script(_STORE_IF_NEWER)
+        # Per symbol, the newest tick this process saw Redis hold. Written only by the thread
+        # that stores (the price consumer), read by the others (a dict read is atomic).
+        self.latest: dict[str, PriceTick] = {} if latest is None else latest
+
+    def sharing_memory(self, redis: Redis) -> PriceCache:
+        """A cache on another client (another thread's event loop) that fills this one's memory."""
+        return PriceCache(redis, self.latest)
 
     async def store(self, tick: PriceTick) -> bool:
         """Keep `tick` if it is newer than what is cached; True when it was stored."""
@@ -48,12 +68,25 @@ class PriceCache:
         args: list[str | int] = []
         for tick in ticks:
             args += [tick.symbol, json.dumps(tick.as_json()), tick.seq]
-        stored = await self._store(keys=[PRICES_KEY, PRICES_CHANNEL], args=args)
-        return int(stored)
+        outcome = await self._store(keys=[PRICES_KEY, PRICES_CHANNEL], args=args)
+        latest = self.latest
+        for tick, kept in zip(ticks, outcome, strict=True):
+            # Remembered only once Redis holds it: the memory never runs ahead of Redis, and a
+            # tick Redis refused as older (a replay) never hides the newer one Redis has.
+            if int(kept) and ((held := latest.get(tick.symbol)) is None or held.seq < tick.seq):
+                latest[tick.symbol] = tick
+        return sum(1 for kept in outcome if int(kept) == 1)
 
     async def get(self, symbol: str) -> PriceTick | None:
         raw = await self.redis.hget(PRICES_KEY, symbol)
         return None if raw is None else PriceTick.decode(_bytes(raw))
+
+    async def current(self, symbol: str) -> PriceTick | None:
+        """The latest price as this process knows it: from memory when its price consumer has
+        stored one of the symbol's ticks since it started (as new as Redis's but for the moment
+        between a write and its reply), else from Redis."""
+        tick = self.latest.get(symbol)
+        return tick if tick is not None else await self.get(symbol)
 
     async def get_many(self, symbols: list[str]) -> dict[str, PriceTick]:
         if not symbols:

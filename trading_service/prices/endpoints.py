@@ -51,7 +51,7 @@ async def list_prices(resources: ResourcesDep) -> list[PriceOut]:
 async def get_price(
     symbol: Annotated[str, Path(max_length=10)], resources: ResourcesDep
 ) -> PriceOut:
-    tick = await resources.prices.get(symbol.upper())
+    tick = await resources.prices.current(symbol.upper())  # the price orders are checked at
     if tick is None:
         raise NotFound(f"no price for {symbol.upper()!r}")
     return _out(tick)
