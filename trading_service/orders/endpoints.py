@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from shared.errors import error_body
 from shared.market_clock import MarketClock
 from trading_service.accounts import repository as accounts_repository
-from trading_service.deps import CurrentAccount, Entry, OrderEntry, ResourcesDep
+from trading_service.deps import ActiveAccount, CurrentAccount, Entry, OrderEntry, ResourcesDep
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.leagues import service as league_rules
 from trading_service.messages import CancelRequest
