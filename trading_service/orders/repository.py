@@ -425,7 +425,7 @@ async def holding_of(pg: Any, account_id: uuid.UUID, symbol: str) -> Holding:
 _ORDERS_WITH_FILLS = """
 SELECT o.id, o.client_order_id, o.symbol, o.side, o.type, o.time_in_force, o.qty, o.limit_price,
        o.stop_price, o.status, o.filled_qty, o.filled_notional, o.reject_reason, o.created_at,
-       o.updated_at,
+       o.updated_at, o.replace_applied_seq, o.replace_reject_reason,  -- a replace's outcome
        coalesce(f.prices, '{}') AS fill_prices,
        coalesce(f.qtys, '{}') AS fill_qtys,
        coalesce(f.times, '{}') AS fill_times
