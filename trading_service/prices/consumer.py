@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 REPLAY = 1000
 # Records per fetch: a second of a 5,000 ticks/s market per round, still one Redis call.
 FETCH_RECORDS = 5000
+# A tick should reach the cache at once, not when the broker's fetch wait runs out.
+FETCH_MAX_WAIT_MS = 10
 
 
 def newest_per_symbol(records: Iterable[ConsumerRecord[Any, Any]]) -> list[PriceTick]:
@@ -139,8 +141,7 @@ async def follow_prices(bootstrap_servers: str, cache: PriceCache) -> None:
             group_id=None,
             auto_offset_reset="latest",
             metadata_max_age_ms=2000,
-            # A tick should reach the cache at once, not when the broker's fetch wait runs out.
-            fetch_max_wait_ms=10,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         try:
             await consumer.start()
