@@ -4,13 +4,16 @@ Handing each message to each connection costs clients x messages calls (1,000 cl
 ticks/s is 200,000 a second). Instead a message is appended to its channel's pending list
 once, and one flush per window gives every subscriber of that channel the same `Block`: its
 texts are joined once, and the frame of a batch client that got only this block (a client of
-`prices` alone: the common case) is built once and shared by all of them.
+`prices` alone: the common case) is built once and shared by all of them, down to the frame's
+bytes when the client's socket takes frames the app encoded (`frames.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING
+
+from trading_service.realtime.frames import text_frame
 
 if TYPE_CHECKING:
     from trading_service.realtime.connection import Connection
@@ -23,12 +26,14 @@ Item = tuple[str, int, str]
 class Block:
     """One channel's messages of one flush, in order; shared by all its subscribers."""
 
-    __slots__ = ("_frame", "_joined", "items")
+    __slots__ = ("_encoded", "_frame", "_joined", "items")
 
     def __init__(self, items: list[Item]) -> None:
         self.items = items
         self._joined: str | None = None
         self._frame: str | None = None
+        # (batch, deflate window) -> the wire bytes: a few entries at most
+        self._encoded: dict[tuple[bool, int | None], bytes] = {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -47,6 +52,18 @@ class Block:
         if self._frame is None:
             self._frame = "[" + self.joined() + "]"
         return self._frame
+
+    def encoded(self, batch: bool, deflate_bits: int | None) -> bytes:
+        """As written to a socket: the array in one frame (`batch`) or a frame per message."""
+        key = (batch, deflate_bits)
+        data = self._encoded.get(key)
+        if data is None:
+            if batch:
+                data = text_frame(self.frame(), deflate_bits)
+            else:
+                data = b"".join(text_frame(t, deflate_bits) for t in self.texts())
+            self._encoded[key] = data
+        return data
 
 
 class Fanout:
