@@ -240,6 +240,9 @@ def _probe_worker(kafka: str, redis_url: str, parent: Any) -> None:
                 arrived("redis", message["data"])
 
         await consumer.start()
+        while not consumer.assignment():  # as the API's consumer: every partition, from the end
+            await asyncio.sleep(0.1)
+        await consumer.seek_to_end(*consumer.assignment())
         await pubsub.subscribe(PRICES_CHANNEL)
         parent.send("ready")
         window = await asyncio.to_thread(parent.recv)
