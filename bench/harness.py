@@ -134,12 +134,13 @@ class Processes:
         return proc
 
     def api(self, workers: int = 1) -> tuple[int, subprocess.Popen[bytes]]:
-        """The trading API under uvicorn (uvloop, httptools, sans-io WebSockets): port, process."""
+        """The trading API under uvicorn (uvloop, httptools, shared/serving.py's WebSockets): port,
+        process."""
         port = free_port()
         proc = self.start(
             [sys.executable, "-m", "uvicorn", "trading_service.app:app", "--port", str(port),
              "--workers", str(workers), "--no-access-log", "--loop", "uvloop", "--http",
-             "httptools", "--ws", "websockets-sansio", "--log-level", "warning",
+             "httptools", "--log-level", "warning",
              *uvicorn_flags()],
             f"api-{port}",
         )  # fmt: skip

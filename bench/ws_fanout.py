@@ -16,7 +16,10 @@ produced) p50/p99 over the sampled clients; delivered = ticks of the measured ro
 (clients x symbols x rounds); clients told `slow_consumer` and dropped; the API process's CPU
 per delivered tick and per frame (what a busy shared machine does not distort much); the client
 processes' own CPU share of the window (near 100% means the clients, not the server, were the
-limit: add `--client-procs` or run them elsewhere); API RSS growth per connection.
+limit: add `--client-procs` or run them elsewhere); API RSS growth per connection. And where the
+time goes before the fan-out: a probe process timestamps every tick of the window as a Kafka
+consumer set like the API's price consumer gets it, and as the price cache's Redis channel
+`prices` publishes it (what the API's hub receives), both after the tick's `ts`.
 
     python -m bench.ws_fanout --clients 1000 --symbols 20 --rate 10 --seconds 10 --repeat 3
     python -m bench.ws_fanout --no-batch ...   # one frame per message instead of JSON arrays
@@ -39,7 +42,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
@@ -47,7 +50,8 @@ from bench.harness import Processes, Tokens, fresh_stack, summary
 from devstack.stack import Stack
 from shared.kafka import PRICES_TOPIC
 from trading_service.messages import PriceTick
-from trading_service.prices.cache import PriceCache
+from trading_service.prices.cache import PRICES_CHANNEL, PriceCache
+from trading_service.prices.consumer import FETCH_MAX_WAIT_MS
 
 # The seq of every message in a frame; price seqs of one run all have the same number of digits.
 _SEQ = re.compile(r'"seq": ?(\d+)')
@@ -200,6 +204,68 @@ def _client_worker(
     asyncio.run(main())
 
 
+def _probe_worker(kafka: str, redis_url: str, parent: Any) -> None:
+    """Where a tick's time goes before the fan-out: a Kafka consumer set like the API's price
+    consumer and a subscriber of the price cache's Redis channel, in a process of their own,
+    timestamp every tick on arrival. Sends back (hop, seq, ms after the tick's `ts`)."""
+
+    async def main() -> None:
+        arrivals: list[tuple[str, int, float]] = []
+        consumer = AIOKafkaConsumer(
+            PRICES_TOPIC,
+            bootstrap_servers=kafka,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        )
+        redis = Redis.from_url(redis_url)
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+
+        def arrived(hop: str, raw: bytes) -> None:
+            now = time.time()
+            tick = json.loads(raw)
+            ts = datetime.fromisoformat(tick["ts"]).timestamp()
+            arrivals.append((hop, int(tick["seq"]), (now - ts) * 1000))
+
+        async def from_kafka() -> None:
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000)
+                for records in batch.values():
+                    for record in records:
+                        arrived("kafka", record.value)
+
+        async def from_redis() -> None:
+            async for message in pubsub.listen():
+                arrived("redis", message["data"])
+
+        await consumer.start()
+        while not consumer.assignment():  # as the API's consumer: every partition, from the end
+            await asyncio.sleep(0.1)
+        await consumer.seek_to_end(*consumer.assignment())
+        await pubsub.subscribe(PRICES_CHANNEL)
+        parent.send("ready")
+        window = await asyncio.to_thread(parent.recv)
+        tasks = [asyncio.create_task(from_kafka()), asyncio.create_task(from_redis())]
+        await asyncio.sleep(max(0.0, window.deadline - time.time()))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await consumer.stop()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await redis.aclose()
+        parent.send([a for a in arrivals if window.first <= a[1] <= window.last])
+
+    asyncio.run(main())
+
+
+def _percentiles(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    values = sorted(values)
+    return values[len(values) // 2], values[int(len(values) * 0.99)]
+
+
 async def _ticker(
     stack: Stack,
     source: Literal["kafka", "redis"],
@@ -244,6 +310,13 @@ async def _ticker(
 def one_run(args: argparse.Namespace, url: str, api_pid: int, stack: Stack) -> dict[str, float]:
     per_proc = [args.clients // args.client_procs] * args.client_procs
     per_proc[0] += args.clients - sum(per_proc)
+    probe, probe_end = multiprocessing.Pipe()
+    prober = multiprocessing.Process(
+        target=_probe_worker,
+        args=(stack.kafka_bootstrap_servers, stack.redis_url, probe_end),
+    )
+    prober.start()
+    probe.recv()  # subscribed
     pipes, procs = [], []
     for n in per_proc:
         mine, theirs = multiprocessing.Pipe()
@@ -255,11 +328,15 @@ def one_run(args: argparse.Namespace, url: str, api_pid: int, stack: Stack) -> d
         pipes.append(mine)
         procs.append(p)
     window, rss_connected, rss_before, api_cpu = asyncio.run(
-        _tick_and_measure(stack, args, pipes, api_pid)
+        _tick_and_measure(stack, args, pipes, api_pid, probe)
     )
     results = [r.recv() for r in pipes]
     for p in procs:
         p.join()
+    arrivals = probe.recv()
+    prober.join()
+    kafka_p50, kafka_p99 = _percentiles([ms for hop, _, ms in arrivals if hop == "kafka"])
+    redis_p50, redis_p99 = _percentiles([ms for hop, _, ms in arrivals if hop == "redis"])
     latencies = sorted(x for r in results for x in r["latencies"])
     failed = sum(r["failed"] for r in results)
     if failed:
@@ -286,11 +363,15 @@ def one_run(args: argparse.Namespace, url: str, api_pid: int, stack: Stack) -> d
         "api_us_per_frame": api_cpu / max(1, frames) * 1e6,
         "api_cpu_share": api_cpu / (window.deadline - window.start_at),
         "client_cpu_share": max(r["cpu_share"] for r in results),
+        "kafka_p50": kafka_p50,
+        "kafka_p99": kafka_p99,
+        "redis_p50": redis_p50,
+        "redis_p99": redis_p99,
     }
 
 
 async def _tick_and_measure(
-    stack: Stack, args: argparse.Namespace, pipes: list[Any], api_pid: int
+    stack: Stack, args: argparse.Namespace, pipes: list[Any], api_pid: int, probe: Any
 ) -> tuple[Window, int, int, float]:
     """Ticks from the start (clients connect while the market moves); once every client has
     subscribed, fixes the window 2 s later and tells the clients. Returns the window, the API's
@@ -315,7 +396,7 @@ async def _tick_and_measure(
         base_seq + skip, base_seq + skip + rounds - 1, start_at, end_at, end_at + args.grace
     )
     until[0] = end_at
-    for p in pipes:
+    for p in [*pipes, probe]:
         p.send(window)
     await asyncio.sleep(max(0.0, window.start_at - time.time()))
     rss: int = rss_bytes(api_pid)
@@ -368,7 +449,9 @@ def main() -> None:
                     f"API {r['api_us_per_tick']:.1f} µs CPU/tick "
                     f"({r['api_us_per_frame']:.0f} µs/frame, {r['api_cpu_share']:.0%} of a core), "
                     f"clients {r['client_cpu_share']:.0%} of a core per process, "
-                    f"{r['kib_per_conn']:.1f} KiB/conn",
+                    f"{r['kib_per_conn']:.1f} KiB/conn; "
+                    f"ts → Kafka consumer p50 {r['kafka_p50']:.1f} p99 {r['kafka_p99']:.1f} ms, "
+                    f"→ Redis `prices` p50 {r['redis_p50']:.1f} p99 {r['redis_p99']:.1f} ms",
                     flush=True,
                 )
         finally:
@@ -382,6 +465,11 @@ def main() -> None:
     )
     print(f"  tick-to-client p50: {summary([r['p50'] for r in runs], '{:.1f}')} ms")
     print(f"  tick-to-client p99: {summary([r['p99'] for r in runs], '{:.1f}')} ms")
+    for hop, name in (("kafka", "Kafka consumer"), ("redis", "Redis `prices`")):
+        print(
+            f"  ts → {name + ':':16}p50 {summary([r[hop + '_p50'] for r in runs], '{:.1f}')} ms, "
+            f"p99 {summary([r[hop + '_p99'] for r in runs], '{:.1f}')} ms"
+        )
     print(f"  delivered:          {summary([r['delivered'] * 100 for r in runs], '{:.1f}')} %")
     print(f"  told slow, dropped: {summary([r['told_slow'] for r in runs], '{:.0f}')}")
     print(f"  out-of-order ticks: {summary([r['violations'] for r in runs], '{:.0f}')}")

@@ -15,13 +15,16 @@ from typing import Any
 
 # No client message of the WebSocket protocol comes near this (trading_service/realtime).
 WS_MAX_MESSAGE_BYTES = 64 * 1024
+# uvicorn's own sans-io WebSockets, letting the stream write frames it encoded once for many
+# clients straight to the socket (trading_service/realtime/ws_protocol.py).
+WS_PROTOCOL = "trading_service.realtime.ws_protocol:StreamProtocol"
 
 
 def uvicorn_options() -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config`."""
-    return {"proxy_headers": False, "ws_max_size": WS_MAX_MESSAGE_BYTES}
+    return {"proxy_headers": False, "ws_max_size": WS_MAX_MESSAGE_BYTES, "ws": WS_PROTOCOL}
 
 
 def uvicorn_flags() -> list[str]:
     """The same options as `uvicorn` command-line flags."""
-    return ["--no-proxy-headers", "--ws-max-size", str(WS_MAX_MESSAGE_BYTES)]
+    return ["--no-proxy-headers", "--ws-max-size", str(WS_MAX_MESSAGE_BYTES), "--ws", WS_PROTOCOL]

@@ -24,7 +24,6 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
         app,
         log_level="warning",
         lifespan="on",
-        ws="websockets-sansio",
         timeout_graceful_shutdown=2,
         **uvicorn_options(),
     )

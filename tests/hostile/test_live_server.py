@@ -25,7 +25,7 @@ from devstack.servers import free_port, wait_for_port
 from devstack.settings import DevStackSettings
 from loadgen.system import _uvicorn
 from shared.limits import MAX_BODY_BYTES
-from shared.serving import WS_MAX_MESSAGE_BYTES, uvicorn_flags
+from shared.serving import WS_MAX_MESSAGE_BYTES, WS_PROTOCOL, uvicorn_flags
 from tests.hostile.conftest import fresh_address, new_user, user_settings
 from tests.live_server import serve
 from trading_service.app import create_app as create_trading_app
@@ -160,7 +160,9 @@ async def test_a_websocket_frame_over_the_cap_is_refused_from_its_header(
 
 def test_every_way_of_starting_a_service_uses_the_serving_options() -> None:
     flags = uvicorn_flags()
-    assert flags == ["--no-proxy-headers", "--ws-max-size", str(WS_MAX_MESSAGE_BYTES)]
+    assert flags == [
+        "--no-proxy-headers", "--ws-max-size", str(WS_MAX_MESSAGE_BYTES), "--ws", WS_PROTOCOL
+    ]  # fmt: skip
 
     def has_flags(argv: list[str]) -> bool:
         return any(argv[i : i + len(flags)] == flags for i in range(len(argv)))

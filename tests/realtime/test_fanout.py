@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 from shared.kafka import PRICES_TOPIC
 from tests.realtime.conftest import Server, realtime_settings, send, serve
@@ -138,6 +139,52 @@ async def test_a_batch_client_of_several_channels_gets_each_channel_in_order(
                 one, lambda fs: any(m["type"] == "subscribed" for m in _messages(fs))
             )
             assert [m["channels"] for m in _messages(frames) if m["type"] == "subscribed"] == [[]]
+
+
+async def test_frames_encoded_once_reach_clients_of_every_compression(
+    trading_settings: TradingSettings,
+) -> None:
+    """The stream writes the frames it encoded once per channel straight to the sockets: a
+    client without compression, one with the default offer (the server may keep its context,
+    as browsers allow), one that wants a smaller window and no context, batched or not, all
+    decode every tick in order."""
+    settings = realtime_settings(heartbeat_s=30)
+    small = ClientPerMessageDeflateFactory(
+        server_no_context_takeover=True, server_max_window_bits=10
+    )
+    async with serve(trading_settings, settings) as server:
+        hub = server.app.state.hub
+        async with (
+            connect(server.ws_url + "?batch=true", compression=None) as plain,
+            connect(server.ws_url + "?batch=true") as deflate,
+            connect(server.ws_url + "?batch=true", extensions=[small], compression=None) as tiny,
+            connect(server.ws_url) as single,
+        ):
+            clients = [plain, deflate, tiny, single]
+            for ws in clients:
+                await send(ws, action="subscribe", channels=["prices:RTWIREA", "prices:RTWIREB"])
+            await until(
+                lambda: _is(len(hub.subscribers.get("prices:RTWIREB", ())) == 4), "subscribed"
+            )
+            # The server's socket takes the frames the app encoded (ws_protocol.py).
+            assert all(c.sink is not None for c in hub.connections)
+            assert [len(ws.protocol.extensions) for ws in clients] == [0, 1, 1, 1]
+            first = await _publish_bursts(trading_settings.redis_url, ["RTWIREA", "RTWIREB"], 3, 40)
+            expected = list(range(first, first + 120))
+            for ws in clients:
+                frames = await _frames_until(
+                    ws, lambda fs: expected[-1] in _price_seqs(fs, "RTWIREB")
+                )
+                assert _price_seqs(frames, "RTWIREA") == expected
+                assert _price_seqs(frames, "RTWIREB") == expected
+            # Answers to one client alone go the same way.
+            await send(tiny, action="unsubscribe", channels=["prices:RTWIREA"])
+            frames = await _frames_until(
+                tiny, lambda fs: any(m["type"] == "subscribed" for m in _messages(fs))
+            )
+            assert [m["channels"] for m in _messages(frames) if m["type"] == "subscribed"] == [
+                ["prices:RTWIREB"]
+            ]
 
 
 async def _is(value: bool) -> bool:

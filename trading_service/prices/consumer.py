@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 REPLAY = 1000
 # Records per fetch: a second of a 5,000 ticks/s market per round, still one Redis call.
 FETCH_RECORDS = 5000
+# The broker answers a fetch as soon as one record is there (fetch_min_bytes 1), so a tick
+# reaches the cache at once whatever this wait; a short one only polls an idle topic (every
+# 10 ms cost ~15% of an API worker's CPU under order load).
+FETCH_MAX_WAIT_MS = 500
 
 
 def newest_per_symbol(records: Iterable[ConsumerRecord[Any, Any]]) -> list[PriceTick]:
@@ -140,10 +144,7 @@ async def follow_prices(bootstrap_servers: str, cache: PriceCache) -> None:
             group_id=None,
             auto_offset_reset="latest",
             metadata_max_age_ms=2000,
-            # The broker answers a fetch as soon as one record is there (fetch_min_bytes 1), so a
-            # tick reaches the cache at once whatever this wait; a short one only polls an idle
-            # topic (every 10 ms cost ~15% of an API worker's CPU under order load).
-            fetch_max_wait_ms=500,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         try:
             await consumer.start()

@@ -14,9 +14,9 @@ class RealtimeSettings(BaseSettings):
     send_queue: int = Field(default=2000, ge=1)
     # How long a slow consumer gets to take its "slow consumer" error before the socket is cut.
     close_grace_s: float = Field(default=2.0, gt=0)
-    # Updates are gathered per channel this long after the first one, then handed to every
-    # subscriber at once (a ?batch=true client gets them in one frame). It bounds the frames per
-    # second of a batch client, and adds at most this much latency.
+    # Updates are handed to every subscriber at most once per this window (a ?batch=true client
+    # gets them in one frame): at once when the last hand-out is this old, else when it is. It
+    # bounds the frames per second of a batch client, and adds at most this much latency.
     batch_window_s: float = Field(default=0.02, ge=0, le=1)
     max_channels: int = Field(default=500, ge=1)
     # Open connections per user and process: one more is refused with close code 4029.

@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 from shared.tokens import Claims
 from trading_service.monitoring import WS_SLOW_CONSUMERS
 from trading_service.realtime.fanout import Block, Item
+from trading_service.realtime.frames import FrameSink, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,25 @@ class Connection:
     of it in one frame (a JSON array), so frames per second stay bounded however many symbols
     tick, which is what lets one process serve thousands of `prices` subscribers; the others
     get one frame per message, as documented.
+
+    With a `sink` (the server lets the app write frames itself, ws_protocol.py) every frame goes
+    out through it, encoded here or shared with the channel's other clients (a `Block` encodes
+    once); while the socket takes more, a message is written at once, without waking the
+    writer. Never mix: a frame sent through ASGI as well could follow a compressed one that
+    its compressor did not see.
     """
 
     def __init__(
-        self, websocket: WebSocket, queue_size: int, close_grace_s: float, batch: bool
+        self,
+        websocket: WebSocket,
+        queue_size: int,
+        close_grace_s: float,
+        batch: bool,
+        sink: FrameSink | None = None,
     ) -> None:
         self.websocket = websocket
         self.batch = batch
+        self.sink = sink
         self.channels: set[str] = set()
         self.account_id: uuid.UUID | None = None
         self.user_id: uuid.UUID | None = None  # the token's; account_id may be a league's
@@ -80,6 +93,9 @@ class Connection:
 
     def _queue(self, item: str | Block, messages: int) -> None:
         if self.closed:
+            return
+        if not self._buffer and self.sink is not None and self.sink.writable():
+            self._write_to_sink([item])  # nothing waits before it: no need for the writer
             return
         # What the writer has not taken yet: a client that takes nothing for that long is slow;
         # one big burst to a client that keeps up is not.
@@ -125,13 +141,30 @@ class Connection:
             return [items[0].frame()]  # built once for every client of that channel alone
         return ["[" + ",".join(i if isinstance(i, str) else i.joined() for i in items) + "]"]
 
+    def _encoded(self, items: list[str | Block], deflate_bits: int | None) -> bytes:
+        if len(items) == 1 and isinstance(items[0], Block):
+            return items[0].encoded(self.batch, deflate_bits)  # shared by the channel's clients
+        return b"".join(text_frame(frame, deflate_bits) for frame in self._frames(items))
+
+    def _write_to_sink(self, items: list[str | Block]) -> None:
+        assert self.sink is not None
+        if not self.sink.write(self._encoded(items, self.sink.deflate_bits)):
+            # The peer went away (the reader loop notices it too): end as a failed send does.
+            self.closed = True
+            self._ending = True
+            self._wakeup.set()
+
     async def _write(self) -> None:
         try:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
+                if self.sink is not None:
+                    await self.sink.drained()  # what waits stays counted until then
                 items, self._buffer, self._waiting = self._buffer, [], 0
-                if items:
+                if items and self.sink is not None:
+                    self._write_to_sink(items)
+                elif items:
                     for frame in self._frames(items):
                         await self.websocket.send_text(frame)
                 if self._ending and not self._buffer:

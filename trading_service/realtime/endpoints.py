@@ -14,6 +14,7 @@ from shared.errors import DomainError
 from trading_service.realtime.connection import Connection, error_message
 from trading_service.realtime.hub import Hub
 from trading_service.realtime.protocol import parse_message
+from trading_service.realtime.ws_protocol import SINK_EXTENSION
 from trading_service.session.cookies import SESSION_COOKIE
 
 router = APIRouter(tags=["real time"])
@@ -36,7 +37,9 @@ async def stream(
     """Prices, quotes, trades, books, candles, and your orders and portfolio (docs/realtime.md)."""
     await websocket.accept()
     settings = hub.settings
-    conn = Connection(websocket, settings.send_queue, settings.close_grace_s, batch)
+    # The server's way to write frames the app encoded (ws_protocol.py), if it offers one.
+    sink = websocket.scope.get("extensions", {}).get(SINK_EXTENSION, {}).get("sink")
+    conn = Connection(websocket, settings.send_queue, settings.close_grace_s, batch, sink)
     hub.register(conn)
     try:
         token = websocket.cookies.get(SESSION_COOKIE)
