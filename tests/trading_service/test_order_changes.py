@@ -153,6 +153,17 @@ async def test_the_portfolio_on_asyncpg_answers_what_the_sqlalchemy_one_does(
     assert sold.json()["status"] == "filled", sold.text  # sold out: a qty-0 position
     await rest_limit_buy(api, trader, "PFA", 2, "1.00")
     await market.set("PFA", "21.50")
+
+    async def daily_bar_stored() -> bool:
+        # The day's open comes from the stored daily bar, which the candle builder writes a
+        # moment after the first tick: both reads must see it, or they differ only by timing.
+        async with db.connect() as conn:
+            count = await conn.scalar(
+                text("SELECT count(*) FROM candles WHERE symbol = 'PFA' AND interval = '1d'")
+            )
+        return bool(count)
+
+    await until(daily_bar_stored, "PFA's daily bar is stored")
     answer = (await api.get("/portfolio", headers=trader.headers)).json()
     resources = trading_app.state.resources
     async with db.connect() as conn:
