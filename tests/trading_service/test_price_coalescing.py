@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,8 @@ from trading_service.engine.scopes import PUBLIC, Scope, ScopedCores
 from trading_service.messages import PriceTick
 from trading_service.prices.cache import PRICES_KEY, PriceCache
 from trading_service.prices.consumer import newest_per_symbol
+
+FRESH_S = 30.0  # order entry's TRADING_MAX_PRICE_AGE_S by default
 
 _offsets = iter(range(1_000_000))
 
@@ -111,14 +114,15 @@ async def test_the_memory_order_entry_reads_holds_what_redis_holds_never_an_olde
         consumer = api.sharing_memory(redis)  # the price consumer's thread fills the API's memory
         other_replica = PriceCache(redis)
         symbol = f"M{uuid.uuid4().hex[:6].upper()}"
+        now = datetime.now(UTC).isoformat()
 
-        def at(price: str, seq: int) -> PriceTick:
-            return PriceTick(symbol, Decimal(price), "2026-12-02T04:00:00.000Z", seq)
+        def at(price: str, seq: int, ts: str = now) -> PriceTick:
+            return PriceTick(symbol, Decimal(price), ts, seq)
 
         # Nothing in memory yet: Redis answers (a tick stored by another process).
         await other_replica.store(at("10.00", 5))
         assert api.latest == {}
-        assert await api.current(symbol) == at("10.00", 5)
+        assert await api.current(symbol, FRESH_S) == at("10.00", 5)
         # A replayed older tick, refused by Redis, is not remembered either.
         assert await consumer.store_many([at("9.00", 4)]) == 0
         assert api.latest == {}
@@ -126,10 +130,30 @@ async def test_the_memory_order_entry_reads_holds_what_redis_holds_never_an_olde
         assert await consumer.store_many([at("10.00", 5)]) == 0
         assert api.latest[symbol] == at("10.00", 5)
         assert await consumer.store_many([at("11.00", 6), at("10.50", 3)]) == 1
-        assert await api.current(symbol) == at("11.00", 6) == await api.get(symbol)
+        assert await api.current(symbol, FRESH_S) == at("11.00", 6) == await api.get(symbol)
         # Memory first: no round trip (Redis no longer has it, the memory still answers).
         await redis.hdel(PRICES_KEY, symbol)
-        assert await api.current(symbol) == at("11.00", 6)
+        assert await api.current(symbol, FRESH_S) == at("11.00", 6)
+    finally:
+        await redis.hdel(PRICES_KEY, symbol)
+        await redis.aclose()
+
+
+async def test_a_replica_whose_consumer_fell_behind_reads_the_newer_tick_from_redis(
+    stack: Stack,
+) -> None:
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        behind = PriceCache(redis)
+        symbol = f"M{uuid.uuid4().hex[:6].upper()}"
+        old = (datetime.now(UTC) - timedelta(seconds=2 * FRESH_S)).isoformat()
+        # This process's consumer stored a tick, then stopped getting any.
+        await behind.store_many([PriceTick(symbol, Decimal("10.00"), old, 1)])
+        assert behind.latest[symbol].seq == 1
+        # Another replica's consumer goes on storing: order entry here still prices at it.
+        fresh = PriceTick(symbol, Decimal("12.00"), datetime.now(UTC).isoformat(), 2)
+        await PriceCache(redis).store(fresh)
+        assert await behind.current(symbol, FRESH_S) == fresh
     finally:
         await redis.hdel(PRICES_KEY, symbol)
         await redis.aclose()

@@ -213,7 +213,7 @@ async def submit(
     `personal`: the account is known to be a personal one (no league rules), so its order can
     be committed with others (group commit)."""
     settings = resources.settings
-    tick = await resources.prices.current(request.symbol)
+    tick = await resources.prices.current(request.symbol, settings.max_price_age_s)
     if tick is None:
         async with resources.db.connect() as conn:
             if await repository.is_listed(conn, request.symbol):

@@ -81,12 +81,15 @@ class PriceCache:
         raw = await self.redis.hget(PRICES_KEY, symbol)
         return None if raw is None else PriceTick.decode(_bytes(raw))
 
-    async def current(self, symbol: str) -> PriceTick | None:
+    async def current(self, symbol: str, fresh_s: float) -> PriceTick | None:
         """The latest price as this process knows it: from memory when its price consumer has
         stored one of the symbol's ticks since it started (as new as Redis's but for the moment
-        between a write and its reply), else from Redis."""
+        between a write and its reply) no older than `fresh_s`, else from Redis: a replica
+        whose own consumer fell behind still finds the tick another replica stored."""
         tick = self.latest.get(symbol)
-        return tick if tick is not None else await self.get(symbol)
+        if tick is not None and age_seconds(tick) <= fresh_s:
+            return tick
+        return await self.get(symbol)
 
     async def get_many(self, symbols: list[str]) -> dict[str, PriceTick]:
         if not symbols:
