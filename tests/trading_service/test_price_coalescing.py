@@ -105,7 +105,7 @@ async def test_one_redis_call_stores_a_batch_and_never_regresses_a_symbol(stack:
         await redis.aclose()
 
 
-async def test_the_memory_order_entry_reads_holds_what_redis_holds_never_an_older_tick(
+async def test_the_memory_get_price_reads_holds_what_redis_holds_never_an_older_tick(
     stack: Stack,
 ) -> None:
     redis = Redis.from_url(stack.redis_url)
@@ -150,7 +150,7 @@ async def test_a_replica_whose_consumer_fell_behind_reads_the_newer_tick_from_re
         # This process's consumer stored a tick, then stopped getting any.
         await behind.store_many([PriceTick(symbol, Decimal("10.00"), old, 1)])
         assert behind.latest[symbol].seq == 1
-        # Another replica's consumer goes on storing: order entry here still prices at it.
+        # Another replica's consumer goes on storing: this one still answers with its tick.
         fresh = PriceTick(symbol, Decimal("12.00"), datetime.now(UTC).isoformat(), 2)
         await PriceCache(redis).store(fresh)
         assert await behind.current(symbol, FRESH_S) == fresh

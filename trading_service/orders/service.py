@@ -213,7 +213,9 @@ async def submit(
     `personal`: the account is known to be a personal one (no league rules), so its order can
     be committed with others (group commit)."""
     settings = resources.settings
-    tick = await resources.prices.current(request.symbol, settings.max_price_age_s)
+    # From Redis, not the process's memory of it: with Redis away an order is 503 at once
+    # (docs/guarantees.md, cut Redis), not priced at what this process last saw.
+    tick = await resources.prices.get(request.symbol)
     if tick is None:
         async with resources.db.connect() as conn:
             if await repository.is_listed(conn, request.symbol):

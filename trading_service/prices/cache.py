@@ -1,7 +1,7 @@
 """The latest price per symbol in Redis; a record with an older seq never overwrites a newer one.
 
 Each process also keeps, in memory, the ticks its own price consumer put in (or found in) Redis
-(`PriceCache.latest`): order entry reads its price there instead of making a Redis round trip.
+(`PriceCache.latest`): GET /prices/{symbol} reads them there instead of making a Redis round trip.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ async def run_price_consumer(bootstrap_servers: str, cache: PriceCache) -> None:
         redis = Redis.from_pool(
             ConnectionPool(connection_class=pool.connection_class, **pool.connection_kwargs)
         )
-        # Its own client, the API's memory (order entry reads the prices there).
+        # Its own client, the API's memory (GET /prices/{symbol} reads the prices there).
         task = asyncio.create_task(follow_prices(bootstrap_servers, cache.sharing_memory(redis)))
         running.append((asyncio.get_running_loop(), task))
         try:

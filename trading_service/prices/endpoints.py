@@ -51,7 +51,8 @@ async def list_prices(resources: ResourcesDep) -> list[PriceOut]:
 async def get_price(
     symbol: Annotated[str, Path(max_length=10)], resources: ResourcesDep
 ) -> PriceOut:
-    # The price order entry checks orders at.
+    # The process's memory first: bots poll this; order entry prices at Redis's (the same tick
+    # but for the moment between a store and its reply).
     tick = await resources.prices.current(symbol.upper(), resources.settings.max_price_age_s)
     if tick is None:
         raise NotFound(f"no price for {symbol.upper()!r}")
