@@ -87,7 +87,12 @@ async function trader(width, height, label, colorScheme) {
       problems.push(`${label} outside request: ${url}`);
     }
   });
-  page.on("requestfailed", (request) => problems.push(`${label} request failed: ${request.url()} ${request.failure()?.errorText}`));
+  page.on("requestfailed", (request) => {
+    // ERR_ABORTED: the browser dropped a fetch still in flight when a step reloaded or left the
+    // page (the page itself aborts none); a server that fails shows another error or a status.
+    const error = request.failure()?.errorText;
+    if (error !== "net::ERR_ABORTED") problems.push(`${label} request failed: ${request.url()} ${error}`);
+  });
   const shot = (name) => page.screenshot({ path: `${ARTIFACTS}/${label}-${name}.png`, fullPage: true });
   return { context, page, socket, shot, label, width };
 }
