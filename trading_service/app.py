@@ -59,6 +59,9 @@ from trading_service.session.config import SessionSettings
 from trading_service.session.endpoints import router as session_router
 from trading_service.session.service import UserService
 
+# How long start-up waits for the hub's Redis subscription before serving without it.
+HUB_SUBSCRIBE_WAIT_S = 5.0
+
 DESCRIPTION = """
 Order entry, portfolio and market data of the stocksim paper-trading exchange.
 
@@ -172,6 +175,10 @@ def create_app(
             asyncio.create_task(sample_storage(db, prices)),
             *(asyncio.create_task(order_groups.run()) for _ in range(ORDER_FLUSHERS)),
         ]
+        # Bounded: with Redis away at start the app still starts (and answers 503 where it
+        # needs Redis); the hub subscribes when Redis is back.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hub.subscribed.wait(), HUB_SUBSCRIBE_WAIT_S)
         app.state.kafka_check = KafkaCheck(settings.kafka_bootstrap_servers)
         app.state.rate_limiter = RateLimiter(
             redis,

@@ -83,6 +83,9 @@ class Hub:
         # Other consumers of this one subscription (the Alpaca streams, the executions feed):
         # (channel, data) each.
         self.taps: list[Callable[[bytes, bytes], None]] = []
+        # Set once the subscription is in place: the app starts serving only then, so a replica
+        # that has just started misses no tick, trade or book after its first request.
+        self.subscribed = asyncio.Event()
 
     # --- connections ------------------------------------------------------------------------
 
@@ -285,6 +288,7 @@ class Hub:
             try:
                 await pubsub.subscribe(PRICES_CHANNEL, EXECUTIONS_CHANNEL)
                 await pubsub.psubscribe("book:*")
+                self.subscribed.set()
                 if lost:
                     # Messages were missed: skip a seq on every channel so clients see the gap.
                     for key in list(self.seq):
