@@ -85,4 +85,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache build trading_service/engine/core/*.so
