@@ -3,8 +3,8 @@
 Prices are integer ticks (cents), quantities whole shares. Callers translate to and from
 Decimal at the edges.
 
-`make install` compiles these modules to C with mypyc where a C compiler is at hand (setup.py);
-the compiled modules are these same files, ~1.2-1.3x faster on the benchmark's streams. Where
+`make install` compiles house, book, stops and matching to C with mypyc where a C compiler is at
+hand (setup.py): the same files, ~1.2-1.4x faster on the benchmark's streams. Where
 nothing was compiled, or with STOCKSIM_PURE_PYTHON=1 in the environment, the Python files run
 (same behaviour). `compiled()` tells which.
 """
