@@ -22,14 +22,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TRADING_WEB_DIST=/app/web/dist
 
 WORKDIR /app
-COPY constraints.txt pyproject.toml alembic.ini ./
+COPY constraints.txt pyproject.toml setup.py alembic.ini ./
 COPY shared ./shared
 COPY user_service ./user_service
 COPY trading_service ./trading_service
 COPY stock_service ./stock_service
 COPY devstack ./devstack
 COPY migrations ./migrations
-# .ci/run runs this same install step in a clean venv (section "image install").
+# .ci/run runs this same install step in a clean venv (section "image install"). setup.py
+# compiles the matching core with mypyc where a C compiler is; this image has none, so the core's
+# Python files run (the same behaviour, slower: see trading_service/engine/core/__init__.py).
 RUN pip install -c constraints.txt . \
     && useradd --system --uid 10001 --home-dir /app stocksim \
     && mkdir -p /data && chown stocksim /data

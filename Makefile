@@ -6,12 +6,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint fmt install clean bots soak faults longrun web e2e constraints
 
-# Pinned: constraints.txt holds the version of every package (the image installs the same).
-$(STAMP): pyproject.toml constraints.txt
+# The matching core's modules that setup.py compiles (in place, *.so beside them): a change to
+# one compiles them again. Pinned: constraints.txt holds the version of every package (the image
+# installs the same).
+CORE_COMPILED := $(addprefix trading_service/engine/core/,house.py book.py stops.py matching.py)
+$(STAMP): pyproject.toml constraints.txt setup.py $(CORE_COMPILED)
 	test -x $(BIN)/python || $(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' \
 		|| { echo "stocksim needs Python 3.11+: make PYTHON=python3.11 ..." >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	rm -f trading_service/engine/core/*.so
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,embedded]"
 	touch $(STAMP)
 
@@ -81,4 +85,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache build trading_service/engine/core/*.so

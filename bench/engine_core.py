@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import vs_refbook, yardsticks
+from trading_service.engine import core
 from trading_service.engine.core.matching import MatchingEngine
 from trading_service.engine.core.model import Event, Order, OrderType, Side, TimeInForce
 
@@ -201,6 +202,12 @@ def spread(values: list[float], fmt: str) -> str:
     )
 
 
+def which_core() -> str:
+    if core.compiled():
+        return "the core compiled by mypyc (STOCKSIM_PURE_PYTHON=1: the Python files)"
+    return "the core as Python files (not compiled: see setup.py)"
+
+
 def versus_refbook(args: argparse.Namespace) -> None:
     refbook, stream = yardsticks.load()
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -209,7 +216,7 @@ def versus_refbook(args: argparse.Namespace) -> None:
         f"{args.repeat} runs, seed {args.seed}, Python {sys.version.split()[0]}; "
         "msgs/s median (min-max), ratio = RefBook time / core time in the same run; "
         + ("GC on" if args.gc else "GC off in the timed loops, as timeit does (--gc: on)")
-        + f"; {args.clock} clock"
+        + f"; {args.clock} clock; {which_core()}"
     )
     if not args.gc:
         gc.disable()
@@ -320,7 +327,7 @@ def main() -> None:
     p99 = [r.p99_ns / 1000 for r in results]
     print(
         f"{args.orders:,} orders x {args.repeat} runs, {args.symbols} symbols, Python "
-        f"{sys.version.split()[0]}\n"
+        f"{sys.version.split()[0]}, {which_core()}\n"
         f"throughput: {statistics.median(rates):,.0f} orders/s "
         f"(min {min(rates):,.0f} - max {max(rates):,.0f})\n"
         f"per order p50: {statistics.median(p50):.2f} us ({min(p50):.2f} - {max(p50):.2f})\n"
