@@ -336,3 +336,35 @@ async def test_orders_without_client_order_id_go_in_one_round_trip_applied_in_or
     assert await reserved(db, trader) == Decimal("90002.00")
     await settle(db)
     assert await audit_violations(db) == {}
+
+
+async def test_a_group_without_client_order_ids_is_one_implicit_transaction(
+    api: httpx.AsyncClient,
+    market: Market,
+    new_trader: Callable[[], Trader],
+    db: AsyncEngine,
+    groups: OrderGroups,
+    trading_settings: TradingSettings,
+) -> None:
+    """Sent as one pipeline without BEGIN/COMMIT: the stored orders share one transaction, a
+    refused one changed nothing, the account's reservation counts each stored order once."""
+    await market.set("GROUP", "50.00")
+    a, b = await signed_up(api, new_trader, 2)
+    outcomes = await one_group(
+        groups,
+        [
+            (a, limit_buy(10, "1.00")),
+            (b, limit_buy(10_000, "20.00")),  # needs 200,000.00 of 100,000.00
+            (a, limit_buy(20, "1.00")),
+            (b, limit_buy(3, "1.00")),
+        ],
+        trading_settings.market_collar_bps,
+    )
+    first, refused, second, third = outcomes
+    assert isinstance(refused, InsufficientFunds), refused
+    assert "buying power is 100000.00" in refused.detail
+    stored = [o[0].id for o in (first, second, third)]
+    assert len(await xmins(db, stored)) == 1
+    assert (await reserved(db, a), await reserved(db, b)) == (Decimal("30.00"), Decimal("3.00"))
+    await settle(db)
+    assert await audit_violations(db) == {}

@@ -151,6 +151,21 @@ async def _commit_on(
     retries = 0
     one_by_one = False
     while remaining:
+        if not one_by_one and all(group[i].request.client_order_id is None for i in remaining):
+            # The common group: one run, sent without BEGIN and COMMIT round trips: PostgreSQL
+            # applies a pipeline up to its Sync as one implicit transaction, atomic, committed
+            # at the Sync; its row locks are held for that one round trip only.
+            try:
+                outcomes.update(await _apply_run(pg, group, remaining))
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, CONNECTION_LOST):
+                    raise
+                if isinstance(exc, asyncpg.TransactionRollbackError) and retries < MAX_RETRIES:
+                    retries += 1
+                    continue
+                one_by_one = True  # nothing stored: find the order (or the failing commit)
+                continue
+            break
         at: int | None = None
         in_run = False
         applied: dict[int, Outcome] = {}
@@ -236,19 +251,26 @@ async def _apply_run(
         return outcomes
     rows = await repository.place_reserved_many(pg, values)
     for (i, held), row in zip(sent, rows, strict=True):
-        p = group[i]
-        if row.id is not None:
-            outcomes[i] = (row, True)
-        elif p.request.side is Side.BUY and row.refused_cash is not None:
-            balance = repository.Balance(row.refused_cash, row.refused_reserved_cash)
-            outcomes[i] = insufficient_funds(p.request, held, balance)
-        elif p.request.side is Side.SELL:
-            holding = repository.Holding(row.refused_qty or 0, row.refused_reserved_qty or 0)
-            outcomes[i] = insufficient_shares(p.request, holding)
-        else:  # no such account: cannot happen (order entry made sure it exists)
-            outcomes[i] = RuntimeError(f"no account {p.account_id} for an order")
-            log.error("order entry found no account for an order of a group")
+        try:
+            outcomes[i] = _run_outcome(group[i], held, row)
+        except Exception as exc:  # a bug met by this order alone (its row may be stored)
+            log.exception("order entry failed for one order of a group")
+            outcomes[i] = exc
     return outcomes
+
+
+def _run_outcome(p: Placement, held: Reservation, row: Any) -> Outcome:
+    """The order stored, or its refusal from what the statement saw."""
+    if row.id is not None:
+        return row, True
+    if p.request.side is Side.BUY and row.refused_cash is not None:
+        balance = repository.Balance(row.refused_cash, row.refused_reserved_cash)
+        return insufficient_funds(p.request, held, balance)
+    if p.request.side is Side.SELL:
+        holding = repository.Holding(row.refused_qty or 0, row.refused_reserved_qty or 0)
+        return insufficient_shares(p.request, holding)
+    # No such account: cannot happen (order entry made sure it exists).
+    raise RuntimeError(f"no account {p.account_id} for an order")
 
 
 async def _apply(pg: asyncpg.Connection, p: Placement) -> Outcome:
