@@ -10,8 +10,10 @@ adds up all of them (prometheus-client's multiprocess mode); without it a scrape
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -27,7 +29,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.request_context import RequestId
+from shared.request_context import accept_request_id, access_log, account_id, request_id
 
 UNMATCHED = "<unmatched>"
 
@@ -75,39 +77,77 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) and path else UNMATCHED
 
 
-class RequestMetrics:
-    """Counts and times every HTTP request (WebSockets have their own gauges)."""
+class RequestTelemetry:
+    """Per request, in one middleware: binds the request id (the client's `X-Request-ID` when
+    well-formed, else a new one) for every log line written inside, and resets both ids after;
+    echoes it in the response; writes the access line; counts and times every HTTP request
+    (WebSockets have their own gauges, but their lines carry the id too)."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # Per (method, route, status): the label children, found once (labels() locks and
+        # hashes its arguments every time).
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
+        raw = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                raw = value.decode("latin-1")
+                break
+        rid = accept_request_id(raw)
+        tokens = (request_id.set(rid), account_id.set(None))
         started = time.perf_counter()
         status = 500  # what the client gets if the app raises before answering
+        echoed = (b"x-request-id", rid.encode())
 
-        async def send_and_note(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message["headers"] = [*message.get("headers", []), echoed]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive, send_with_id)
         finally:
-            route = route_template(scope)
-            method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - started)
+            if kind == "http":
+                elapsed = time.perf_counter() - started
+                method = scope["method"]
+                if access_log.isEnabledFor(logging.INFO):
+                    access_log.info(
+                        "request",
+                        extra={
+                            "method": method,
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round(1000 * elapsed, 1),
+                        },
+                    )
+                self._count(method, route_template(scope), status, elapsed)
+            request_id.reset(tokens[0])
+            account_id.reset(tokens[1])
+
+    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                HTTP_REQUESTS.labels(self.service, method, route, str(status)),
+                HTTP_LATENCY.labels(self.service, method, route),
+            )
+        children[0].inc()
+        children[1].observe(elapsed)
 
 
 def install_metrics(app: FastAPI, service: str) -> None:
-    """The request middlewares (request id and access line, figures) and `GET /metrics`."""
-    app.add_middleware(RequestMetrics, service=service)
-    app.add_middleware(RequestId)  # outermost: every line of the request carries its id
+    """The request middleware (request id, access line, figures) and `GET /metrics`."""
+    app.add_middleware(RequestTelemetry, service=service)  # outermost: every line has the id
 
     @app.get(
         "/metrics",

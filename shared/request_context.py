@@ -12,13 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Printable, no spaces or quotes, bounded: safe in a header, a log field and a Kafka message.
@@ -73,46 +70,3 @@ def install_log_context() -> None:
     """Idempotent: every log record from now on carries the ids bound where it was written."""
     if logging.getLogRecordFactory() is not _record_with_context:
         logging.setLogRecordFactory(_record_with_context)
-
-
-class RequestId:
-    """Binds the request id (and resets both ids after), echoes it, writes the access line."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        raw = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
-        rid = accept_request_id(raw)
-        tokens = (request_id.set(rid), account_id.set(None))
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", rid.encode()),
-                ]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if scope["type"] == "http":
-                access_log.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "ms": round(1000 * (time.perf_counter() - started), 1),
-                    },
-                )
-            request_id.reset(tokens[0])
-            account_id.reset(tokens[1])

@@ -6,7 +6,9 @@ so every replica of the API draws from the same bucket and no two requests race.
 clock is used, so replicas with skewed clocks agree too. One account at its limit slows nobody
 else: each account has its own bucket. The checks of requests that arrive together go to Redis
 in one pipeline (one round trip and one connection checkout, which cost more in the Redis
-client than the script itself); each is still its own script call on its own bucket.
+client than the script itself); each is still its own script call on its own bucket. Order
+entry's price read rides along (`check(..., price_of=symbol)`): one HGET per symbol of the
+round, in the same pipeline, read after the request arrived like any read of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from redis.exceptions import NoScriptError
 from shared.errors import DomainError
 from trading_service.deps import OrderEntry
 from trading_service.monitoring import RATE_LIMITED
+from trading_service.prices.cache import PRICES_KEY, PriceRead
 
 Action = Literal["order", "cancel"]
 
@@ -76,8 +79,10 @@ class RateLimited(DomainError):
         super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))})
 
 
-# A check waiting for the next pipeline: bucket, rate, burst, (taken, wait) answer.
-_Queued = tuple[str, float, int, asyncio.Future[tuple[int, float]]]
+# A check waiting for the next pipeline: bucket, rate, burst, the symbol whose price to read
+# along (or None), and its answer: (taken, wait, the price as Redis holds it).
+_Answer = tuple[int, float, bytes | str | None]
+_Queued = tuple[str, float, int, str | None, asyncio.Future[_Answer]]
 
 
 class RateLimiter:
@@ -89,15 +94,19 @@ class RateLimiter:
         self._queued: list[_Queued] = []  # checks waiting for the next pipeline
         self._sending: set[asyncio.Future[None]] = set()
 
-    async def check(self, account_id: uuid.UUID, action: Action) -> None:
+    async def check(
+        self, account_id: uuid.UUID, action: Action, price_of: str | None = None
+    ) -> PriceRead | None:
+        """429 when the account is over its limit. With `price_of`, also reads that symbol's
+        price in the same round trip (None when there was no round trip: no limit set)."""
         rate, burst = self.limits[action]
         if rate <= 0:
-            return
-        answer: asyncio.Future[tuple[int, float]] = asyncio.get_running_loop().create_future()
-        self._queued.append((f"ratelimit:{action}:{account_id}", rate, burst, answer))
+            return None
+        answer: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
+        self._queued.append((f"ratelimit:{action}:{account_id}", rate, burst, price_of, answer))
         if len(self._queued) == 1:  # the first of this round sends the pipeline, next tick
             asyncio.get_running_loop().call_soon(self._send_queued)
-        taken, wait = await answer
+        taken, wait, price = await answer
         if not taken:
             RATE_LIMITED.labels(action).inc()
             raise RateLimited(
@@ -105,6 +114,7 @@ class RateLimiter:
                 f"retry after {wait:.2f} s",
                 wait,
             )
+        return None if price_of is None else PriceRead(price)
 
     def _send_queued(self) -> None:
         queued, self._queued = self._queued, []
@@ -115,12 +125,15 @@ class RateLimiter:
     async def _take_all(self, queued: list[_Queued]) -> None:
         """One token from each bucket, in one round trip; each request gets its own answer (or
         the error Redis gave it, or the failure of the whole call)."""
+        symbols = sorted({q[3] for q in queued if q[3] is not None})
         try:
-            replies = await self._pipeline(queued)
+            replies = await self._pipeline(queued, symbols)
+            prices = dict(zip(symbols, replies[len(queued) :], strict=True))
+            del replies[len(queued) :]
             missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
             if missing:  # Redis restarted (or flushed its scripts): load it, send those again
                 await self._redis.script_load(_TAKE)
-                again = await self._pipeline([queued[i] for i in missing])
+                again = await self._pipeline([queued[i] for i in missing], [])
                 for i, reply in zip(missing, again, strict=True):
                     replies[i] = reply
         except BaseException as exc:
@@ -130,18 +143,24 @@ class RateLimiter:
             if not isinstance(exc, Exception):
                 raise
             return
-        for (*_, answer), reply in zip(queued, replies, strict=True):
+        for (*_, symbol, answer), reply in zip(queued, replies, strict=True):
             if answer.done():  # the request was canceled meanwhile
                 continue
+            price = None if symbol is None else prices[symbol]
             if isinstance(reply, Exception):
                 answer.set_exception(reply)
+            elif isinstance(price, Exception):
+                answer.set_exception(price)
             else:
-                answer.set_result((int(reply[0]), float(reply[1])))
+                answer.set_result((int(reply[0]), float(reply[1]), price))
 
-    async def _pipeline(self, queued: list[_Queued]) -> list[Any]:
+    async def _pipeline(self, queued: list[_Queued], symbols: list[str]) -> list[Any]:
+        """The checks' script calls, then one HGET per symbol in `symbols`."""
         pipe = self._redis.pipeline(transaction=False)
-        for bucket, rate, burst, _ in queued:
+        for bucket, rate, burst, *_ in queued:
             pipe.evalsha(self._take.sha, 1, bucket, rate, burst)
+        for symbol in symbols:
+            pipe.hget(PRICES_KEY, symbol)
         replies: list[Any] = await pipe.execute(raise_on_error=False)
         return replies
 

@@ -27,6 +27,7 @@ from tests.trading_fixtures import Market, Trader, audit_violations, settle
 from trading_service.config import TradingSettings
 from trading_service.engine.core.model import OrderType, Side, TimeInForce
 from trading_service.messages import PriceTick
+from trading_service.orders import repository
 from trading_service.orders.group_commit import OrderGroups
 from trading_service.orders.schemas import OrderRequest
 from trading_service.orders.service import InsufficientFunds, InsufficientShares
@@ -285,5 +286,85 @@ async def test_a_bug_met_by_one_order_fails_it_alone(
     assert not isinstance(stored, BaseException) and stored[1] is True
     assert await reserved(db, good) == Decimal("5.00")
     assert await reserved(db, broken) == Decimal("0.00")
+    await settle(db)
+    assert await audit_violations(db) == {}
+
+
+async def test_orders_without_client_order_id_go_in_one_round_trip_applied_in_order(
+    api: httpx.AsyncClient,
+    market: Market,
+    new_trader: Callable[[], Trader],
+    db: AsyncEngine,
+    groups: OrderGroups,
+    trading_settings: TradingSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One statement per order still, in the same order (each sees the ones before it), but a
+    run of them sent together; an order with a client_order_id between two runs keeps its
+    place and its savepoint."""
+    await market.set("GROUP", "50.00")
+    (trader,) = await signed_up(api, new_trader, 1)
+    runs: list[int] = []
+    real = repository.place_reserved_many
+
+    async def counted(pg: Any, values: list[dict[str, Any]]) -> list[Any]:
+        runs.append(len(values))
+        return await real(pg, values)
+
+    monkeypatch.setattr(repository, "place_reserved_many", counted)
+    # 100,000.00 of buying power: 60,000 fits, the next 60,000 no more, 30,000 still fits.
+    outcomes = await one_group(
+        groups,
+        [
+            (trader, limit_buy(3_000, "20.00")),
+            (trader, limit_buy(3_000, "20.00")),
+            (trader, limit_buy(1_500, "20.00")),
+            (trader, limit_buy(1, "1.00", "with-id")),
+            (trader, limit_buy(500, "20.00")),
+            (trader, limit_buy(1, "1.00")),
+        ],
+        trading_settings.market_collar_bps,
+    )
+    assert runs == [3, 2]
+    first, refused, third, with_id, too_much, last = outcomes
+    assert isinstance(refused, InsufficientFunds), refused
+    assert "buying power is 40000.00" in refused.detail  # as the statement saw it
+    assert isinstance(too_much, InsufficientFunds), too_much
+    assert "buying power is 9999.00" in too_much.detail
+    for placed in (first, third, with_id, last):
+        assert not isinstance(placed, BaseException) and placed[1] is True, placed
+    assert await reserved(db, trader) == Decimal("90002.00")
+    await settle(db)
+    assert await audit_violations(db) == {}
+
+
+async def test_a_group_without_client_order_ids_is_one_implicit_transaction(
+    api: httpx.AsyncClient,
+    market: Market,
+    new_trader: Callable[[], Trader],
+    db: AsyncEngine,
+    groups: OrderGroups,
+    trading_settings: TradingSettings,
+) -> None:
+    """Sent as one pipeline without BEGIN/COMMIT: the stored orders share one transaction, a
+    refused one changed nothing, the account's reservation counts each stored order once."""
+    await market.set("GROUP", "50.00")
+    a, b = await signed_up(api, new_trader, 2)
+    outcomes = await one_group(
+        groups,
+        [
+            (a, limit_buy(10, "1.00")),
+            (b, limit_buy(10_000, "20.00")),  # needs 200,000.00 of 100,000.00
+            (a, limit_buy(20, "1.00")),
+            (b, limit_buy(3, "1.00")),
+        ],
+        trading_settings.market_collar_bps,
+    )
+    first, refused, second, third = outcomes
+    assert isinstance(refused, InsufficientFunds), refused
+    assert "buying power is 100000.00" in refused.detail
+    stored = [o[0].id for o in (first, second, third)]
+    assert len(await xmins(db, stored)) == 1
+    assert (await reserved(db, a), await reserved(db, b)) == (Decimal("30.00"), Decimal("3.00"))
     await settle(db)
     assert await audit_violations(db) == {}

@@ -141,26 +141,52 @@ async def _commit_on(
     pg: asyncpg.Connection, group: list[Placement], ordered: list[int]
 ) -> dict[int, Outcome]:
     """Apply the group in one transaction; an order PostgreSQL refuses is taken out and the
-    rest applied again, still together (a deadlock or serialization failure: all again)."""
+    rest applied again, still together (a deadlock or serialization failure: all again).
+
+    Orders without a client_order_id go in runs, one round trip per run (PostgreSQL still
+    applies them one after the other, in the same order); when PostgreSQL refuses a statement
+    of a run, which order it was is found by applying the group again one order at a time."""
     outcomes: dict[int, Outcome] = {}
     remaining = list(ordered)
     retries = 0
+    one_by_one = False
     while remaining:
+        if not one_by_one and all(group[i].request.client_order_id is None for i in remaining):
+            # The common group: one run, sent without BEGIN and COMMIT round trips: PostgreSQL
+            # applies a pipeline up to its Sync as one implicit transaction, atomic, committed
+            # at the Sync; its row locks are held for that one round trip only.
+            try:
+                outcomes.update(await _apply_run(pg, group, remaining))
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, CONNECTION_LOST):
+                    raise
+                if isinstance(exc, asyncpg.TransactionRollbackError) and retries < MAX_RETRIES:
+                    retries += 1
+                    continue
+                one_by_one = True  # nothing stored: find the order (or the failing commit)
+                continue
+            break
         at: int | None = None
+        in_run = False
         applied: dict[int, Outcome] = {}
         try:
             async with pg.transaction():
-                for i in remaining:
-                    at = i
+                for together, run in _runs(group, remaining, one_by_one):
+                    if together:
+                        in_run = True
+                        applied.update(await _apply_run(pg, group, run))
+                        in_run = False
+                        continue
+                    at = run[0]
                     try:
-                        applied[i] = await _apply(pg, group[i])
+                        applied[at] = await _apply(pg, group[at])
                     except (asyncpg.PostgresError, *CONNECTION_LOST):
                         raise
                     except Exception as exc:
                         # A bug met by this order alone, before it changed anything (its
                         # reservation and row are one statement): it answers 500, logged.
                         log.exception("order entry failed for one order of a group")
-                        applied[i] = exc
+                        applied[at] = exc
                 at = None  # now the commit
         except asyncpg.PostgresError as exc:
             if isinstance(exc, CONNECTION_LOST):
@@ -168,6 +194,9 @@ async def _commit_on(
             failure: BaseException = exc
             if isinstance(exc, asyncpg.TransactionRollbackError) and retries < MAX_RETRIES:
                 retries += 1
+                continue
+            if in_run:  # one order of a run: find which, one at a time
+                one_by_one = True
                 continue
             if at is None:  # the commit failed: none of them is stored
                 outcomes.update((i, failure) for i in remaining)
@@ -182,6 +211,66 @@ async def _commit_on(
         outcomes.update(applied)
         break
     return outcomes
+
+
+def _runs(
+    group: list[Placement], remaining: list[int], one_by_one: bool
+) -> list[tuple[bool, list[int]]]:
+    """`remaining` in order, cut into runs: (True, orders without a client_order_id, sent
+    together) or (False, [one order], applied alone, with its savepoint if it has an id)."""
+    runs: list[tuple[bool, list[int]]] = []
+    for i in remaining:
+        if one_by_one or group[i].request.client_order_id is not None:
+            runs.append((False, [i]))
+        elif runs and runs[-1][0]:
+            runs[-1][1].append(i)
+        else:
+            runs.append((True, [i]))
+    return runs
+
+
+async def _apply_run(
+    pg: asyncpg.Connection, group: list[Placement], run: list[int]
+) -> dict[int, Outcome]:
+    """Orders without a client_order_id, in one round trip; a refusal is answered with what
+    the statement saw, having changed nothing."""
+    outcomes: dict[int, Outcome] = {}
+    sent: list[tuple[int, Reservation]] = []
+    values: list[dict[str, Any]] = []
+    for i in run:
+        p = group[i]
+        try:
+            held = reservation(p.request, p.last, p.collar_bps)
+            values.append(new_order_values(p.account_id, p.request, str(uuid.uuid4()), held))
+        except Exception as exc:  # a bug met by this order alone: it answers 500, logged
+            log.exception("order entry failed for one order of a group")
+            outcomes[i] = exc
+            continue
+        sent.append((i, held))
+    if not values:
+        return outcomes
+    rows = await repository.place_reserved_many(pg, values)
+    for (i, held), row in zip(sent, rows, strict=True):
+        try:
+            outcomes[i] = _run_outcome(group[i], held, row)
+        except Exception as exc:  # a bug met by this order alone (its row may be stored)
+            log.exception("order entry failed for one order of a group")
+            outcomes[i] = exc
+    return outcomes
+
+
+def _run_outcome(p: Placement, held: Reservation, row: Any) -> Outcome:
+    """The order stored, or its refusal from what the statement saw."""
+    if row.id is not None:
+        return row, True
+    if p.request.side is Side.BUY and row.refused_cash is not None:
+        balance = repository.Balance(row.refused_cash, row.refused_reserved_cash)
+        return insufficient_funds(p.request, held, balance)
+    if p.request.side is Side.SELL:
+        holding = repository.Holding(row.refused_qty or 0, row.refused_reserved_qty or 0)
+        return insufficient_shares(p.request, holding)
+    # No such account: cannot happen (order entry made sure it exists).
+    raise RuntimeError(f"no account {p.account_id} for an order")
 
 
 async def _apply(pg: asyncpg.Connection, p: Placement) -> Outcome:

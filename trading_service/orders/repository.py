@@ -378,6 +378,36 @@ WITH reserved AS (
     + _INSERT_RESERVED
 )
 
+# The same placement for a run of orders sent in one round trip (asyncpg's fetchmany: PostgreSQL
+# still executes them one after the other, in order). Each execution answers exactly one row,
+# so the rows line up with the orders: the stored order, or (id NULL) a refusal carrying what
+# it was refused on: the account's cash for a buy, the position for a sell, as the statement
+# saw them.
+PLACE_ONE_ROW = (
+    """
+WITH cash AS (
+    UPDATE accounts SET reserved_cash = reserved_cash + $12, updated_at = now()
+    WHERE $5 = 'buy' AND id = $2 AND cash - reserved_cash >= $12
+    RETURNING id
+), shares AS (
+    UPDATE positions SET reserved_qty = reserved_qty + $13, updated_at = now()
+    WHERE $5 = 'sell' AND account_id = $2 AND symbol = $4 AND qty - reserved_qty >= $13
+    RETURNING account_id
+), reserved AS (
+    SELECT id FROM cash UNION ALL SELECT account_id FROM shares
+), placed AS ("""
+    + _INSERT_RESERVED
+    + """)
+SELECT placed.*, b.cash AS refused_cash, b.reserved_cash AS refused_reserved_cash,
+       h.qty AS refused_qty, h.reserved_qty AS refused_reserved_qty
+FROM (VALUES (1)) AS one (n)
+LEFT JOIN placed ON true
+LEFT JOIN accounts b ON placed.id IS NULL AND $5 = 'buy' AND b.id = $2
+LEFT JOIN positions h ON placed.id IS NULL AND $5 = 'sell' AND h.account_id = $2
+                         AND h.symbol = $4
+"""
+)
+
 _ORDER_BY_CLIENT_ID = "SELECT * FROM orders WHERE account_id = $1 AND client_order_id = $2"
 _BALANCE = "SELECT cash, reserved_cash FROM accounts WHERE id = $1"
 _HOLDING = "SELECT qty, reserved_qty FROM positions WHERE account_id = $1 AND symbol = $2"
@@ -403,6 +433,34 @@ async def place_reserved(pg: Any, values: dict[str, Any]) -> Any | None:
         values["protection_price"],
         values["reserved_cash"],
         values["reserved_qty"],
+    )
+
+
+async def place_reserved_many(pg: Any, values: list[dict[str, Any]]) -> list[Any]:
+    """`place_reserved` for each of `values`, in order, in one round trip: per order its row
+    (`id` None when the reservation did not fit: nothing changed, `refused_*` say why)."""
+    return list(
+        await pg.fetchmany(
+            PLACE_ONE_ROW,
+            [
+                (
+                    v["id"],
+                    v["account_id"],
+                    v["client_order_id"],
+                    v["symbol"],
+                    v["side"],
+                    v["type"],
+                    v["time_in_force"],
+                    v["qty"],
+                    v["limit_price"],
+                    v["stop_price"],
+                    v["protection_price"],
+                    v["reserved_cash"],
+                    v["reserved_qty"],
+                )
+                for v in values
+            ],
+        )
     )
 
 

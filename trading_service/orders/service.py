@@ -37,7 +37,7 @@ from trading_service.orders.schemas import (
     ReplaceOrderRequest,
     avg_price,
 )
-from trading_service.prices.cache import age_seconds
+from trading_service.prices.cache import PriceRead, age_seconds
 from trading_service.stored_orders import to_core_order
 
 if TYPE_CHECKING:
@@ -206,16 +206,18 @@ async def submit(
     request: OrderRequest,
     wait: bool,
     personal: bool = False,
+    price: PriceRead | None = None,
 ) -> tuple[OrderOut, bool]:
     """Reserve and store, hand to the engine, then (maybe) wait for it; returns (order, created).
     A repeated client_order_id creates nothing and answers the existing order.
 
     `personal`: the account is known to be a personal one (no league rules), so its order can
-    be committed with others (group commit)."""
+    be committed with others (group commit). `price`: the symbol's price already read from
+    Redis for this request (with its rate limit); else it is read here."""
     settings = resources.settings
     # From Redis, not the process's memory of it: with Redis away an order is 503 at once
     # (docs/guarantees.md, cut Redis), not priced at what this process last saw.
-    tick = await resources.prices.get(request.symbol)
+    tick = price.tick if price is not None else await resources.prices.get(request.symbol)
     if tick is None:
         async with resources.db.connect() as conn:
             if await repository.is_listed(conn, request.symbol):

@@ -40,6 +40,16 @@ return outcome
 """
 
 
+class PriceRead:
+    """A symbol's latest price as Redis held it, read along with another round trip (order
+    entry's rate limit: trading_service/rate_limit.py)."""
+
+    __slots__ = ("tick",)
+
+    def __init__(self, raw: bytes | str | None) -> None:
+        self.tick = None if raw is None else PriceTick.decode(_bytes(raw))
+
+
 class PriceCache:
     def __init__(self, redis: Redis, latest: dict[str, PriceTick] | None = None) -> None:
         """`redis`: a client with decode_responses=False. `latest`: the memory of another
