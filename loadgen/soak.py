@@ -20,6 +20,7 @@ from loadgen.accounts import CREDENTIALS_FILE
 from loadgen.check import Verdict, settle, verify
 from loadgen.cli import add_trader_options, configure_logging
 from loadgen.cpu import per_order_report
+from loadgen.pgwait import PgSessions, sampling
 from loadgen.session import Session
 from loadgen.stats import Stats
 from loadgen.system import System
@@ -33,6 +34,8 @@ class SoakResult:
     verdict: Verdict
     # CPU seconds used while trading: this client, and each part of the system.
     cpu_s: dict[str, float] = field(default_factory=dict)
+    # What PostgreSQL's sessions were doing while trading (loadgen/pgwait.py).
+    sessions: PgSessions = field(default_factory=PgSessions)
 
     @property
     def ok(self) -> bool:
@@ -40,7 +43,7 @@ class SoakResult:
 
     def report(self) -> str:
         cpu = per_order_report(self.cpu_s, self.stats.orders_placed)
-        return f"{self.stats.report()}\n{cpu}\n{self.verdict.report()}"
+        return f"{self.stats.report()}\n{cpu}\n{self.sessions.report()}\n{self.verdict.report()}"
 
 
 async def soak_on(
@@ -64,7 +67,8 @@ async def soak_on(
         )
         before = _cpu_s(system)
         try:
-            stats = await session.trade(Pacer(rate, orders))
+            async with sampling(system.database_url) as sessions:
+                stats = await session.trade(Pacer(rate, orders))
         finally:
             if progress is not None:
                 progress.cancel()
@@ -73,7 +77,7 @@ async def soak_on(
     db = create_db_engine(system.database_url, pool_size=2)
     try:
         await settle(db)
-        return SoakResult(stats, await verify(db, stats.acks), cpu_s)
+        return SoakResult(stats, await verify(db, stats.acks), cpu_s, sessions)
     finally:
         await db.dispose()
 

@@ -8,6 +8,7 @@ import sys
 import time
 
 from loadgen.cpu import per_order_report, tree_cpu_s
+from loadgen.pgwait import PgSessions
 from loadgen.stats import Stats, percentile
 
 
@@ -84,3 +85,21 @@ def test_cpu_per_order_line() -> None:
         "CPU ms per order: client 0.50, trading 2.00; all 2.50"
     )
     assert per_order_report({}, 10) == "CPU per order: not measured"
+
+
+def test_postgres_sessions_are_reported_as_the_mean_number_at_once_by_process_and_state() -> None:
+    sessions = PgSessions()
+    sessions.add(
+        [("stocksim-trading-orders", "idle in transaction", 2), ("unnamed", "row lock", 1)]
+    )
+    sessions.add([("stocksim-trading-orders", "idle in transaction", 1)])
+    sessions.add([("stocksim-trading-orders", "working", 1), ("unnamed", "row lock", 1)])
+    sessions.add([])
+    report = sessions.report()
+    assert report.splitlines() == [
+        "PostgreSQL sessions at once, mean of 4 samples "
+        "(idle in transaction: holding its locks, waiting for its own process):",
+        "  stocksim-trading-orders: working 0.25, idle in transaction 0.75",
+        "  unnamed: row lock 0.50",
+    ]
+    assert PgSessions().report() == "PostgreSQL sessions: not sampled"
