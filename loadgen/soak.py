@@ -20,6 +20,7 @@ from loadgen.accounts import CREDENTIALS_FILE
 from loadgen.check import Verdict, settle, verify
 from loadgen.cli import add_trader_options, configure_logging
 from loadgen.cpu import per_order_report
+from loadgen.pgwait import PgSessions, sampling
 from loadgen.session import Session
 from loadgen.stats import Stats
 from loadgen.system import System
@@ -33,6 +34,9 @@ class SoakResult:
     verdict: Verdict
     # CPU seconds used while trading: this client, and each part of the system.
     cpu_s: dict[str, float] = field(default_factory=dict)
+    # What PostgreSQL's sessions were doing while trading (loadgen/pgwait.py).
+    sessions: PgSessions = field(default_factory=PgSessions)
+    traders: int = 0
 
     @property
     def ok(self) -> bool:
@@ -40,7 +44,31 @@ class SoakResult:
 
     def report(self) -> str:
         cpu = per_order_report(self.cpu_s, self.stats.orders_placed)
-        return f"{self.stats.report()}\n{cpu}\n{self.verdict.report()}"
+        return "\n".join(
+            line
+            for line in (
+                self.stats.report(),
+                self.closed_loop(),
+                cpu,
+                self.sessions.report(),
+                self.verdict.report(),
+            )
+            if line
+        )
+
+    def closed_loop(self) -> str:
+        """Each trader sends its next request when the last is answered: by Little's law the
+        traders' time divided among the requests answered bounds the mean latency from above
+        (equal to it when no trader ever pauses), whatever the system's speed."""
+        requests = sum(self.stats.answers.values())
+        if not self.traders or not requests:
+            return ""
+        ms = 1000 * self.traders * self.stats.elapsed_s / requests
+        return (
+            f"closed loop: {self.traders} traders each wait for their answer: "
+            f"{self.traders} x {self.stats.elapsed_s:.1f} s / {requests:,} requests "
+            f"= {ms:.0f} ms per request on average (Little's law; an upper bound)"
+        )
 
 
 async def soak_on(
@@ -64,7 +92,8 @@ async def soak_on(
         )
         before = _cpu_s(system)
         try:
-            stats = await session.trade(Pacer(rate, orders))
+            async with sampling(system.database_url) as sessions:
+                stats = await session.trade(Pacer(rate, orders))
         finally:
             if progress is not None:
                 progress.cancel()
@@ -73,7 +102,7 @@ async def soak_on(
     db = create_db_engine(system.database_url, pool_size=2)
     try:
         await settle(db)
-        return SoakResult(stats, await verify(db, stats.acks), cpu_s)
+        return SoakResult(stats, await verify(db, stats.acks), cpu_s, sessions, traders)
     finally:
         await db.dispose()
 

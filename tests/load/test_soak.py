@@ -32,3 +32,7 @@ async def test_short_soak_loses_doubles_and_unbalances_nothing() -> None:
     for part in ("client", "trading", "engine", "postgres"):
         assert result.cpu_s[part] > 0, report
     assert "CPU ms per order: client " in report
+    # What PostgreSQL's sessions did meanwhile, sampled: order entry's were seen at work.
+    assert result.sessions.samples > 0, report
+    assert "PostgreSQL sessions at once" in report
+    assert any(app == "stocksim-trading-orders" for app, _ in result.sessions.totals), report

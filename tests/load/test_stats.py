@@ -7,7 +7,10 @@ import subprocess
 import sys
 import time
 
+from loadgen.check import Verdict
 from loadgen.cpu import per_order_report, tree_cpu_s
+from loadgen.pgwait import PgSessions
+from loadgen.soak import SoakResult
 from loadgen.stats import Stats, percentile
 
 
@@ -84,3 +87,35 @@ def test_cpu_per_order_line() -> None:
         "CPU ms per order: client 0.50, trading 2.00; all 2.50"
     )
     assert per_order_report({}, 10) == "CPU per order: not measured"
+
+
+def test_postgres_sessions_are_reported_as_the_mean_number_at_once_by_process_and_state() -> None:
+    sessions = PgSessions()
+    sessions.add(
+        [("stocksim-trading-orders", "idle in transaction", 2), ("unnamed", "row lock", 1)]
+    )
+    sessions.add([("stocksim-trading-orders", "idle in transaction", 1)])
+    sessions.add([("stocksim-trading-orders", "working", 1), ("unnamed", "row lock", 1)])
+    sessions.add([])
+    report = sessions.report()
+    assert report.splitlines() == [
+        "PostgreSQL sessions at once, mean of 4 samples "
+        "(idle in transaction: holding its locks, waiting for its own process):",
+        "  stocksim-trading-orders: working 0.25, idle in transaction 0.75",
+        "  unnamed: row lock 0.50",
+    ]
+    assert PgSessions().report() == "PostgreSQL sessions: not sampled"
+
+
+def test_the_soak_says_what_its_closed_loop_bounds_the_mean_latency_to() -> None:
+    stats = Stats()
+    stats.started, stats.finished = 100.0, 110.0  # 10 s of trading
+    for _ in range(4000):
+        stats.record("place", "201", 1.0)
+    result = SoakResult(stats, Verdict(), traders=200)
+    # 200 traders x 10 s / 4,000 answers: 500 ms each on average, however fast the system.
+    assert (
+        "closed loop: 200 traders each wait for their answer: 200 x 10.0 s / 4,000 requests "
+        "= 500 ms per request on average (Little's law; an upper bound)"
+    ) in result.report().splitlines()
+    assert SoakResult(stats, Verdict()).closed_loop() == ""

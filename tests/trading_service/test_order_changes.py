@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.trading_fixtures import Market, Trader, audit_violations, settle, until
 from tests.trading_service.test_dead_connections import assert_unavailable
 from tests.trading_service.test_order_races import portfolio_cash, rest_limit_buy, stored
+from trading_service.orders import service
 from trading_service.portfolio import service as portfolio_service
 
 
@@ -128,6 +130,46 @@ async def test_two_replaces_and_a_cancel_of_one_order_at_once_stay_consistent(
             if patch.status_code == 409:
                 assert patch.json()["error"] in ("order_not_open", "replace_refused")
         assert await portfolio_cash(api, trader) == (Decimal("100000.00"), Decimal("0.00"))
+    await settle(db)
+    assert await audit_violations(db) == {}
+
+
+async def test_a_replace_holds_no_lock_while_it_plans_and_a_change_in_between_is_checked_again(
+    api: httpx.AsyncClient,
+    market: Market,
+    new_trader: Callable[[], Trader],
+    db: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While one PATCH is being planned, another PATCH of the same order goes through whole
+    (the first holds no lock on the order then); the first, finding the order changed, is
+    checked again against the second's terms and reserves what both together need."""
+    await market.set("PLANR", "200.00")
+    trader = new_trader()
+    order = await rest_limit_buy(api, trader, "PLANR", 1000, "1.00")
+    url = f"/orders/{order['id']}"
+    plan = service.plan_replace
+    between: list[httpx.Response] = []
+    plans = 0
+
+    async def plan_with_another_patch_meanwhile(*args: Any) -> Any:
+        nonlocal plans
+        plans += 1
+        if plans == 1:
+            # Before the first plan is done: the second PATCH, sent and answered meanwhile.
+            between.append(await api.patch(url, json={"qty": 2000}, headers=trader.headers))
+        return await plan(*args)
+
+    monkeypatch.setattr(service, "plan_replace", plan_with_another_patch_meanwhile)
+    first = await asyncio.wait_for(
+        api.patch(url, json={"limit_price": "2.00"}, headers=trader.headers), 30
+    )
+    assert between[0].status_code == 200, between[0].text
+    assert between[0].json()["qty"] == 2000
+    assert first.status_code == 200, first.text
+    assert (first.json()["qty"], first.json()["limit_price"]) == (2000, "2.00")
+    assert (await stored(db, order["id"])).replace_seq == 2
+    assert await portfolio_cash(api, trader) == (Decimal("100000.00"), Decimal("4000.00"))
     await settle(db)
     assert await audit_violations(db) == {}
 

@@ -7,9 +7,16 @@ are checked under the league's lock, on SQLAlchemy); a cancel has no league rule
 - a cancel is ONE statement (its own transaction): the order's row lock is the UPDATE's, and
   PostgreSQL re-checks `status` on the row as it stands after any concurrent change (a fill, a
   replace) committed, so an order that ended meanwhile is answered 409, never marked;
-- a replace locks the order (FOR NO KEY UPDATE, as before), is checked by
-  `service.plan_replace` against the terms the previous replace set, then reserves any increase
-  and records its terms in one statement; a reservation that does not fit changes nothing.
+- a replace is checked by `service.plan_replace` against the order as read (the terms the
+  previous replace set), then reserves any increase and records its terms in ONE statement
+  (its own transaction) that applies only if the order's row is still the version it read
+  (`xmin`): no row lock is held while the API plans, so the engine's batch never waits on an
+  API event loop that is busy between two statements of a replace. A row that changed
+  meanwhile (a fill, another replace, a cancel) or a reservation that does not fit matches
+  nothing, and the replace is done again the locking way as before: lock the order (FOR NO KEY
+  UPDATE), check, reserve and record, commit. A refusal from the read alone stands: what it
+  refuses on (the order ended, a cancel requested, a triggered stop, the filled qty, the order
+  type) never changes back.
 
 A lost connection is answered 503 (shared/db.pg_connection); the request changed nothing or
 committed whole. The answers wait for the engine as before (service.hand_off_and_wait).
@@ -42,6 +49,9 @@ _STATUS = "SELECT status FROM orders WHERE id = $1 AND account_id = $2"
 
 _LOCK = "SELECT * FROM orders WHERE id = $1 AND account_id = $2 FOR NO KEY UPDATE"
 
+# The order and its row version: a replace planned on it is recorded only on that version.
+_READ = "SELECT *, xmin::text AS version FROM orders WHERE id = $1 AND account_id = $2"
+
 _PENDING = """replace_seq = replace_seq + 1, published_at = now(),
     pending_qty = $2, pending_limit_price = $3, pending_stop_price = $4,
     pending_protection_price = $5"""
@@ -64,6 +74,37 @@ _RECORD_WITH_SHARES = f"""
 WITH reserved AS (
     UPDATE positions SET reserved_qty = reserved_qty + $6, updated_at = now()
     WHERE account_id = $7 AND symbol = $8 AND qty - reserved_qty >= $6
+    RETURNING account_id
+)
+UPDATE orders SET reserved_qty = reserved_qty + $6, {_PENDING}
+WHERE id = $1 AND EXISTS (SELECT FROM reserved)
+RETURNING *
+"""
+
+
+# The same three records, each only on the order's row version read ($6 without a
+# reservation, $8 with one); the order's row is locked before any reservation is taken (the
+# order of the locking path and of the engine's batches: orders, then accounts and positions).
+_RECORD_IF_UNCHANGED = f"UPDATE orders SET {_PENDING} WHERE id = $1 AND xmin::text = $6 RETURNING *"
+
+_RECORD_WITH_CASH_IF_UNCHANGED = f"""
+WITH unchanged AS (SELECT FROM orders WHERE id = $1 AND xmin::text = $8 FOR NO KEY UPDATE),
+reserved AS (
+    UPDATE accounts SET reserved_cash = reserved_cash + $6, updated_at = now()
+    WHERE id = $7 AND cash - reserved_cash >= $6 AND EXISTS (SELECT FROM unchanged)
+    RETURNING id
+)
+UPDATE orders SET reserved_cash = reserved_cash + $6, {_PENDING}
+WHERE id = $1 AND EXISTS (SELECT FROM reserved)
+RETURNING *
+"""
+
+_RECORD_WITH_SHARES_IF_UNCHANGED = f"""
+WITH unchanged AS (SELECT FROM orders WHERE id = $1 AND xmin::text = $9 FOR NO KEY UPDATE),
+reserved AS (
+    UPDATE positions SET reserved_qty = reserved_qty + $6, updated_at = now()
+    WHERE account_id = $7 AND symbol = $8 AND qty - reserved_qty >= $6
+      AND EXISTS (SELECT FROM unchanged)
     RETURNING account_id
 )
 UPDATE orders SET reserved_qty = reserved_qty + $6, {_PENDING}
@@ -97,8 +138,11 @@ async def replace(
 ) -> OrderOut:
     """PATCH /orders/{id}: check and record the replace under the order's lock, hand it to
     the engine, wait (bounded) until it settled; the order with the change applied, or 409."""
-    async with pg_connection(resources.pg) as pg, pg.transaction():
-        row = await _record_replace(resources, pg, account_id, order_id, change)
+    async with pg_connection(resources.pg) as pg:
+        row = await _record_unless_changed(resources, pg, account_id, order_id, change)
+        if row is None:
+            async with pg.transaction():
+                row = await _record_replace(resources, pg, account_id, order_id, change)
     seq = row["replace_seq"]
     await service.hand_off_and_wait(
         resources,
@@ -118,6 +162,35 @@ async def replace(
     if after["replace_applied_seq"] < seq and after["status"] not in OPEN:
         raise service.OrderNotOpen(f"the order was {after['status']} before the change applied")
     return service.order_out(after, fills)
+
+
+async def _record_unless_changed(
+    resources: Resources,
+    pg: Any,
+    account_id: uuid.UUID,
+    order_id: uuid.UUID,
+    change: ReplaceOrderRequest,
+) -> Any:
+    """Plan on the order as read and record in one statement on that row version; None if the
+    row changed meanwhile or the reservation does not fit (the locking way decides those)."""
+    order = await pg.fetchrow(_READ, order_id, account_id)
+    if order is None:
+        raise service.OrderNotFound()
+    plan = await service.plan_replace(
+        order, change, resources.prices.get, resources.settings.market_collar_bps
+    )
+    terms = plan.terms
+    pending = (order_id, terms.qty, terms.limit_price, terms.stop_price, terms.protection_price)
+    if plan.extra_cash > 0:
+        return await pg.fetchrow(
+            _RECORD_WITH_CASH_IF_UNCHANGED, *pending, plan.extra_cash, account_id, order.version
+        )
+    if plan.extra_qty > 0:
+        return await pg.fetchrow(
+            _RECORD_WITH_SHARES_IF_UNCHANGED,
+            *pending, plan.extra_qty, account_id, order["symbol"], order.version,
+        )  # fmt: skip
+    return await pg.fetchrow(_RECORD_IF_UNCHANGED, *pending, order.version)
 
 
 async def _record_replace(
