@@ -290,7 +290,7 @@ async def test_a_bug_met_by_one_order_fails_it_alone(
     assert await audit_violations(db) == {}
 
 
-async def test_orders_without_client_order_id_go_in_one_round_trip_applied_in_order(
+async def test_new_orders_go_in_one_round_trip_applied_in_order(
     api: httpx.AsyncClient,
     market: Market,
     new_trader: Callable[[], Trader],
@@ -300,8 +300,8 @@ async def test_orders_without_client_order_id_go_in_one_round_trip_applied_in_or
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One statement per order still, in the same order (each sees the ones before it), but a
-    run of them sent together; an order with a client_order_id between two runs keeps its
-    place and its savepoint."""
+    run of them sent together, a new client_order_id among them; a client_order_id repeated
+    within the group is applied alone, after the run, and answers the order stored in it."""
     await market.set("GROUP", "50.00")
     (trader,) = await signed_up(api, new_trader, 1)
     runs: list[int] = []
@@ -322,11 +322,14 @@ async def test_orders_without_client_order_id_go_in_one_round_trip_applied_in_or
             (trader, limit_buy(1, "1.00", "with-id")),
             (trader, limit_buy(500, "20.00")),
             (trader, limit_buy(1, "1.00")),
+            (trader, limit_buy(1, "1.00", "with-id")),
         ],
         trading_settings.market_collar_bps,
     )
-    assert runs == [3, 2]
-    first, refused, third, with_id, too_much, last = outcomes
+    assert runs == [6]
+    first, refused, third, with_id, too_much, last, repeated = outcomes
+    assert not isinstance(repeated, BaseException) and not isinstance(with_id, BaseException)
+    assert repeated[1] is False and repeated[0].id == with_id[0].id
     assert isinstance(refused, InsufficientFunds), refused
     assert "buying power is 40000.00" in refused.detail  # as the statement saw it
     assert isinstance(too_much, InsufficientFunds), too_much
@@ -366,5 +369,57 @@ async def test_a_group_without_client_order_ids_is_one_implicit_transaction(
     stored = [o[0].id for o in (first, second, third)]
     assert len(await xmins(db, stored)) == 1
     assert (await reserved(db, a), await reserved(db, b)) == (Decimal("30.00"), Decimal("3.00"))
+    await settle(db)
+    assert await audit_violations(db) == {}
+
+
+async def test_a_client_order_id_stored_meanwhile_by_another_process_reserves_nothing_twice(
+    api: httpx.AsyncClient,
+    market: Market,
+    new_trader: Callable[[], Trader],
+    db: AsyncEngine,
+    groups: OrderGroups,
+    trading_settings: TradingSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The group looks its client_order_ids up before its transaction; one that another process
+    commits after that look fails the run (no reservation kept without its order), and the
+    group, applied again one order at a time, answers it with the stored order."""
+    await market.set("GROUP", "50.00")
+    (trader,) = await signed_up(api, new_trader, 1)
+    other = await api.post(
+        "/orders",
+        json={
+            "symbol": "GROUP",
+            "qty": 4,
+            "side": "buy",
+            "type": "limit",
+            "limit_price": "1.00",
+            "time_in_force": "gtc",
+            "client_order_id": "raced",
+        },
+        headers=trader.headers,
+    )
+    assert other.status_code == 201, other.text
+
+    async def looked_before_it_was_stored(pg: Any, asked: list[Any]) -> list[Any]:
+        return []
+
+    monkeypatch.setattr(repository, "orders_by_client_ids", looked_before_it_was_stored)
+    before, raced, after = await one_group(
+        groups,
+        [
+            (trader, limit_buy(1, "1.00")),
+            (trader, limit_buy(2, "1.00", "raced")),
+            (trader, limit_buy(3, "1.00", "new")),
+        ],
+        trading_settings.market_collar_bps,
+    )
+    assert not isinstance(raced, BaseException), raced
+    assert raced[1] is False and str(raced[0].id) == other.json()["id"]
+    for placed in (before, after):
+        assert not isinstance(placed, BaseException) and placed[1] is True, placed
+    # 4 (the other process's) + 1 + 3 at 1.00: the raced retry reserved nothing.
+    assert await reserved(db, trader) == Decimal("8.00")
     await settle(db)
     assert await audit_violations(db) == {}

@@ -121,7 +121,9 @@ class OrderGroups:
         ordered = sorted(range(len(group)), key=lambda i: _lock_order(group[i]))
         try:
             async with pg_connection(self._pool) as pg:
-                outcomes = await _commit_on(pg, group, ordered)
+                outcomes, runnable = await _known_client_ids(pg, group)
+                ordered = [i for i in ordered if i not in outcomes]
+                outcomes.update(await _commit_on(pg, group, ordered, runnable))
         except DatabaseUnavailable as exc:
             log.warning("database unreachable for order entry: %r", exc.__cause__)
             return [DatabaseUnavailable() for _ in group]
@@ -137,21 +139,59 @@ def _lock_order(p: Placement) -> tuple[bytes, bool, str]:
     return p.account_id.bytes, sell, p.request.symbol if sell else ""
 
 
+async def _known_client_ids(
+    pg: asyncpg.Connection, group: list[Placement]
+) -> tuple[dict[int, Outcome], set[int]]:
+    """Before the transaction, in one round trip: the orders whose client_order_id the account
+    already used (answered with that order), and the orders that can go in a run: those
+    without a client_order_id, and the first of each new one (a repeat within the group is
+    applied alone, with its savepoint, and finds the one stored before it)."""
+    asked = {
+        (p.account_id, p.request.client_order_id): i
+        for i, p in reversed(list(enumerate(group)))
+        if p.request.client_order_id is not None
+    }
+    stored = (
+        {
+            (r.account_id, r.client_order_id): r
+            for r in await repository.orders_by_client_ids(pg, list(asked))
+        }
+        if asked
+        else {}
+    )
+    known: dict[int, Outcome] = {}
+    for i, p in enumerate(group):
+        row = stored.get((p.account_id, p.request.client_order_id))
+        if row is not None:
+            known[i] = (row, False)
+    runnable = {
+        i
+        for i, p in enumerate(group)
+        if i not in known
+        and (
+            p.request.client_order_id is None
+            or asked[(p.account_id, p.request.client_order_id)] == i
+        )
+    }
+    return known, runnable
+
+
 async def _commit_on(
-    pg: asyncpg.Connection, group: list[Placement], ordered: list[int]
+    pg: asyncpg.Connection, group: list[Placement], ordered: list[int], runnable: set[int]
 ) -> dict[int, Outcome]:
     """Apply the group in one transaction; an order PostgreSQL refuses is taken out and the
     rest applied again, still together (a deadlock or serialization failure: all again).
 
-    Orders without a client_order_id go in runs, one round trip per run (PostgreSQL still
-    applies them one after the other, in the same order); when PostgreSQL refuses a statement
-    of a run, which order it was is found by applying the group again one order at a time."""
+    The `runnable` orders go in runs, one round trip per run (PostgreSQL still applies them one
+    after the other, in the same order); when PostgreSQL refuses a statement of a run (also a
+    client_order_id another process stored meanwhile), which order it was is found by applying
+    the group again one order at a time."""
     outcomes: dict[int, Outcome] = {}
     remaining = list(ordered)
     retries = 0
     one_by_one = False
     while remaining:
-        if not one_by_one and all(group[i].request.client_order_id is None for i in remaining):
+        if not one_by_one and runnable.issuperset(remaining):
             # The common group: one run, sent without BEGIN and COMMIT round trips: PostgreSQL
             # applies a pipeline up to its Sync as one implicit transaction, atomic, committed
             # at the Sync; its row locks are held for that one round trip only.
@@ -171,7 +211,7 @@ async def _commit_on(
         applied: dict[int, Outcome] = {}
         try:
             async with pg.transaction():
-                for together, run in _runs(group, remaining, one_by_one):
+                for together, run in _runs(remaining, runnable, one_by_one):
                     if together:
                         in_run = True
                         applied.update(await _apply_run(pg, group, run))
@@ -214,13 +254,13 @@ async def _commit_on(
 
 
 def _runs(
-    group: list[Placement], remaining: list[int], one_by_one: bool
+    remaining: list[int], runnable: set[int], one_by_one: bool
 ) -> list[tuple[bool, list[int]]]:
-    """`remaining` in order, cut into runs: (True, orders without a client_order_id, sent
-    together) or (False, [one order], applied alone, with its savepoint if it has an id)."""
+    """`remaining` in order, cut into runs: (True, runnable orders, sent together) or (False,
+    [one order], applied alone, with its savepoint if it has an id)."""
     runs: list[tuple[bool, list[int]]] = []
     for i in remaining:
-        if one_by_one or group[i].request.client_order_id is not None:
+        if one_by_one or i not in runnable:
             runs.append((False, [i]))
         elif runs and runs[-1][0]:
             runs[-1][1].append(i)
@@ -232,8 +272,8 @@ def _runs(
 async def _apply_run(
     pg: asyncpg.Connection, group: list[Placement], run: list[int]
 ) -> dict[int, Outcome]:
-    """Orders without a client_order_id, in one round trip; a refusal is answered with what
-    the statement saw, having changed nothing."""
+    """Orders whose client_order_id is new (or who have none), in one round trip; a refusal is
+    answered with what the statement saw, having changed nothing."""
     outcomes: dict[int, Outcome] = {}
     sent: list[tuple[int, Reservation]] = []
     values: list[dict[str, Any]] = []
@@ -241,7 +281,8 @@ async def _apply_run(
         p = group[i]
         try:
             held = reservation(p.request, p.last, p.collar_bps)
-            values.append(new_order_values(p.account_id, p.request, str(uuid.uuid4()), held))
+            client_id = p.request.client_order_id or str(uuid.uuid4())
+            values.append(new_order_values(p.account_id, p.request, client_id, held))
         except Exception as exc:  # a bug met by this order alone: it answers 500, logged
             log.exception("order entry failed for one order of a group")
             outcomes[i] = exc

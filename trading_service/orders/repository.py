@@ -347,16 +347,21 @@ async def _claim_open_for_resend(
 # updated_at are the statement's clock, not the transaction's: orders committed in one group
 # keep their own times.
 
-_INSERT_RESERVED = """
+_INSERT_ORDER = """
 INSERT INTO orders (id, account_id, client_order_id, symbol, side, type, time_in_force, qty,
                     limit_price, stop_price, protection_price, status, reserved_cash,
                     reserved_qty, created_at, updated_at)
 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'new', $12, $13,
        clock_timestamp(), clock_timestamp()
 FROM reserved
-ON CONFLICT (account_id, client_order_id) DO NOTHING
+"""
+
+_INSERT_RESERVED = (
+    _INSERT_ORDER
+    + """ON CONFLICT (account_id, client_order_id) DO NOTHING
 RETURNING *
 """
+)
 
 PLACE_BUY = (
     """
@@ -382,7 +387,9 @@ WITH reserved AS (
 # still executes them one after the other, in order). Each execution answers exactly one row,
 # so the rows line up with the orders: the stored order, or (id NULL) a refusal carrying what
 # it was refused on: the account's cash for a buy, the position for a sell, as the statement
-# saw them.
+# saw them. No ON CONFLICT: a client_order_id the account already has (another process stored
+# it after order entry looked) fails the run, which is then applied one order at a time, each
+# with its savepoint; a run never keeps a reservation without its order.
 PLACE_ONE_ROW = (
     """
 WITH cash AS (
@@ -396,8 +403,9 @@ WITH cash AS (
 ), reserved AS (
     SELECT id FROM cash UNION ALL SELECT account_id FROM shares
 ), placed AS ("""
-    + _INSERT_RESERVED
-    + """)
+    + _INSERT_ORDER
+    + """RETURNING *
+)
 SELECT placed.*, b.cash AS refused_cash, b.reserved_cash AS refused_reserved_cash,
        h.qty AS refused_qty, h.reserved_qty AS refused_reserved_qty
 FROM (VALUES (1)) AS one (n)
@@ -409,6 +417,10 @@ LEFT JOIN positions h ON placed.id IS NULL AND $5 = 'sell' AND h.account_id = $2
 )
 
 _ORDER_BY_CLIENT_ID = "SELECT * FROM orders WHERE account_id = $1 AND client_order_id = $2"
+_ORDERS_BY_CLIENT_IDS = """
+SELECT o.* FROM unnest($1::uuid[], $2::text[]) AS asked (account_id, client_order_id)
+JOIN orders o USING (account_id, client_order_id)
+"""
 _BALANCE = "SELECT cash, reserved_cash FROM accounts WHERE id = $1"
 _HOLDING = "SELECT qty, reserved_qty FROM positions WHERE account_id = $1 AND symbol = $2"
 
@@ -466,6 +478,11 @@ async def place_reserved_many(pg: Any, values: list[dict[str, Any]]) -> list[Any
 
 async def order_by_client_id(pg: Any, account_id: uuid.UUID, client_order_id: str) -> Any | None:
     return await pg.fetchrow(_ORDER_BY_CLIENT_ID, account_id, client_order_id)
+
+
+async def orders_by_client_ids(pg: Any, asked: list[tuple[uuid.UUID, str]]) -> list[Any]:
+    """The orders these (account, client_order_id) pairs already name, in one round trip."""
+    return list(await pg.fetch(_ORDERS_BY_CLIENT_IDS, [a for a, _ in asked], [c for _, c in asked]))
 
 
 async def balance_of(pg: Any, account_id: uuid.UUID) -> Balance:
