@@ -1,7 +1,8 @@
 """All of the engine's SQL: rebuild, fence, unaccepted orders, locks, batch writes, offsets.
 
 The engine applies its batches one at a time, so it holds one asyncpg connection (opened again
-after an outage) and talks to it directly: statements are prepared once and cached by asyncpg,
+after an outage) and talks to it directly (a second one only reads the next batch's orders
+while a batch commits): statements are prepared once and cached by asyncpg,
 and each batch reads and writes with set-based statements over arrays (`= ANY($1)`, `unnest`),
 a handful per batch whatever its size.
 
@@ -56,6 +57,7 @@ class EngineDatabase:
     def __init__(self, database_url: str) -> None:
         self.dsn = plain_dsn(database_url)
         self._conn: asyncpg.Connection | None = None
+        self._reader: asyncpg.Connection | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repository]:
@@ -65,10 +67,25 @@ class EngineDatabase:
         async with conn.transaction():
             yield Repository(conn)
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Repository]:
+        """Reads outside the batch's transaction, on a second connection: while one batch
+        commits on the first, the next one's unaccepted orders are read here. Never writes."""
+        if self._reader is None or self._reader.is_closed():
+            self._reader = await asyncpg.connect(self.dsn)
+        try:
+            yield Repository(self._reader)
+        except BaseException:
+            # (cancelled mid-statement, the connection's state is unknown: opened afresh)
+            reader, self._reader = self._reader, None
+            reader.terminate()
+            raise
+
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._conn = self._reader = None
 
 
 class Repository:
