@@ -306,10 +306,10 @@ class EngineRunner:
         A failure is kept in the result and raised when the batch is applied, after the one
         committing now: that one stands or falls alone.
         """
-        today, _ = await self._trading_day()
-        if today != self.trading_day:
-            return {}, None  # the day's DAY orders expire first (the loop's next turn)
         try:
+            today, _ = await self._trading_day()
+            if today != self.trading_day:
+                return {}, None  # the day's DAY orders expire first (the loop's next turn)
             # Wait for nothing: a batch only if it is already there. (A fetch waits while the
             # group rebalances, and the rebalance waits for this batch's lock: bounded.)
             batch = await asyncio.wait_for(
