@@ -73,7 +73,8 @@ class EngineDatabase:
         """Reads outside the batch's transaction, on a second connection: while one batch
         commits on the first, the next one's unaccepted orders are read here. Never writes."""
         if self._reader is None or self._reader.is_closed():
-            self._reader = await asyncpg.connect(self.dsn)
+            # (bounded: the batch that committed meanwhile waits for its read ahead)
+            self._reader = await asyncpg.connect(self.dsn, timeout=5)
         try:
             yield Repository(self._reader)
         except BaseException:
