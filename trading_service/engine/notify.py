@@ -69,26 +69,33 @@ async def encode_executions(settlement: Settlement) -> bytes | None:
         await asyncio.sleep(0)
 
 
+def books(public: MatchingEngine, symbols: Iterable[str]) -> list[tuple[str, str]]:
+    """The depth snapshots of the personal accounts' (public) books among `symbols`, as they
+    stand now; a league's book is private to it."""
+    return [
+        (symbol, json.dumps(book_snapshot(public, symbol)))
+        for symbol in sorted(symbols)
+        if public.reference(symbol) is not None
+    ]
+
+
 async def publish(
     redis: Redis,
     settlement: Settlement | None,
     public: MatchingEngine,
     symbols: Iterable[str],
     encoded: bytes | None = None,
+    snapshots: Iterable[tuple[str, str]] = (),
 ) -> None:
-    """The executions (if the batch changed any order or traded; `encoded`: already encoded)
-    and the depth snapshots of the personal accounts' (public) books among `symbols`; a
-    league's book is private to it."""
+    """The executions (if the batch changed any order or traded; `encoded`: already encoded),
+    the depth snapshots of the public books among `symbols` and the `snapshots` taken before."""
     try:
         async with redis.pipeline(transaction=False) as pipe:
             if encoded is not None:
                 pipe.publish(EXECUTIONS_CHANNEL, encoded)
             elif settlement is not None and (settlement.orders or settlement.trades):
                 pipe.publish(EXECUTIONS_CHANNEL, executions(settlement).encode())
-            for symbol in sorted(symbols):
-                if public.reference(symbol) is None:
-                    continue
-                payload = json.dumps(book_snapshot(public, symbol))
+            for symbol, payload in [*snapshots, *books(public, symbols)]:
                 pipe.hset(BOOKS_KEY, symbol, payload)
                 pipe.publish(book_channel(symbol), payload)
             if len(pipe):

@@ -15,7 +15,8 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -29,17 +30,18 @@ from shared.money import to_ticks
 from trading_service.config import EngineSettings
 from trading_service.engine import commands, intake, notify
 from trading_service.engine.accounting import Entry, InvariantBroken, ReplaceSettled, Settlement
-from trading_service.engine.commands import Message
+from trading_service.engine.commands import Matched, Message
 from trading_service.engine.core.model import Canceled, Event, Expired, Rejected, TimeInForce
 from trading_service.engine.health import EngineHealth, is_bad_command, reason
 from trading_service.engine.intake import Batch, Record
 from trading_service.engine.ledger import apply_events
 from trading_service.engine.metrics import observe_batch, observe_handoff
-from trading_service.engine.records import ReferencePrice
+from trading_service.engine.records import StoredOrder
 from trading_service.engine.repository import EngineDatabase, Repository
 from trading_service.engine.scopes import ScopedCores
 from trading_service.engine.trace import log_order_messages
 from trading_service.messages import CancelRequest, NewOrder, PriceTick, ReplaceRequest
+from trading_service.order_status import OrderStatus
 from trading_service.stored_orders import to_core_order
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,9 @@ class EngineRunner:
         self.clock: MarketClock | None = None  # loaded from Postgres by the first rebuild/loop
         self.trading_day: int | None = None
         self.health = EngineHealth()
+        # A rebuild failed: the consumer may be past records never applied (it had fetched
+        # them), so nothing is applied until a rebuild seeks it back.
+        self.stale = False
         # Rebalance callbacks and batches take turns: a partition is never dropped mid-batch.
         self.lock = asyncio.Lock()
 
@@ -133,6 +138,7 @@ class EngineRunner:
         self.expected = {tp: stored.offsets[(tp.topic, tp.partition)] for tp in tps}
         for tp in tps:
             self.consumer.seek(tp, self.expected[tp])
+        self.stale = False
         if stale_day:
             # DAY orders from a day that ended while no engine owned them.
             await self._apply_alone([Expired(order_id) for order_id in stale_day])
@@ -171,9 +177,15 @@ class EngineRunner:
             batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
             async with self.lock:
                 try:
+                    if self.stale:
+                        await self.rebuild(set(self.assigned))
+                        continue  # what was fetched before the seek comes again
                     await self._roll_trading_day()
-                    if batch:
-                        await self._process_guarded(batch)
+                    # A batch the consumer already had while the previous one committed was read
+                    # ahead (decoded, matched): applied next, before the lock is let go.
+                    ahead: ReadAhead | None = None
+                    while batch:
+                        batch, ahead = await self._process_guarded(batch, ahead)
                     backoff = 0.5
                 except asyncio.CancelledError:
                     raise
@@ -200,65 +212,138 @@ class EngineRunner:
         try:
             await self.rebuild(set(self.assigned))
         except Exception:
-            log.exception("rebuild failed; will retry with the next batch")
+            self.stale = True
+            log.exception("rebuild failed; will retry before the next batch")
 
-    async def process(self, batch: Batch) -> None:
-        """Apply the records of `batch` this engine has not applied yet, in one transaction."""
-        fresh = intake.fresh(batch, self.expected)
-        if not fresh:
-            return
-        records = intake.drop_superseded_ticks(intake.in_order(fresh), self.cores)
-        decoded = intake.decode_all(records)
-        messages = [m for _, m in decoded]
-        now = datetime.now(UTC)  # the batch's time: its fills', trades' and orders' updates
-        observe_handoff(now.timestamp(), (r.timestamp for r in records if r.topic == ORDERS_TOPIC))
+    async def process(
+        self, batch: Batch, ahead: ReadAhead | None = None, read_ahead: bool = False
+    ) -> tuple[Batch, ReadAhead | None]:
+        """Apply the records of `batch` this engine has not applied yet, in one transaction.
+
+        `ahead`: the batch as read ahead while the previous one committed. With `read_ahead`,
+        the next batch the consumer already holds is read ahead while this one's write and
+        commit run in PostgreSQL; it is returned (with what was read ahead) to be applied next.
+        """
+        if ahead is None:
+            ahead = _decoded(batch, self.expected, self.cores)
+        if ahead is None:
+            return {}, None
+        if ahead.failed is not None:
+            raise ahead.failed  # as if it had failed here: the batch is refused or retried
+        fresh, decoded, messages, now = ahead.fresh, ahead.decoded, ahead.messages, ahead.now
         started = time.perf_counter()
-        next_offsets = {tp: recs[-1].offset + 1 for tp, recs in fresh.items()}
-        async with self.database.transaction() as repo:
-            await self._fence(repo, fresh)
-            settlement, references = await self._match_and_settle(repo, messages, now)
-            offsets = {(tp.topic, tp.partition): n for tp, n in next_offsets.items()}
-            # While PostgreSQL applies the write, the executions message is encoded (published
-            # only after commit): PostgreSQL and the engine share 2 cores, each at work at once.
-            writing = asyncio.ensure_future(repo.write(now, settlement, references, offsets))
-            try:
-                encoded = await notify.encode_executions(settlement)
-            except BaseException:
-                await asyncio.wait([writing])  # never leave the transaction with it running
-                if not writing.cancelled():
-                    writing.exception()  # retrieved: the encoding's failure is the one raised
-                raise
-            await writing
+        next_offsets = ahead.next_offsets()
+        following: asyncio.Future[tuple[Batch, ReadAhead | None]] | None = None
+        try:
+            async with self.database.transaction() as repo:
+                await self._fence(repo, fresh)
+                matched = ahead.matched
+                if matched is None:
+                    matched = await self._match(repo, messages, ahead.unaccepted)
+                settlement = await apply_events(repo, matched.events, now)
+                # The books as this batch leaves them: the next one may be matched before this
+                # one's notifications go out.
+                books = notify.books(self.cores.public, _symbols(settlement, messages))
+                offsets = {(tp.topic, tp.partition): n for tp, n in next_offsets.items()}
+                # While PostgreSQL applies the write and commits, the executions message is
+                # encoded (published only after commit) and the next batch read ahead:
+                # PostgreSQL and the engine share 2 cores, each at work at once.
+                writing = asyncio.ensure_future(
+                    repo.write(now, settlement, list(matched.references.values()), offsets)
+                )
+                try:
+                    if read_ahead:
+                        following = asyncio.ensure_future(
+                            self._read_ahead(next_offsets, settlement)
+                        )
+                    encoded = await notify.encode_executions(settlement)
+                    await writing
+                except BaseException:
+                    await asyncio.wait([writing])  # never leave the transaction with it running
+                    if not writing.cancelled():
+                        writing.exception()  # retrieved: the first failure is the one raised
+                    raise
+        except BaseException:
+            if following is not None:
+                following.cancel()  # this batch failed: what was read ahead is dropped
+                await asyncio.wait([following])
+                if not following.cancelled():
+                    following.exception()  # retrieved: this batch's failure is the one raised
+            raise
+        # Committed.
         self.expected.update(next_offsets)
         observe_batch(len(decoded), time.perf_counter() - started, settlement)
         log_order_messages(decoded, settlement)
-        touched = {o.symbol for o in settlement.orders}
-        for m in messages:  # (isinstance with a `A | B` union builds the union each time)
-            if isinstance(m, NewOrder):
-                touched.add(m.order.symbol)
-            elif isinstance(m, PriceTick):
-                touched.add(m.symbol)
-        await notify.publish(self.redis, settlement, self.cores.public, touched, encoded)
+        await notify.publish(self.redis, settlement, self.cores.public, (), encoded, books)
+        if following is None:
+            return {}, None
+        return await following
 
-    async def _match_and_settle(
-        self, repo: Repository, messages: Sequence[Message], now: datetime
-    ) -> tuple[Settlement, list[ReferencePrice]]:
-        """The messages through the core, their events into the money, and the newer reference
-        prices. What the messages need from Postgres is loaded first, in two statements."""
-        new_ids = [m.order.id for m in messages if isinstance(m, NewOrder)]
-        cancel_ids = [m.order_id for m in messages if isinstance(m, CancelRequest)]
-        replace_ids = [m.order_id for m in messages if isinstance(m, ReplaceRequest)]
-        unaccepted = await repo.unaccepted(new_ids + cancel_ids)
-        replaced_early = [
-            i
-            for i in new_ids
-            if i in unaccepted and unaccepted[i].replace_seq > unaccepted[i].replace_applied_seq
-        ]
+    async def _match(
+        self,
+        repo: Repository,
+        messages: Sequence[Message],
+        unaccepted: dict[uuid.UUID, StoredOrder] | None = None,
+    ) -> Matched:
+        """The messages through the core. What they need from Postgres is loaded first, in
+        two statements (the first unless `unaccepted` was read ahead)."""
+        if unaccepted is None:
+            unaccepted = await repo.unaccepted(_unaccepted_ids(messages))
+        replace_ids = _pending_ids(messages, unaccepted)
         # Locked, so no replace is accepted on top of the one applied here until commit.
-        pending = await repo.pending_replaces(replace_ids + replaced_early)
-        matched = commands.match(self.cores, self.ref_seq, messages, unaccepted, pending)
-        settlement = await apply_events(repo, matched.events, now)
-        return settlement, list(matched.references.values())
+        pending = await repo.pending_replaces(replace_ids)
+        return commands.match(self.cores, self.ref_seq, messages, unaccepted, pending)
+
+    async def _read_ahead(
+        self, after: dict[TopicPartition, int], settling: Settlement
+    ) -> tuple[Batch, ReadAhead | None]:
+        """While the batch that ends at `after` and settles as `settling` commits: the next
+        batch if the consumer already holds it, decoded and, when that needs no lock, its
+        unaccepted orders read and its messages matched. Nothing is written.
+
+        The unaccepted orders are read outside the committing transaction, so the orders it
+        processes are taken out as its settlement leaves them (the same rows after commit).
+        A failure is kept in the result and raised when the batch is applied, after the one
+        committing now: that one stands or falls alone.
+        """
+        try:
+            today, _ = await self._trading_day()
+            if today != self.trading_day:
+                return {}, None  # the day's DAY orders expire first (the loop's next turn)
+            # Wait for nothing: a batch only if it is already there. (A fetch waits while the
+            # group rebalances, and the rebalance waits for this batch's lock: bounded.)
+            batch = await asyncio.wait_for(
+                self.consumer.getmany(timeout_ms=0, max_records=self.settings.max_batch), 0.05
+            )
+        except Exception:
+            # Nothing read ahead: the loop's own fetch meets the same state and raises it.
+            log.debug("nothing read ahead", exc_info=True)
+            return {}, None
+        if not batch:
+            return {}, None
+        try:
+            ahead = _decoded(batch, {**self.expected, **after}, self.cores)
+        except Exception:
+            return batch, None  # decoded again when it is applied, and refused there
+        if ahead is None:
+            return batch, None
+        try:
+            await asyncio.sleep(0)  # let the commit go out
+            ids = _unaccepted_ids(ahead.messages)
+            async with self.database.reading() as reader:
+                unaccepted = await reader.unaccepted(ids)
+            for order in settling.orders:
+                if order.accepted_at is not None or order.status is not OrderStatus.NEW:
+                    unaccepted.pop(order.id, None)  # processed by the committing batch
+            ahead.unaccepted = unaccepted
+            if not _pending_ids(ahead.messages, unaccepted):
+                await asyncio.sleep(0)
+                ahead.matched = commands.match(
+                    self.cores, self.ref_seq, ahead.messages, unaccepted, {}
+                )
+        except Exception as exc:
+            ahead.failed = exc
+        return batch, ahead
 
     async def _fence(self, repo: Repository, batch: Batch) -> None:
         stored = await repo.fence((tp.topic, tp.partition) for tp in batch)
@@ -271,17 +356,21 @@ class EngineRunner:
 
     # --- commands that cannot be applied ----------------------------------------------------
 
-    async def _process_guarded(self, batch: Batch) -> None:
+    async def _process_guarded(
+        self, batch: Batch, ahead: ReadAhead | None = None
+    ) -> tuple[Batch, ReadAhead | None]:
         """The batch in one transaction; if one of its commands cannot be applied, each record
-        alone, refusing the ones that fail: one bad command never stops the others."""
+        alone, refusing the ones that fail: one bad command never stops the others. Returns
+        the next batch if it was read ahead."""
         try:
-            await self.process(batch)
+            return await self.process(batch, ahead, read_ahead=True)
         except Exception as exc:
             if not is_bad_command(exc):
                 raise
             log.warning("batch not applied (%s); applying its records one by one", exc)
             await self.rebuild(set(self.assigned))
             await self._isolate(batch)
+            return {}, None
 
     async def _isolate(self, batch: Batch) -> None:
         for record in intake.in_order(batch):
@@ -382,3 +471,69 @@ async def _apply_in_savepoint(repo: Repository, events: list[Entry]) -> Settleme
         settlement = await apply_events(repo, events, now)
         await repo.write(now, settlement)
     return settlement
+
+
+@dataclass
+class ReadAhead:
+    """A batch's fresh records decoded, before its transaction; read ahead while the previous
+    batch committed: also its unaccepted orders, and its messages matched unless they need a
+    locked pending replace (those are matched in the transaction). `failed`: what failed while
+    it was read ahead, raised when it is applied."""
+
+    fresh: dict[TopicPartition, list[Record]]
+    decoded: list[tuple[Record, Message]]
+    messages: list[Message]
+    now: datetime  # the batch's time: its fills', trades' and orders' updates
+    unaccepted: dict[uuid.UUID, StoredOrder] | None = None
+    matched: Matched | None = None
+    failed: Exception | None = None
+
+    def next_offsets(self) -> dict[TopicPartition, int]:
+        return {tp: records[-1].offset + 1 for tp, records in self.fresh.items()}
+
+
+def _decoded(
+    batch: Batch, expected: Mapping[TopicPartition, int], cores: ScopedCores
+) -> ReadAhead | None:
+    """The records of `batch` past `expected` in order, decoded; None if there are none."""
+    fresh = intake.fresh(batch, expected)
+    if not fresh:
+        return None
+    records = intake.drop_superseded_ticks(intake.in_order(fresh), cores)
+    decoded = intake.decode_all(records)
+    now = datetime.now(UTC)
+    observe_handoff(now.timestamp(), (r.timestamp for r in records if r.topic == ORDERS_TOPIC))
+    return ReadAhead(fresh, decoded, [m for _, m in decoded], now)
+
+
+def _unaccepted_ids(messages: Sequence[Message]) -> list[uuid.UUID]:
+    """The orders the messages place or cancel: those not processed yet are loaded."""
+    ids = [m.order.id for m in messages if isinstance(m, NewOrder)]
+    return ids + [m.order_id for m in messages if isinstance(m, CancelRequest)]
+
+
+def _pending_ids(
+    messages: Sequence[Message], unaccepted: Mapping[uuid.UUID, StoredOrder]
+) -> list[uuid.UUID]:
+    """The orders whose pending replace the messages may apply: replaced ones, and new ones
+    replaced before the engine saw them."""
+    ids = []
+    for m in messages:
+        if isinstance(m, NewOrder):
+            row = unaccepted.get(m.order.id)
+            if row is not None and row.replace_seq > row.replace_applied_seq:
+                ids.append(row.id)
+        elif isinstance(m, ReplaceRequest):
+            ids.append(m.order_id)
+    return ids
+
+
+def _symbols(settlement: Settlement, messages: Sequence[Message]) -> set[str]:
+    """The symbols whose books a batch may have changed."""
+    touched = {o.symbol for o in settlement.orders}
+    for m in messages:  # (isinstance with a `A | B` union builds the union each time)
+        if isinstance(m, NewOrder):
+            touched.add(m.order.symbol)
+        elif isinstance(m, PriceTick):
+            touched.add(m.symbol)
+    return touched
