@@ -25,7 +25,7 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
-from bench import floor
+from bench import floor, order_hops
 from bench.harness import (
     Processes,
     Tokens,
@@ -92,6 +92,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        default=["/trade/buy", "/trade/sell", "/orders", "/orders?wait=true"],
+        help="only these paths (to save time)",
+    )
     args = parser.parse_args()
 
     one_share = {"stock_symbol": "AAPL", "quantity": 1}
@@ -109,6 +115,7 @@ def main() -> None:
 
     with fresh_stack() as (stack, root):
         tokens = Tokens(root, 64)
+        tap = order_hops.ExecutionsTap(stack.redis_url)
         procs = Processes(
             stack,
             root,
@@ -157,9 +164,12 @@ def main() -> None:
                             order,
                         ),
                     ):
+                        if path not in args.paths:
+                            continue
                         asyncio.run(wait_settled(stack.database_url))
                         floor_run = measure_floor()
                         started = datetime.now().astimezone()
+                        since = started.timestamp()
                         api_cpu, engine_cpu = cpu_seconds(api.pid), cpu_seconds(engine.pid)
                         r = wrk(
                             port, path, body, tokens.tokens, args.connections, args.seconds, root
@@ -175,10 +185,31 @@ def main() -> None:
                         results[key].setdefault("fill_p50", []).append(percentile(fills, 0.5))
                         results[key].setdefault("fill_p99", []).append(percentile(fills, 0.99))
                         results[key].setdefault("orders", []).append(float(len(fills)))
+                        timed = (
+                            asyncio.run(order_hops.order_times(stack.database_url, started)),
+                            asyncio.run(
+                                order_hops.produced_at(stack.kafka_bootstrap_servers, since)
+                            ),
+                            tap.first_seen(since),
+                        )
+                        per_hop = order_hops.hops(*timed)
+                        if not per_hop["order-to-seen"]:
+                            print(
+                                "no order's hops could be timed: filled, produced, seen = "
+                                f"{', '.join(str(len(t)) for t in timed)}",
+                                flush=True,
+                            )
+                        for hop, values in per_hop.items():
+                            if values:
+                                for p, at in (("p50", 0.5), ("p99", 0.99)):
+                                    results[key].setdefault(f"{hop} {p}", []).append(
+                                        percentile(values, at)
+                                    )
                 api.terminate()
                 api.wait()
         finally:
             procs.stop()
+            tap.close()
 
     print(
         f"\n{args.connections} connections, {args.seconds} s per run, {args.repeat} runs; "
@@ -205,6 +236,12 @@ def main() -> None:
                 f"  order-to-fill p50/p99 {summary(m['fill_p50'], '{:.1f}')} / "
                 f"{summary(m['fill_p99'], '{:.1f}')} ms"
             )
+            for hop in order_hops.HOPS:
+                if f"{hop} p50" in m:
+                    print(
+                        f"    {hop:<22}{summary(m[f'{hop} p50'], '{:.1f}')} / "
+                        f"{summary(m[f'{hop} p99'], '{:.1f}')} ms"
+                    )
             print(
                 f"  CPU ms per order      API {summary(m['cpu_ms'], '{:.2f}')}, "
                 f"engine {summary(m['engine_cpu_ms'], '{:.2f}')}"

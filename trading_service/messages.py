@@ -246,6 +246,56 @@ def _list(data: Any, name: str) -> list[Any]:
     return value
 
 
+_STATUSES = {s.value: s for s in OrderStatus}
+
+
+def _member(data: Any, name: str, members: dict[str, T]) -> T:
+    """One of an enum's values, by lookup (an enum call costs a microsecond)."""
+    value = _field(data, name)
+    member = members.get(value) if isinstance(value, str) else None
+    if member is None:
+        raise MalformedMessage(f"{name!r} is not valid: {value!r}")
+    return member
+
+
+class _Reader:
+    """Parses the fields of one message, each distinct id, time and price text once: a batch's
+    reports share one time, an order's id and account are in its fills too, and prices repeat.
+    Ids are parsed in C (`_uuid`); what each accepts and refuses is what `_parsed` with
+    uuid.UUID, `_time` and `_price` accept and refuse."""
+
+    __slots__ = ("_ids", "_prices", "_times")
+
+    def __init__(self) -> None:
+        self._ids: dict[str, uuid.UUID] = {}
+        self._times: dict[str, datetime] = {}
+        self._prices: dict[str, Decimal] = {}
+
+    def id(self, data: Any, name: str) -> uuid.UUID:
+        text = _str(data, name)
+        found = self._ids.get(text)
+        if found is None:
+            try:
+                found = self._ids[text] = _uuid(text)
+            except (ValueError, TypeError) as exc:
+                raise MalformedMessage(f"{name!r} is not valid: {text!r}") from exc
+        return found
+
+    def time(self, data: Any, name: str) -> datetime:
+        text = _str(data, name)
+        found = self._times.get(text)
+        if found is None:
+            found = self._times[text] = _parsed(data, name, _time)
+        return found
+
+    def price(self, data: Any, name: str) -> Decimal:
+        text = _str(data, name)
+        found = self._prices.get(text)
+        if found is None:
+            found = self._prices[text] = _parsed(data, name, _price)
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class OrderReport:
     """An order's state after the batch that changed it."""
@@ -276,17 +326,18 @@ class OrderReport:
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> OrderReport:
+    def from_json(cls, data: Any, read: _Reader | None = None) -> OrderReport:
+        read = read or _Reader()
         return cls(
-            id=_parsed(data, "id", uuid.UUID),
-            account_id=_parsed(data, "account_id", uuid.UUID),
-            symbol=_str(data, "symbol"),
-            status=_parsed(data, "status", OrderStatus),
-            filled_qty=_count(data, "filled_qty"),
-            replace_seq=_count(data, "replace_seq") if "replace_seq" in data else 0,
-            type=_parsed(data, "type", OrderType),
-            side=_parsed(data, "side", Side),
-            created_at=_parsed(data, "created_at", _time),
+            read.id(data, "id"),
+            read.id(data, "account_id"),
+            _str(data, "symbol"),
+            _member(data, "status", _STATUSES),
+            _count(data, "filled_qty"),
+            _count(data, "replace_seq") if "replace_seq" in data else 0,
+            _member(data, "type", _TYPES),
+            _member(data, "side", _SIDES),
+            read.time(data, "created_at"),
         )
 
 
@@ -310,13 +361,14 @@ class TradeReport:
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> TradeReport:
+    def from_json(cls, data: Any, read: _Reader | None = None) -> TradeReport:
+        read = read or _Reader()
         return cls(
-            symbol=_str(data, "symbol"),
-            price=_parsed(data, "price", _price),
-            qty=_count(data, "qty"),
-            aggressor_side=_parsed(data, "aggressor_side", Side),
-            ts=_parsed(data, "ts", _time),
+            _str(data, "symbol"),
+            read.price(data, "price"),
+            _count(data, "qty"),
+            _member(data, "aggressor_side", _SIDES),
+            read.time(data, "ts"),
         )
 
 
@@ -344,15 +396,16 @@ class FillReport:
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> FillReport:
+    def from_json(cls, data: Any, read: _Reader | None = None) -> FillReport:
+        read = read or _Reader()
         return cls(
-            order_id=_parsed(data, "order_id", uuid.UUID),
-            account_id=_parsed(data, "account_id", uuid.UUID),
-            symbol=_str(data, "symbol"),
-            side=_parsed(data, "side", Side),
-            price=_parsed(data, "price", _price),
-            qty=_count(data, "qty"),
-            ts=_parsed(data, "ts", _time),
+            read.id(data, "order_id"),
+            read.id(data, "account_id"),
+            _str(data, "symbol"),
+            _member(data, "side", _SIDES),
+            read.price(data, "price"),
+            _count(data, "qty"),
+            read.time(data, "ts"),
         )
 
 
@@ -452,10 +505,11 @@ class Executions:
     @classmethod
     def from_json(cls, data: Any) -> Executions:
         """From the parsed JSON body; raises MalformedMessage, naming the first bad field."""
+        read = _Reader()
         return cls(
-            orders=tuple(OrderReport.from_json(o) for o in _list(data, "orders")),
-            trades=tuple(TradeReport.from_json(t) for t in _list(data, "trades")),
-            fills=tuple(FillReport.from_json(f) for f in _list(data, "fills")),
+            orders=tuple([OrderReport.from_json(o, read) for o in _list(data, "orders")]),
+            trades=tuple([TradeReport.from_json(t, read) for t in _list(data, "trades")]),
+            fills=tuple([FillReport.from_json(f, read) for f in _list(data, "fills")]),
         )
 
     @classmethod

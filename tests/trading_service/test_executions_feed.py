@@ -6,14 +6,20 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
 from trading_service.engine.core.model import OrderType, Side
 from trading_service.executions_feed import ExecutionsFeed
-from trading_service.messages import Executions, OrderReport
+from trading_service.messages import Executions, FillReport, OrderReport
 from trading_service.order_status import OrderStatus
-from trading_service.orders.executions import ExecutionWaiter, finished, replace_settled
+from trading_service.orders.executions import (
+    ExecutionWaiter,
+    Reported,
+    finished,
+    replace_settled,
+)
 
 ORDER = uuid.uuid4()
 NEW = OrderReport(
@@ -86,3 +92,29 @@ async def test_every_terminal_status_finishes_a_wait(status: OrderStatus) -> Non
     async with waiter.expect(ORDER, finished) as done:
         waiter.on_executions(Executions(orders=(dataclasses.replace(NEW, status=status),)))
         assert done.done()
+
+
+def fill_of(report: OrderReport, qty: int, price: str = "100.05") -> FillReport:
+    return FillReport(
+        report.id, report.account_id, report.symbol, report.side, Decimal(price), qty,
+        datetime(2026, 3, 2, 15, 0, 1, 123456, tzinfo=UTC),
+    )  # fmt: skip
+
+
+async def test_a_waiter_gets_the_report_and_only_its_own_orders_fills() -> None:
+    waiter = ExecutionWaiter()
+    filled = dataclasses.replace(NEW, status=OrderStatus.FILLED, filled_qty=3)
+    other = dataclasses.replace(NEW, id=uuid.uuid4())
+    mine, theirs = fill_of(filled, 2), fill_of(other, 5)
+    async with waiter.expect(ORDER) as done:
+        waiter.on_executions(
+            Executions(orders=(other, filled), fills=(theirs, mine, fill_of(filled, 1)))
+        )
+        assert done.result() == Reported(filled, (mine, fill_of(filled, 1)))
+
+
+async def test_a_waiter_resolved_by_a_report_without_fills_gets_none() -> None:
+    waiter = ExecutionWaiter()
+    async with waiter.expect(ORDER) as done:
+        waiter.on_executions(Executions(orders=(NEW,)))
+        assert done.result() == Reported(NEW, ())

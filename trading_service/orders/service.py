@@ -28,8 +28,9 @@ from trading_service.engine.core.model import OrderType, Side, TimeInForce
 from trading_service.leagues import service as league_rules
 from trading_service.messages import NewOrder, OrderMessage, PriceTick, ReplaceRequest
 from trading_service.monitoring import ORDERS_SUBMITTED
+from trading_service.order_status import OrderStatus
 from trading_service.orders import repository
-from trading_service.orders.executions import Outcome, processed
+from trading_service.orders.executions import Outcome, Reported
 from trading_service.orders.schemas import (
     FillOut,
     OrderOut,
@@ -234,13 +235,81 @@ async def submit(
         async with resources.db.connect() as conn:
             return (await render_orders(conn, [row]))[0], False
     ORDERS_SUBMITTED.labels(row.type, row.side).inc()
-    handoff: list[tuple[str, OrderMessage]] = [(row.symbol, NewOrder(to_core_order(row)))]
+    message = NewOrder(to_core_order(row))
     if not wait:
         # Nothing can have happened to it yet that the caller is waiting to see.
-        await resources.handoff.send(*handoff[0])
+        await resources.handoff.send(row.symbol, message)
         return order_out(row), True
-    await hand_off_and_wait(resources, handoff, [(row.id, processed)], wait)
-    return (await as_they_stand(resources, account_id, [row.id]))[0], True
+    return await answer_when_processed(resources, account_id, row, message), True
+
+
+async def answer_when_processed(
+    resources: Resources, account_id: uuid.UUID, row: Any, message: NewOrder
+) -> OrderOut:
+    """Hand a new order to the engine, wait (bounded) until the engine has processed it, and
+    answer it as it then stands: from the engine's message when that tells the whole answer
+    (`from_report`), else (or past the timeout) read from PostgreSQL."""
+    async with resources.executions.expect(row.id) as processing:
+        await resources.handoff.send(row.symbol, message)
+        try:
+            async with asyncio.timeout(resources.settings.order_wait_s):
+                reported = await processing
+        except TimeoutError:
+            reported = None
+    if reported is not None:
+        answer = from_report(row, reported)
+        if answer is not None:
+            return answer
+    return (await as_they_stand(resources, account_id, [row.id]))[0]
+
+
+# Only PostgreSQL has an order's reject_reason: an order that ended so is read from there.
+_WITH_REASON = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+
+def from_report(row: Any, reported: Reported) -> OrderOut | None:
+    """The new order `row` as the engine's message left it: what reading it back from
+    PostgreSQL right after that batch's commit gives, or None when the message does not tell
+    all of it, which is when:
+
+    - it ended canceled, rejected or expired (its reject_reason is not in the message);
+    - its fills in this message are not all of its fills (filled_qty counts more: a message
+      before this one was missed), or it has none (its updated_at is then not in the message;
+      with a fill it is the fill's time, as the engine writes one time per batch);
+    - it has fills of different prices or sizes in this message (PostgreSQL lists fills by id,
+      an order the message does not carry);
+    - a replace was applied to it (its terms are no longer those of `row`).
+    """
+    report, fills = reported
+    if report.status in _WITH_REASON or not fills or report.replace_seq:
+        return None
+    first = fills[0]
+    filled = 0
+    for f in fills:
+        if f.price != first.price or f.qty != first.qty:
+            return None
+        filled += f.qty
+    if filled != report.filled_qty:
+        return None
+    return OrderOut(
+        id=row.id,
+        client_order_id=row.client_order_id,
+        symbol=row.symbol,
+        side=Side(row.side),
+        type=OrderType(row.type),
+        time_in_force=TimeInForce(row.time_in_force),
+        qty=row.qty,
+        limit_price=row.limit_price,
+        stop_price=row.stop_price,
+        status=report.status.value,
+        filled_qty=filled,
+        # The engine's filled_notional: the sum of its fills' price x qty (cents, exact).
+        filled_avg_price=avg_price(first.price * filled, filled),
+        reject_reason=None,
+        created_at=row.created_at,
+        updated_at=first.ts,
+        fills=[FillOut(price=f.price, qty=f.qty, ts=f.ts) for f in fills],
+    )
 
 
 async def _place_alone(
