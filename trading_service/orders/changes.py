@@ -164,6 +164,26 @@ async def replace(
     return service.order_out(after, fills)
 
 
+async def _planned(
+    resources: Resources,
+    pg: Any,
+    read: str,
+    account_id: uuid.UUID,
+    order_id: uuid.UUID,
+    change: ReplaceOrderRequest,
+) -> tuple[Any, service.ReplacePlan, tuple[Any, ...]]:
+    """The order (read by `read`), the replace's plan on it, and the pending terms to record."""
+    order = await pg.fetchrow(read, order_id, account_id)
+    if order is None:
+        raise service.OrderNotFound()
+    plan = await service.plan_replace(
+        order, change, resources.prices.get, resources.settings.market_collar_bps
+    )
+    terms = plan.terms
+    pending = (order_id, terms.qty, terms.limit_price, terms.stop_price, terms.protection_price)
+    return order, plan, pending
+
+
 async def _record_unless_changed(
     resources: Resources,
     pg: Any,
@@ -173,14 +193,7 @@ async def _record_unless_changed(
 ) -> Any:
     """Plan on the order as read and record in one statement on that row version; None if the
     row changed meanwhile or the reservation does not fit (the locking way decides those)."""
-    order = await pg.fetchrow(_READ, order_id, account_id)
-    if order is None:
-        raise service.OrderNotFound()
-    plan = await service.plan_replace(
-        order, change, resources.prices.get, resources.settings.market_collar_bps
-    )
-    terms = plan.terms
-    pending = (order_id, terms.qty, terms.limit_price, terms.stop_price, terms.protection_price)
+    order, plan, pending = await _planned(resources, pg, _READ, account_id, order_id, change)
     if plan.extra_cash > 0:
         return await pg.fetchrow(
             _RECORD_WITH_CASH_IF_UNCHANGED, *pending, plan.extra_cash, account_id, order.version
@@ -200,14 +213,7 @@ async def _record_replace(
     order_id: uuid.UUID,
     change: ReplaceOrderRequest,
 ) -> Any:
-    order = await pg.fetchrow(_LOCK, order_id, account_id)
-    if order is None:
-        raise service.OrderNotFound()
-    plan = await service.plan_replace(
-        order, change, resources.prices.get, resources.settings.market_collar_bps
-    )
-    terms = plan.terms
-    pending = (order_id, terms.qty, terms.limit_price, terms.stop_price, terms.protection_price)
+    order, plan, pending = await _planned(resources, pg, _LOCK, account_id, order_id, change)
     if plan.extra_cash > 0:
         row = await pg.fetchrow(_RECORD_WITH_CASH, *pending, plan.extra_cash, account_id)
         if row is None:
