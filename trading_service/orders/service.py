@@ -15,6 +15,7 @@ import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from trading_service.messages import NewOrder, OrderMessage, PriceTick, ReplaceR
 from trading_service.monitoring import ORDERS_SUBMITTED
 from trading_service.order_status import OrderStatus
 from trading_service.orders import repository
-from trading_service.orders.executions import Outcome, Reported
+from trading_service.orders.executions import Outcome, Reported, processed
 from trading_service.orders.schemas import (
     FillOut,
     OrderOut,
@@ -249,13 +250,9 @@ async def answer_when_processed(
     """Hand a new order to the engine, wait (bounded) until the engine has processed it, and
     answer it as it then stands: from the engine's message when that tells the whole answer
     (`from_report`), else (or past the timeout) read from PostgreSQL."""
-    async with resources.executions.expect(row.id) as processing:
-        await resources.handoff.send(row.symbol, message)
-        try:
-            async with asyncio.timeout(resources.settings.order_wait_s):
-                reported = await processing
-        except TimeoutError:
-            reported = None
+    (reported,) = await hand_off_and_wait(
+        resources, [(row.symbol, message)], [(row.id, processed)], True
+    )
     if reported is not None:
         answer = from_report(row, reported)
         if answer is not None:
@@ -291,24 +288,15 @@ def from_report(row: Any, reported: Reported) -> OrderOut | None:
         filled += f.qty
     if filled != report.filled_qty:
         return None
-    return OrderOut(
-        id=row.id,
-        client_order_id=row.client_order_id,
-        symbol=row.symbol,
-        side=Side(row.side),
-        type=OrderType(row.type),
-        time_in_force=TimeInForce(row.time_in_force),
-        qty=row.qty,
-        limit_price=row.limit_price,
-        stop_price=row.stop_price,
-        status=report.status.value,
-        filled_qty=filled,
+    return _order_out(
+        row,
+        report.status.value,
+        filled,
         # The engine's filled_notional: the sum of its fills' price x qty (cents, exact).
-        filled_avg_price=avg_price(first.price * filled, filled),
-        reject_reason=None,
-        created_at=row.created_at,
-        updated_at=first.ts,
-        fills=[FillOut(price=f.price, qty=f.qty, ts=f.ts) for f in fills],
+        first.price * filled,
+        None,
+        first.ts,
+        fills,
     )
 
 
@@ -337,9 +325,10 @@ async def hand_off_and_wait(
     handoffs: list[tuple[str, OrderMessage]],
     waits: list[tuple[uuid.UUID, Outcome]],
     wait: bool,
-) -> None:
+) -> list[Reported | None]:
     """Send to the engine after the commit; optionally wait (bounded) until it has done what
-    each order waits for. Past the timeout the orders are answered as they stand."""
+    each order waits for. Returns, per wait, the engine's report that resolved it, or None
+    (not waited, or past the timeout: the orders are then answered as they stand)."""
     async with contextlib.AsyncExitStack() as stack:
         done = [
             await stack.enter_async_context(resources.executions.expect(order_id, outcome))
@@ -348,9 +337,11 @@ async def hand_off_and_wait(
         for symbol, message in handoffs:
             await resources.handoff.send(symbol, message)
         if wait and done:
-            await asyncio.wait(
-                [asyncio.shield(d) for d in done], timeout=resources.settings.order_wait_s
-            )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(resources.settings.order_wait_s):
+                    for d in done:  # one bound for all of them
+                        await d
+        return [d.result() if d.done() and not d.cancelled() else None for d in done]
 
 
 # Connections of the asyncpg pool for the order path's reads (Resources.pg).
@@ -367,6 +358,21 @@ async def as_they_stand(
 
 
 def order_out(r: Row[Any], fills: Sequence[Any] = ()) -> OrderOut:
+    return _order_out(
+        r, r.status, r.filled_qty, r.filled_notional, r.reject_reason, r.updated_at, fills
+    )
+
+
+def _order_out(
+    r: Any,
+    status: str,
+    filled_qty: int,
+    filled_notional: Decimal,
+    reject_reason: str | None,
+    updated_at: datetime,
+    fills: Sequence[Any],
+) -> OrderOut:
+    """The order's terms from its row `r`, its state as given."""
     return OrderOut(
         id=r.id,
         client_order_id=r.client_order_id,
@@ -377,12 +383,12 @@ def order_out(r: Row[Any], fills: Sequence[Any] = ()) -> OrderOut:
         qty=r.qty,
         limit_price=r.limit_price,
         stop_price=r.stop_price,
-        status=r.status,
-        filled_qty=r.filled_qty,
-        filled_avg_price=avg_price(r.filled_notional, r.filled_qty),
-        reject_reason=r.reject_reason,
+        status=status,
+        filled_qty=filled_qty,
+        filled_avg_price=avg_price(filled_notional, filled_qty),
+        reject_reason=reject_reason,
         created_at=r.created_at,
-        updated_at=r.updated_at,
+        updated_at=updated_at,
         fills=[FillOut(price=f.price, qty=f.qty, ts=f.ts) for f in fills],
     )
 
