@@ -87,6 +87,28 @@ async def signed_up(
     return traders
 
 
+async def placed_over_http(
+    api: httpx.AsyncClient, trader: Trader, qty: int, client_order_id: str
+) -> dict[str, Any]:
+    """A GTC limit buy at 1.00 placed through the API (not in a test's group): the order."""
+    placed = await api.post(
+        "/orders",
+        json={
+            "symbol": "GROUP",
+            "qty": qty,
+            "side": "buy",
+            "type": "limit",
+            "limit_price": "1.00",
+            "time_in_force": "gtc",
+            "client_order_id": client_order_id,
+        },
+        headers=trader.headers,
+    )
+    assert placed.status_code == 201, placed.text
+    order: dict[str, Any] = placed.json()
+    return order
+
+
 async def reserved(db: AsyncEngine, trader: Trader) -> Decimal:
     async with db.connect() as conn:
         value: Decimal = (
@@ -197,20 +219,7 @@ async def test_client_order_ids_in_a_group_store_one_order_each(
     """A retry in the same group, a retry of an order committed earlier, and a new id."""
     await market.set("GROUP", "50.00")
     (trader,) = await signed_up(api, new_trader, 1)
-    earlier = await api.post(
-        "/orders",
-        json={
-            "symbol": "GROUP",
-            "qty": 1,
-            "side": "buy",
-            "type": "limit",
-            "limit_price": "1.00",
-            "time_in_force": "gtc",
-            "client_order_id": "earlier",
-        },
-        headers=trader.headers,
-    )
-    assert earlier.status_code == 201, earlier.text
+    earlier = await placed_over_http(api, trader, 1, "earlier")
     twice, again, retried, fresh = await one_group(
         groups,
         [
@@ -222,7 +231,7 @@ async def test_client_order_ids_in_a_group_store_one_order_each(
         trading_settings.market_collar_bps,
     )
     assert twice[1] is True and again[1] is False and again[0].id == twice[0].id
-    assert retried[1] is False and str(retried[0].id) == earlier.json()["id"]
+    assert retried[1] is False and str(retried[0].id) == earlier["id"]
     assert fresh[1] is True
     # 1 + 2 + 3 shares at 1.00: the retries reserved nothing.
     assert await reserved(db, trader) == Decimal("6.00")
@@ -387,20 +396,7 @@ async def test_a_client_order_id_stored_meanwhile_by_another_process_reserves_no
     group, applied again one order at a time, answers it with the stored order."""
     await market.set("GROUP", "50.00")
     (trader,) = await signed_up(api, new_trader, 1)
-    other = await api.post(
-        "/orders",
-        json={
-            "symbol": "GROUP",
-            "qty": 4,
-            "side": "buy",
-            "type": "limit",
-            "limit_price": "1.00",
-            "time_in_force": "gtc",
-            "client_order_id": "raced",
-        },
-        headers=trader.headers,
-    )
-    assert other.status_code == 201, other.text
+    other = await placed_over_http(api, trader, 4, "raced")
 
     async def looked_before_it_was_stored(pg: Any, asked: list[Any]) -> list[Any]:
         return []
@@ -416,7 +412,7 @@ async def test_a_client_order_id_stored_meanwhile_by_another_process_reserves_no
         trading_settings.market_collar_bps,
     )
     assert not isinstance(raced, BaseException), raced
-    assert raced[1] is False and str(raced[0].id) == other.json()["id"]
+    assert raced[1] is False and str(raced[0].id) == other["id"]
     for placed in (before, after):
         assert not isinstance(placed, BaseException) and placed[1] is True, placed
     # 4 (the other process's) + 1 + 3 at 1.00: the raced retry reserved nothing.
