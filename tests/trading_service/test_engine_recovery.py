@@ -123,6 +123,10 @@ async def iso_api(
         republish_after_s=1.0,
         max_price_age_s=3600,
         order_wait_s=15,
+        # The flows send hundreds of orders from a handful of accounts as fast as the engines
+        # take them: what is under test is recovery, so the per-account limits are lifted.
+        order_rate=0,
+        cancel_rate=0,
         log_json=False,
     )
     app = create_app(settings)
