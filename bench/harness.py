@@ -47,6 +47,20 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) clock ticks of every CPU of the machine so far, from /proc/stat (Linux)."""
+    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    ticks = [int(t) for t in first[1:9]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """How many of the machine's cores were busy between two `machine_ticks()`: near all of
+    them means the run was bound by the machine, not by a wait in one process."""
+    return (os.cpu_count() or 1) * (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
 def summary(values: Sequence[float], fmt: str = "{:,.0f}") -> str:
     """Median with min–max: the machine is shared and noisy, one number would mislead."""
     return (

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 from datetime import datetime
 from decimal import Decimal
@@ -29,8 +30,10 @@ from bench import floor, order_hops
 from bench.harness import (
     Processes,
     Tokens,
+    busy_cores,
     cpu_seconds,
     fresh_stack,
+    machine_ticks,
     publish_price,
     summary,
     wrk,
@@ -131,11 +134,12 @@ def main() -> None:
             floor_port, floor_proc = procs.floor(stack.database_url, tokens.jwks_file)
 
             def measure_floor() -> dict[str, float]:
-                cpu = cpu_seconds(floor_proc.pid)
+                cpu, machine = cpu_seconds(floor_proc.pid), machine_ticks()
                 run = wrk(
                     floor_port, "/order", floor_order, tokens.tokens, args.connections,
                     args.seconds, root,
                 )  # fmt: skip
+                run["busy"] = busy_cores(machine, machine_ticks())
                 run["cpu_ms"] = per_order_ms(cpu_seconds(floor_proc.pid) - cpu, run)
                 if run["non2xx"]:
                     raise SystemExit(f"the floor answered {run['non2xx']:.0f} non-2xx: see {root}")
@@ -171,9 +175,11 @@ def main() -> None:
                         started = datetime.now().astimezone()
                         since = started.timestamp()
                         api_cpu, engine_cpu = cpu_seconds(api.pid), cpu_seconds(engine.pid)
+                        machine = machine_ticks()
                         r = wrk(
                             port, path, body, tokens.tokens, args.connections, args.seconds, root
                         )
+                        r["busy"] = busy_cores(machine, machine_ticks())
                         r["cpu_ms"] = per_order_ms(cpu_seconds(api.pid) - api_cpu, r)
                         key = f"{name}, {workers} worker(s)"
                         record(key, r, floor_run)
@@ -248,6 +254,10 @@ def main() -> None:
             )
         else:
             print(f"  CPU ms per order      {summary(m['cpu_ms'], '{:.2f}')}")
+        print(
+            f"  machine busy          {summary(m['busy'], '{:.2f}')} of {os.cpu_count()} cores"
+            " (wrk and the bench's own listener included)"
+        )
         print(f"  non-2xx               {statistics.median(m['non2xx']):.0f}")
 
 
