@@ -1,8 +1,8 @@
-"""The order entry routes answered without FastAPI's routing, dependency solving and response
-validation, in their plain case: on the order path they cost more of the API's CPU than the
-order itself. Taken: `POST /orders` (the acknowledgement; with `?wait=true`, answered once the
-engine has processed it), `POST /trade/buy` and `POST /trade/sell` (a market order, answered
-once the engine has processed it).
+"""The order entry routes' plain case answered without FastAPI's routing, dependency solving
+and response validation, which on the order path cost more of the API's CPU than the order
+itself: `POST /orders` (the acknowledgement; with `?wait=true`, the order once the engine has
+processed it) and `POST /trade/buy` and `POST /trade/sell` (a market order, answered once the
+engine has processed it). One table, `FastOrderEntry.taken`, says which requests are taken.
 
 The answer is the one the FastAPI route gives, byte for byte: the same body model (turned into
 an order as the route turns it), the same dependencies called as plain functions in the same
