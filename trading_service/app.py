@@ -41,7 +41,7 @@ from trading_service.market.endpoints import router as market_router
 from trading_service.marketwatch.endpoints import router as marketwatch_router
 from trading_service.monitoring import sample_storage
 from trading_service.orders.closing import run_deleted_accounts_sweep
-from trading_service.orders.endpoints import PLACE_ORDER_ROUTE
+from trading_service.orders.endpoints import ORDER_ENTRY_ROUTES
 from trading_service.orders.endpoints import router as orders_router
 from trading_service.orders.executions import ExecutionWaiter
 from trading_service.orders.fast_path import FastOrderEntry
@@ -217,7 +217,7 @@ def create_app(
     install_api_docs(app)
     install_error_handlers(app)
     # Innermost of the app's own middlewares: inside the request id, metrics and size limit.
-    app.add_middleware(FastOrderEntry, api=app, route=PLACE_ORDER_ROUTE)
+    app.add_middleware(FastOrderEntry, api=app, routes=ORDER_ENTRY_ROUTES)
     app.add_middleware(BodySizeLimit)
     install_metrics(app, "trading")
 

@@ -12,7 +12,7 @@ from shared.errors import error_body
 from shared.market_clock import MarketClock
 from trading_service.accounts import repository as accounts_repository
 from trading_service.deps import ActiveAccount, CurrentAccount, Entry, OrderEntry, ResourcesDep
-from trading_service.engine.core.model import OrderType, Side
+from trading_service.engine.core.model import Side
 from trading_service.leagues import service as league_rules
 from trading_service.messages import CancelRequest
 from trading_service.orders import changes, repository, service
@@ -67,10 +67,7 @@ async def _submit(entry: Entry, request: OrderRequest, wait: bool, response: Res
     responses=_ERRORS,
 )
 async def buy(body: TradeRequest, entry: OrderEntry, response: Response) -> OrderOut:
-    request = OrderRequest(
-        symbol=body.stock_symbol, qty=body.quantity, side=Side.BUY, type=OrderType.MARKET
-    )
-    return await _submit(entry, request, wait=True, response=response)
+    return await _submit(entry, body.market_order(Side.BUY), wait=True, response=response)
 
 
 @router.post(
@@ -82,10 +79,7 @@ async def buy(body: TradeRequest, entry: OrderEntry, response: Response) -> Orde
     responses=_ERRORS,
 )
 async def sell(body: TradeRequest, entry: OrderEntry, response: Response) -> OrderOut:
-    request = OrderRequest(
-        symbol=body.stock_symbol, qty=body.quantity, side=Side.SELL, type=OrderType.MARKET
-    )
-    return await _submit(entry, request, wait=True, response=response)
+    return await _submit(entry, body.market_order(Side.SELL), wait=True, response=response)
 
 
 @router.post(
@@ -107,12 +101,15 @@ async def place_order(
     return await _submit(entry, body, wait=wait, response=response)
 
 
-# Without `?wait`, the plain case is answered by orders/fast_path.py (same answer, less CPU).
-PLACE_ORDER_ROUTE = next(
-    r
+# The plain case of these three (and of `?wait=true`) is answered by orders/fast_path.py (same
+# answers, less CPU), which labels its requests with these routes for the metrics.
+ORDER_ENTRY_ROUTES = {
+    r.path: r
     for r in router.routes
-    if isinstance(r, APIRoute) and r.path == "/orders" and "POST" in (r.methods or ())
-)
+    if isinstance(r, APIRoute)
+    and r.path in ("/orders", "/trade/buy", "/trade/sell")
+    and "POST" in (r.methods or ())
+}
 
 
 _BEFORE_RESET = Query(

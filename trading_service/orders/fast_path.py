@@ -1,20 +1,25 @@
-"""`POST /orders` (the acknowledgement, no `?wait`) answered without FastAPI's routing, dependency
-solving and response validation: on the order path they cost more of the API's CPU than the
-order itself.
+"""The order entry routes' plain case answered without FastAPI's routing, dependency solving
+and response validation, which on the order path cost more of the API's CPU than the order
+itself: `POST /orders` (the acknowledgement; with `?wait=true`, the order once the engine has
+processed it) and `POST /trade/buy` and `POST /trade/sell` (a market order, answered once the
+engine has processed it). One table, `FastOrderEntry.taken`, says which requests are taken.
 
-The answer is the one the FastAPI route gives, byte for byte: the same body model, the same
-dependencies called as plain functions in the same order (the token and the account, then the
-rate limit), the same `service.submit`, the same exception handlers, the same JSON. Anything
-but the plain case goes to the FastAPI route untouched, which then answers as it always did:
-a query string (`?wait=true`), no bearer token (the web page's cookie), an `X-Account-ID`
-header, a body that is not a JSON object of the right content type, or one the model refuses
-(FastAPI's 422 with its `loc`s). Nothing has happened yet when a request is handed over.
+The answer is the one the FastAPI route gives, byte for byte: the same body model (turned into
+an order as the route turns it), the same dependencies called as plain functions in the same
+order (the token and the account, then the rate limit), the same `service.submit`, the same
+exception handlers, the same JSON. Anything but the plain case goes to the FastAPI route
+untouched, which then answers as it always did: any other query string, no bearer token (the
+web page's cookie), an `X-Account-ID` header, a body that is not a JSON object of the right
+content type, or one the model refuses (FastAPI's 422 with its `loc`s). Nothing has happened
+yet when a request is handed over.
 """
 
 from __future__ import annotations
 
 import email.message
 import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,33 +32,60 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trading_service.deps import order_entry
+from trading_service.engine.core.model import Side
 from trading_service.orders import service
-from trading_service.orders.schemas import OrderOut, OrderRequest
+from trading_service.orders.schemas import OrderOut, OrderRequest, TradeRequest
 from trading_service.rate_limit import RateLimiter
 
-_REQUEST = TypeAdapter(OrderRequest)
+_ORDER = TypeAdapter(OrderRequest)
+_TRADE = TypeAdapter(TradeRequest)
 _RESPONSE = TypeAdapter(OrderOut)
+
+# The request's JSON object as its route's body model validates it, turned into the order the
+# route places (raises ValidationError where the model refuses it).
+BodyParser = Callable[[dict[str, Any]], OrderRequest]
+
+
+def _order(data: dict[str, Any]) -> OrderRequest:
+    return _ORDER.validate_python(data, from_attributes=True)
+
+
+def _trade(side: Side) -> BodyParser:
+    return lambda data: _TRADE.validate_python(data, from_attributes=True).market_order(side)
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """How the plain case of one request line is answered."""
+
+    route: APIRoute  # what FastAPI would put in the scope: metrics label by its template
+    body: BodyParser
+    wait: bool  # for the engine, as `service.submit` takes it
 
 
 class FastOrderEntry:
     """A middleware, innermost of the app's own (inside the request id, metrics and size
-    limit): takes `POST /orders` when it is the plain case, passes everything else on."""
+    limit): takes the order entry routes' plain case, passes everything else on."""
 
-    def __init__(self, app: ASGIApp, api: FastAPI, route: APIRoute) -> None:
+    def __init__(self, app: ASGIApp, api: FastAPI, routes: Mapping[str, APIRoute]) -> None:
         self.app = app
         self.api = api
-        # What FastAPI would put in the scope: the metrics label the request by its template.
-        self.route = route
+        orders, buy, sell = routes["/orders"], routes["/trade/buy"], routes["/trade/sell"]
+        # (path, query string) -> how it is answered; any other request goes to the app.
+        self.taken: dict[tuple[str, bytes], Taken] = {
+            ("/orders", b""): Taken(orders, _order, wait=False),
+            ("/orders", b"wait=false"): Taken(orders, _order, wait=False),
+            ("/orders", b"wait=true"): Taken(orders, _order, wait=True),
+            ("/trade/buy", b""): Taken(buy, _trade(Side.BUY), wait=True),
+            ("/trade/sell", b""): Taken(sell, _trade(Side.SELL), wait=True),
+        }
         self._handlers: dict[Any, Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["path"] != "/orders"
-            or scope["method"] != "POST"
-            or scope.get("query_string")
-            or scope.get("root_path")
-        ):
+        taken = None
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            taken = self.taken.get((scope["path"], scope.get("query_string", b"")))
+        if taken is None:
             await self.app(scope, receive, send)
             return
         authorization = content_type = None
@@ -70,11 +102,11 @@ class FastOrderEntry:
         credentials = _bearer(authorization)
         order = None
         if credentials is not None and not more and _is_json(content_type):
-            order = _order(body)
+            order = _parsed(body, taken.body)
         if order is None:
             await self.app(scope, _replay(body, more, receive), send)
             return
-        scope["route"] = self.route
+        scope["route"] = taken.route
         request = Request(scope, _replay(body, more, receive), send)
         try:
             entry = await order_entry(request, credentials, None)
@@ -84,7 +116,7 @@ class FastOrderEntry:
             if limiter is not None:
                 price = await limiter.check(entry.account.id, "order", price_of=order.symbol)
             out, created = await service.submit(
-                entry.resources, entry.account.id, order, False, entry.account.personal, price
+                entry.resources, entry.account.id, order, taken.wait, entry.account.personal, price
             )
             response = Response(
                 _RESPONSE.dump_json(out, by_alias=True),
@@ -169,7 +201,7 @@ def _is_json(content_type: bytes | None) -> bool:
     )
 
 
-def _order(body: bytes) -> OrderRequest | None:
+def _parsed(body: bytes, parse: BodyParser) -> OrderRequest | None:
     """The body as the route's model validates it, or None for anything it would refuse."""
     if not body:
         return None
@@ -180,6 +212,6 @@ def _order(body: bytes) -> OrderRequest | None:
     if not isinstance(data, dict):
         return None
     try:
-        return _REQUEST.validate_python(data, from_attributes=True)
+        return parse(data)
     except ValidationError:
         return None

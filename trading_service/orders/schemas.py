@@ -42,6 +42,12 @@ class TradeRequest(BaseModel):
     stock_symbol: Symbol
     quantity: Quantity
 
+    def market_order(self, side: Side) -> OrderRequest:
+        """The order `/trade/buy` or `/trade/sell` places for this body."""
+        return OrderRequest(
+            symbol=self.stock_symbol, qty=self.quantity, side=side, type=OrderType.MARKET
+        )
+
 
 class OrderRequest(BaseModel):
     """A new order of any type: `POST /orders`."""
