@@ -157,6 +157,10 @@ class EngineRunner:
         now = datetime.now(UTC)
         return clock.day_index(now), clock.wall_time(clock.current_session(now).open)
 
+    async def _today(self) -> int:
+        """The current trading day's number (checked twice a batch: only the number)."""
+        return (await self._market_clock()).day_index(datetime.now(UTC))
+
     async def _apply_alone(self, events: list[Event]) -> None:
         """Events no Kafka record caused (end of day), in a transaction of their own."""
         now = datetime.now(UTC)
@@ -194,7 +198,7 @@ class EngineRunner:
 
     async def _roll_trading_day(self) -> None:
         """At the session close, the day's DAY orders expire."""
-        today, _ = await self._trading_day()
+        today = await self._today()
         if self.trading_day is None:
             self.trading_day = today
         elif today != self.trading_day:
@@ -309,8 +313,7 @@ class EngineRunner:
         committing now: that one stands or falls alone.
         """
         try:
-            today, _ = await self._trading_day()
-            if today != self.trading_day:
+            if await self._today() != self.trading_day:
                 return {}, None  # the day's DAY orders expire first (the loop's next turn)
             # Wait for nothing: a batch only if it is already there. (A fetch waits while the
             # group rebalances, and the rebalance waits for this batch's lock: bounded.)
