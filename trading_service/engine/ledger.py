@@ -1,6 +1,6 @@
 """Applies a batch's events to the money, inside the batch's transaction: the rows they touch
-are locked and loaded (repository), then settled (accounting, pure); the caller writes the
-settlement back with the rest of the batch (Repository.write)."""
+are locked and loaded (repository, one round trip), then settled (accounting, pure); the caller
+writes the settlement back with the rest of the batch (Repository.write)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,7 @@ async def apply_events(repo: Repository, events: Sequence[Entry], now: datetime)
     result would break a money invariant."""
     if not events:
         return Settlement()
-    orders = await repo.lock_orders(accounting.order_ids(events))
-    account_ids, position_keys = accounting.accounts_touched(
-        HOUSE_ACCOUNT_ID, orders.values(), events
+    orders, balances, holdings = await repo.lock(
+        accounting.order_ids(events), HOUSE_ACCOUNT_ID, accounting.house_symbols(events)
     )
-    balances = await repo.lock_balances(account_ids)
-    holdings = await repo.lock_holdings(position_keys)
     return accounting.settle(HOUSE_ACCOUNT_ID, events, orders, balances, holdings, now)

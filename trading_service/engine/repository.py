@@ -4,7 +4,8 @@ The engine applies its batches one at a time, so it holds one asyncpg connection
 after an outage) and talks to it directly (a second one only reads the next batch's orders
 while a batch commits): statements are prepared once and cached by asyncpg,
 and each batch reads and writes with set-based statements over arrays (`= ANY($1)`, `unnest`),
-a handful per batch whatever its size.
+a handful per batch whatever its size: a batch of new orders is BEGIN, the fence with its
+unaccepted orders, the locks, the write, COMMIT (five round trips).
 
 Rows are locked in one global order (orders, then accounts, then positions, each sorted) and the
 API never takes them in another order, so engines and API requests cannot deadlock.
@@ -13,7 +14,7 @@ API never takes them in another order, so engines and API requests cannot deadlo
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -34,12 +35,12 @@ Partition = tuple[str, int]  # (topic, partition)
 _OPEN = [s.value for s in OPEN]
 _STATUSES = {s.value: s for s in OrderStatus}
 
-_STORED_ORDER = (
+_STORED_ORDER_COLUMNS = (
     "o.id, o.account_id, a.league_id, o.symbol, o.side, o.type, o.time_in_force, o.qty, "
     "o.limit_price, o.stop_price, o.protection_price, o.filled_qty, o.priority, o.accepted_at, "
     "o.triggered_at, o.replace_seq, o.replace_applied_seq "
-    "FROM orders o JOIN accounts a ON a.id = o.account_id "
 )
+_STORED_ORDER = _STORED_ORDER_COLUMNS + "FROM orders o JOIN accounts a ON a.id = o.account_id "
 _ORDER_STATE = (
     "id, account_id, symbol, side, type, status, qty, filled_qty, filled_notional, "
     "reserved_cash, reserved_qty, limit_price, stop_price, protection_price, reject_reason, "
@@ -47,9 +48,20 @@ _ORDER_STATE = (
 )
 
 
+# Every statement's generic plan, made once per connection: PostgreSQL would otherwise plan each
+# execution anew (a custom plan for a batch of one order looks cheaper than the generic plan's
+# guess of 10), about a third of its CPU for a small batch. The statements are written so the
+# generic plan suits any batch size (ids joined from `unnest`, or `= ANY` on a primary key).
+_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+
+
 def plain_dsn(database_url: str) -> str:
     """asyncpg's DSN for a SQLAlchemy URL (postgresql+asyncpg://...)."""
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class FencedOut(Exception):
+    """Another engine processed our partitions since we last looked: rebuild from Postgres."""
 
 
 class EngineDatabase:
@@ -63,7 +75,7 @@ class EngineDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repository]:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self.dsn)
+            self._conn = await asyncpg.connect(self.dsn, server_settings=_SETTINGS)
         conn = self._conn
         async with conn.transaction():
             yield Repository(conn)
@@ -74,7 +86,7 @@ class EngineDatabase:
         commits on the first, the next one's unaccepted orders are read here. Never writes."""
         if self._reader is None or self._reader.is_closed():
             # (bounded: the batch that committed meanwhile waits for its read ahead)
-            self._reader = await asyncpg.connect(self.dsn, timeout=5)
+            self._reader = await asyncpg.connect(self.dsn, timeout=5, server_settings=_SETTINGS)
         try:
             yield Repository(self._reader)
         except BaseException:
@@ -133,29 +145,29 @@ class Repository:
 
     # --- before matching --------------------------------------------------------------------
 
-    async def fence(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
-        """Lock the partitions' offset rows; the next offset each stores."""
-        topics, numbers = _columns(sorted(partitions), 2)
-        rows = await self.conn.fetch(
-            "SELECT topic, partition, next_offset FROM engine_offsets "
-            "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) "
-            "ORDER BY topic, partition FOR UPDATE",
-            topics,
-            numbers,
-        )
-        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+    async def fence(self, expected: Mapping[Partition, int]) -> None:
+        """Lock the partitions' offset rows; FencedOut unless each stores the `expected` next
+        offset (another engine processed them since this one looked)."""
+        topics, numbers = _columns(sorted(expected), 2)
+        _check_fence(expected, await self.conn.fetch(_FENCE_ONLY, topics, numbers))
 
-    async def unaccepted(self, order_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, StoredOrder]:
-        """The stored orders among these that the engine has not processed yet."""
+    async def unaccepted(
+        self, order_ids: Iterable[uuid.UUID], fence: Mapping[Partition, int] | None = None
+    ) -> dict[uuid.UUID, StoredOrder]:
+        """The stored orders among these that the engine has not processed yet; with `fence`,
+        in the same round trip, the fence first (see `fence`: the orders are read as they
+        stood when the statement began, as a read ahead reads them before the transaction)."""
         ids = list(set(order_ids))
+        if fence is not None:
+            topics, numbers = _columns(sorted(fence), 2)
+            rows = await self.conn.fetch(
+                _FENCED_UNACCEPTED, topics, numbers, ids, OrderStatus.NEW.value
+            )
+            _check_fence(fence, [r[17:] for r in rows if r[0] is None])
+            return {r[0]: StoredOrder(*r[:17]) for r in rows if r[0] is not None}
         if not ids:
             return {}
-        rows = await self.conn.fetch(
-            f"SELECT {_STORED_ORDER}"
-            "WHERE o.id = ANY($1::uuid[]) AND o.accepted_at IS NULL AND o.status = $2",
-            ids,
-            OrderStatus.NEW.value,
-        )
+        rows = await self.conn.fetch(_UNACCEPTED, ids, OrderStatus.NEW.value)
         return {r["id"]: StoredOrder(*r) for r in rows}
 
     async def pending_replaces(
@@ -178,49 +190,32 @@ class Repository:
 
     # --- the rows a batch changes, locked ---------------------------------------------------
 
-    async def lock_orders(self, order_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, OrderState]:
+    async def lock(
+        self, order_ids: Iterable[uuid.UUID], house_id: uuid.UUID, house_symbols: Iterable[str]
+    ) -> tuple[dict[uuid.UUID, OrderState], dict[uuid.UUID, Balance], dict[PositionKey, Holding]]:
+        """The rows a batch's events change, locked in one round trip, in the global order:
+        the orders; then the accounts of those orders, and the house's if it traded (it did
+        in `house_symbols`); then those accounts' existing positions in the orders' symbols,
+        and the house's in `house_symbols` (`accounting.accounts_touched`)."""
         ids = sorted(set(order_ids))
-        if not ids:
-            return {}
-        rows = await self.conn.fetch(
-            f"SELECT {_ORDER_STATE} FROM orders WHERE id = ANY($1::uuid[]) "
-            "ORDER BY id FOR NO KEY UPDATE",
-            ids,
-        )
-        states = {r["id"]: OrderState(*r) for r in rows}
-        for state in states.values():
-            state.status = _STATUSES[state.status]  # a lookup: OrderStatus(...) costs more
-        return states
-
-    async def lock_balances(self, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Balance]:
-        ids = sorted(set(account_ids))
-        if not ids:
-            return {}
-        rows = await self.conn.fetch(
-            "SELECT id, cash, reserved_cash FROM accounts WHERE id = ANY($1::uuid[]) "
-            "ORDER BY id FOR NO KEY UPDATE",
-            ids,
-        )
-        return {r["id"]: Balance(r["cash"], r["reserved_cash"]) for r in rows}
-
-    async def lock_holdings(self, keys: Iterable[PositionKey]) -> dict[PositionKey, Holding]:
-        accounts, symbols = _columns(sorted(set(keys)), 2)
-        if not accounts:
-            return {}
-        rows = await self.conn.fetch(
-            "SELECT p.account_id, p.symbol, p.qty, p.reserved_qty, p.cost_basis, "
-            "p.realized_pnl, p.house FROM positions p "
-            "JOIN unnest($1::uuid[], $2::text[]) AS k(account_id, symbol) "
-            "USING (account_id, symbol) ORDER BY account_id, symbol FOR NO KEY UPDATE OF p",
-            accounts,
-            symbols,
-        )
-        return {
-            (r["account_id"], r["symbol"]): Holding(
-                r["qty"], r["reserved_qty"], r["cost_basis"], r["realized_pnl"], r["house"], True
-            )
-            for r in rows
-        }
+        symbols = sorted(set(house_symbols))
+        orders: dict[uuid.UUID, OrderState] = {}
+        balances: dict[uuid.UUID, Balance] = {}
+        holdings: dict[PositionKey, Holding] = {}
+        if not ids and not symbols:
+            return orders, balances, holdings
+        statuses = _STATUSES
+        for r in await self.conn.fetch(_LOCK, ids, house_id, symbols):
+            kind = r[0]
+            if kind == 0:
+                state = OrderState(*r[1:22])
+                state.status = statuses[r[6]]  # a lookup: OrderStatus(...) costs more
+                orders[state.id] = state
+            elif kind == 1:
+                balances[r[1]] = Balance(r[22], r[23])
+            else:
+                holdings[(r[2], r[3])] = Holding(r[24], r[25], r[26], r[27], r[28], True)
+        return orders, balances, holdings
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -266,6 +261,79 @@ class Repository:
             *_columns([(r.symbol, str(r.price), r.seq, r.ts) for r in refs], 4),
             *_columns([(p[0], p[1], offsets[p]) for p in parts], 3),
         )  # fmt: skip
+
+
+# Each CTE below is materialized and read whole by one arm of the UNION ALL, in the arms'
+# order (an Append runs its arms one after the other, and a query that locks rows is never
+# parallel): so rows are locked in the global order, each CTE sorted before it locks.
+_FENCE = """
+WITH fence AS MATERIALIZED (
+    SELECT topic, partition, next_offset FROM engine_offsets
+    WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+    ORDER BY topic, partition FOR UPDATE
+)
+"""
+
+_FENCE_ONLY = _FENCE + "SELECT topic, partition, next_offset FROM fence"
+_UNACCEPTED = (
+    f"SELECT {_STORED_ORDER_COLUMNS}"
+    "FROM unnest($1::uuid[]) AS i(id) JOIN orders o USING (id) "
+    "JOIN accounts a ON a.id = o.account_id WHERE o.accepted_at IS NULL AND o.status = $2"
+)
+# The fence's rows (id NULL) and the unaccepted orders: StoredOrder's 17 columns, then the
+# fence's 3.
+_FENCED_UNACCEPTED = f"""{_FENCE}
+SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL, NULL, NULL, NULL, NULL::bigint, NULL::numeric,
+    NULL::numeric, NULL::numeric, NULL::bigint, NULL::bigint, NULL::timestamptz,
+    NULL::timestamptz, NULL::bigint, NULL::bigint, topic, partition, next_offset
+FROM fence
+UNION ALL
+SELECT {_STORED_ORDER_COLUMNS}, NULL, NULL, NULL
+FROM unnest($3::uuid[]) AS i(id) JOIN orders o USING (id) JOIN accounts a ON a.id = o.account_id
+WHERE o.accepted_at IS NULL AND o.status = $4
+"""
+
+# kind 0: an order (OrderState's 21 columns); 1: an account (id, cash, reserved_cash);
+# 2: a position (account_id, symbol, qty, reserved_qty, cost_basis, realized_pnl, house).
+_LOCK = f"""
+WITH locked_orders AS MATERIALIZED (
+    SELECT {_ORDER_STATE} FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
+), locked_accounts AS MATERIALIZED (
+    SELECT id, cash, reserved_cash FROM accounts
+    WHERE id IN (SELECT account_id FROM locked_orders
+                 UNION ALL SELECT $2::uuid WHERE cardinality($3::text[]) > 0)
+    ORDER BY id FOR NO KEY UPDATE
+), locked_positions AS MATERIALIZED (
+    SELECT p.account_id, p.symbol, p.qty, p.reserved_qty, p.cost_basis, p.realized_pnl, p.house
+    FROM positions p
+    JOIN (SELECT account_id, symbol FROM locked_orders
+          UNION SELECT $2::uuid, s FROM unnest($3::text[]) AS s) AS k USING (account_id, symbol)
+    ORDER BY p.account_id, p.symbol FOR NO KEY UPDATE OF p
+)
+SELECT 0, {_ORDER_STATE},
+    NULL::numeric, NULL::numeric, NULL::bigint, NULL::bigint, NULL::numeric, NULL::numeric,
+    NULL::bool
+FROM locked_orders
+UNION ALL
+SELECT 1, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, NULL, cash, reserved_cash, NULL, NULL, NULL, NULL, NULL
+FROM locked_accounts
+UNION ALL
+SELECT 2, NULL, account_id, symbol, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, qty, reserved_qty, cost_basis,
+    realized_pnl, house
+FROM locked_positions
+"""
+
+
+def _check_fence(expected: Mapping[Partition, int], rows: Iterable[Sequence[Any]]) -> None:
+    stored = {(r[0], r[1]): r[2] for r in rows}
+    for (topic, partition), offset in expected.items():
+        if stored.get((topic, partition)) != offset:
+            raise FencedOut(
+                f"{topic}-{partition} is at {stored.get((topic, partition))} in Postgres, "
+                f"expected {offset}"
+            )
 
 
 # Amounts go as text (str of the exact Decimal), cast to numeric here: asyncpg's binary numeric

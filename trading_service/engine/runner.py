@@ -37,7 +37,7 @@ from trading_service.engine.intake import Batch, Record
 from trading_service.engine.ledger import apply_events
 from trading_service.engine.metrics import observe_batch, observe_handoff
 from trading_service.engine.records import StoredOrder
-from trading_service.engine.repository import EngineDatabase, Repository
+from trading_service.engine.repository import EngineDatabase, FencedOut, Partition, Repository
 from trading_service.engine.scopes import ScopedCores
 from trading_service.engine.trace import log_order_messages
 from trading_service.messages import CancelRequest, NewOrder, PriceTick, ReplaceRequest
@@ -45,10 +45,6 @@ from trading_service.order_status import OrderStatus
 from trading_service.stored_orders import to_core_order
 
 log = logging.getLogger(__name__)
-
-
-class FencedOut(Exception):
-    """Another engine processed our partitions since we last looked: rebuild from Postgres."""
 
 
 class EngineRunner:
@@ -161,6 +157,10 @@ class EngineRunner:
         now = datetime.now(UTC)
         return clock.day_index(now), clock.wall_time(clock.current_session(now).open)
 
+    async def _today(self) -> int:
+        """The current trading day's number (checked twice a batch: only the number)."""
+        return (await self._market_clock()).day_index(datetime.now(UTC))
+
     async def _apply_alone(self, events: list[Event]) -> None:
         """Events no Kafka record caused (end of day), in a transaction of their own."""
         now = datetime.now(UTC)
@@ -198,7 +198,7 @@ class EngineRunner:
 
     async def _roll_trading_day(self) -> None:
         """At the session close, the day's DAY orders expire."""
-        today, _ = await self._trading_day()
+        today = await self._today()
         if self.trading_day is None:
             self.trading_day = today
         elif today != self.trading_day:
@@ -236,10 +236,12 @@ class EngineRunner:
         following: asyncio.Future[tuple[Batch, ReadAhead | None]] | None = None
         try:
             async with self.database.transaction() as repo:
-                await self._fence(repo, fresh)
+                fence = self._fence(fresh)
                 matched = ahead.matched
                 if matched is None:
-                    matched = await self._match(repo, messages, ahead.unaccepted)
+                    matched = await self._match(repo, messages, ahead.unaccepted, fence)
+                else:
+                    await repo.fence(fence)
                 settlement = await apply_events(repo, matched.events, now)
                 # The books as this batch leaves them: the next one may be matched before this
                 # one's notifications go out.
@@ -283,12 +285,16 @@ class EngineRunner:
         self,
         repo: Repository,
         messages: Sequence[Message],
-        unaccepted: dict[uuid.UUID, StoredOrder] | None = None,
+        unaccepted: dict[uuid.UUID, StoredOrder] | None,
+        fence: dict[Partition, int],
     ) -> Matched:
-        """The messages through the core. What they need from Postgres is loaded first, in
-        two statements (the first unless `unaccepted` was read ahead)."""
+        """The messages through the core, after the `fence` (Repository.fence). What they need
+        from Postgres is loaded first, in two statements: the unaccepted orders (in the fence's
+        round trip, unless read ahead) and the pending replaces (if any)."""
         if unaccepted is None:
-            unaccepted = await repo.unaccepted(_unaccepted_ids(messages))
+            unaccepted = await repo.unaccepted(_unaccepted_ids(messages), fence)
+        else:
+            await repo.fence(fence)
         replace_ids = _pending_ids(messages, unaccepted)
         # Locked, so no replace is accepted on top of the one applied here until commit.
         pending = await repo.pending_replaces(replace_ids)
@@ -307,8 +313,7 @@ class EngineRunner:
         committing now: that one stands or falls alone.
         """
         try:
-            today, _ = await self._trading_day()
-            if today != self.trading_day:
+            if await self._today() != self.trading_day:
                 return {}, None  # the day's DAY orders expire first (the loop's next turn)
             # Wait for nothing: a batch only if it is already there. (A fetch waits while the
             # group rebalances, and the rebalance waits for this batch's lock: bounded.)
@@ -345,14 +350,9 @@ class EngineRunner:
             ahead.failed = exc
         return batch, ahead
 
-    async def _fence(self, repo: Repository, batch: Batch) -> None:
-        stored = await repo.fence((tp.topic, tp.partition) for tp in batch)
-        for tp in batch:
-            if stored.get((tp.topic, tp.partition)) != self.expected[tp]:
-                raise FencedOut(
-                    f"{tp} is at {stored.get((tp.topic, tp.partition))} in Postgres, "
-                    f"expected {self.expected[tp]}"
-                )
+    def _fence(self, batch: Batch) -> dict[Partition, int]:
+        """Where this engine expects the batch's partitions to stand in Postgres."""
+        return {(tp.topic, tp.partition): self.expected[tp] for tp in batch}
 
     # --- commands that cannot be applied ----------------------------------------------------
 
@@ -411,7 +411,7 @@ class EngineRunner:
         retry = bool(others) and not last_try and own not in broken
         settlement = None
         async with self.database.transaction() as repo:
-            await self._fence(repo, {tp: [record]})
+            await repo.fence(self._fence({tp: [record]}))
             if retry:
                 events: list[Entry] = [
                     Canceled(i, f"canceled by the engine: {why}") for i in sorted(others)
