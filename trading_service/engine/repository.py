@@ -48,13 +48,6 @@ _ORDER_STATE = (
 )
 
 
-# Every statement's generic plan, made once per connection: PostgreSQL would otherwise plan each
-# execution anew (a custom plan for a batch of one order looks cheaper than the generic plan's
-# guess of 10), about a third of its CPU for a small batch. The statements are written so the
-# generic plan suits any batch size (ids joined from `unnest`, or `= ANY` on a primary key).
-_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
-
-
 def plain_dsn(database_url: str) -> str:
     """asyncpg's DSN for a SQLAlchemy URL (postgresql+asyncpg://...)."""
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -75,7 +68,7 @@ class EngineDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repository]:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self.dsn, server_settings=_SETTINGS)
+            self._conn = await asyncpg.connect(self.dsn)
         conn = self._conn
         async with conn.transaction():
             yield Repository(conn)
@@ -86,7 +79,7 @@ class EngineDatabase:
         commits on the first, the next one's unaccepted orders are read here. Never writes."""
         if self._reader is None or self._reader.is_closed():
             # (bounded: the batch that committed meanwhile waits for its read ahead)
-            self._reader = await asyncpg.connect(self.dsn, timeout=5, server_settings=_SETTINGS)
+            self._reader = await asyncpg.connect(self.dsn, timeout=5)
         try:
             yield Repository(self._reader)
         except BaseException:
@@ -276,9 +269,8 @@ WITH fence AS MATERIALIZED (
 
 _FENCE_ONLY = _FENCE + "SELECT topic, partition, next_offset FROM fence"
 _UNACCEPTED = (
-    f"SELECT {_STORED_ORDER_COLUMNS}"
-    "FROM unnest($1::uuid[]) AS i(id) JOIN orders o USING (id) "
-    "JOIN accounts a ON a.id = o.account_id WHERE o.accepted_at IS NULL AND o.status = $2"
+    f"SELECT {_STORED_ORDER}"
+    "WHERE o.id = ANY($1::uuid[]) AND o.accepted_at IS NULL AND o.status = $2"
 )
 # The fence's rows (id NULL) and the unaccepted orders: StoredOrder's 17 columns, then the
 # fence's 3.
@@ -289,8 +281,8 @@ SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL, NULL, NULL, NULL, NULL::bigint,
 FROM fence
 UNION ALL
 SELECT {_STORED_ORDER_COLUMNS}, NULL, NULL, NULL
-FROM unnest($3::uuid[]) AS i(id) JOIN orders o USING (id) JOIN accounts a ON a.id = o.account_id
-WHERE o.accepted_at IS NULL AND o.status = $4
+FROM orders o JOIN accounts a ON a.id = o.account_id
+WHERE o.id = ANY($3::uuid[]) AND o.accepted_at IS NULL AND o.status = $4
 """
 
 # kind 0: an order (OrderState's 21 columns); 1: an account (id, cash, reserved_cash);
