@@ -184,11 +184,26 @@ class Processes:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
         for proc in self.procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            _reap(proc)
         self.procs.clear()
+
+    def stop_one(self, proc: subprocess.Popen[bytes]) -> None:
+        """One process (an API between runs) by SIGTERM, as `stop`."""
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        _reap(proc)
+        self.procs.remove(proc)
+
+
+def _reap(proc: subprocess.Popen[bytes], grace_s: float = 15) -> None:
+    """Wait for a process told to stop; kill its group if it is still there after `grace_s`
+    (and say so: a service that does not stop on SIGTERM is worth knowing about)."""
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        print(f"{proc.args!r} still running {grace_s:.0f} s after SIGTERM: killed", flush=True)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 async def publish_price(stack: Stack, symbol: str, price: str, api_port: int) -> None:

@@ -211,8 +211,7 @@ def main() -> None:
                                     results[key].setdefault(f"{hop} {p}", []).append(
                                         percentile(values, at)
                                     )
-                api.terminate()
-                api.wait()
+                procs.stop_one(api)
         finally:
             procs.stop()
             tap.close()
