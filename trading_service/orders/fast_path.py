@@ -29,8 +29,9 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.limits import replayed
 from trading_service.deps import order_entry
 from trading_service.engine.core.model import Side
 from trading_service.orders import service
@@ -98,16 +99,18 @@ class FastOrderEntry:
             elif name == b"x-account-id":
                 authorization = None  # another account: the route's dependencies choose it
                 break
-        body, more = await _read_body(receive)
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client went away before sending its body (as BodySizeLimit does)
         credentials = _bearer(authorization)
         order = None
-        if credentials is not None and not more and _is_json(content_type):
+        if credentials is not None and _is_json(content_type):
             order = _parsed(body, taken.body)
         if order is None:
-            await self.app(scope, _replay(body, more, receive), send)
+            await self.app(scope, replayed(body, receive), send)
             return
         scope["route"] = taken.route
-        request = Request(scope, _replay(body, more, receive), send)
+        request = Request(scope, replayed(body, receive), send)
         try:
             entry = await order_entry(request, credentials, None)
             # `limit_order_entry`, with the order's price read in the same round trip.
@@ -148,32 +151,17 @@ class FastOrderEntry:
         return None
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, Message | None]:
-    """The request's body (BodySizeLimit outside has already read and bounded it); a message
-    that is not part of it (the client left) is kept to be replayed."""
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request's body (BodySizeLimit outside has already read and bounded it); None if the
+    client went away before sending all of it."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks), message
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            return b"".join(chunks), None
-
-
-def _replay(body: bytes, more: Message | None, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        if more is not None:
-            return more
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
+            return b"".join(chunks)
 
 
 def _bearer(authorization: bytes | None) -> HTTPAuthorizationCredentials | None:
