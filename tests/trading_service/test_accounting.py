@@ -20,8 +20,8 @@ from trading_service.engine.accounting import (
     ReplaceSettled,
     Settlement,
     TradeRecord,
-    accounts_touched,
     check_invariants,
+    house_symbols,
     order_ids,
     settle,
 )
@@ -246,6 +246,8 @@ def test_whose_rows_a_batch_locks() -> None:
     buy, gone = order(ALICE), uuid.uuid4()
     events: list[Entry] = [Trade("MSFT", 100, 1, Side.BUY, buy.id, None), Expired(gone)]
     assert order_ids(events) == {buy.id, gone}
-    assert accounts_touched(HOUSE, [buy], events) == (
-        {ALICE, HOUSE}, {(ALICE, "AAPL"), (HOUSE, "MSFT")}
-    )  # fmt: skip
+    # The house's account and position are locked only in the symbols where it traded (the
+    # orders' accounts and positions: Repository.lock, test_engine_fencing.py).
+    assert house_symbols(events) == {"MSFT"}
+    between_orders = Trade("AAPL", 100, 1, Side.BUY, buy.id, uuid.uuid4())
+    assert house_symbols([between_orders, Expired(gone)]) == set()

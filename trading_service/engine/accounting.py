@@ -162,23 +162,6 @@ def house_symbols(events: Iterable[Entry]) -> set[str]:
     }
 
 
-def accounts_touched(
-    house_id: uuid.UUID, orders: Iterable[OrderState], events: Iterable[Entry]
-) -> tuple[set[uuid.UUID], set[PositionKey]]:
-    """Whose balances and which positions the events touch: every order's account and symbol,
-    the house's when it traded. (`Repository.lock` locks these rows by the same rule.)"""
-    account_ids: set[uuid.UUID] = set()
-    position_keys: set[PositionKey] = set()
-    for o in orders:
-        account_ids.add(o.account_id)
-        position_keys.add((o.account_id, o.symbol))
-    symbols = house_symbols(events)
-    if symbols:
-        account_ids.add(house_id)
-        position_keys.update((house_id, symbol) for symbol in symbols)
-    return account_ids, position_keys
-
-
 def settle(
     house_id: uuid.UUID,
     events: Sequence[Entry],

@@ -189,7 +189,7 @@ class Repository:
         """The rows a batch's events change, locked in one round trip, in the global order:
         the orders; then the accounts of those orders, and the house's if it traded (it did
         in `house_symbols`); then those accounts' existing positions in the orders' symbols,
-        and the house's in `house_symbols` (`accounting.accounts_touched`)."""
+        and the house's in `house_symbols` (`accounting.house_symbols`)."""
         ids = sorted(set(order_ids))
         symbols = sorted(set(house_symbols))
         orders: dict[uuid.UUID, OrderState] = {}
