@@ -21,6 +21,7 @@ done
 unset DATABASE_URL REDIS_URL KAFKA_BOOTSTRAP_SERVERS TRADING_USER_SERVICE_URL TRADING_JWKS_URL
 
 make_pid=
+e2e_out=
 cleanup() {
     local rc=$?
     if [[ -n $make_pid ]] && kill -0 "$make_pid" 2>/dev/null; then
@@ -39,6 +40,10 @@ cleanup() {
         done
     fi
     cp "$data_dir"/logs/*.log "$artifacts/" 2>/dev/null || true
+    # Last, so that a CI log's tail names the step that failed and why.
+    if [[ $rc -ne 0 && -n $e2e_out && -e $e2e_out ]]; then
+        echo "--- $e2e_out (the failed run)"; tail -n 40 "$e2e_out"
+    fi
     rm -rf "$data_dir"
     exit $rc
 }
@@ -63,5 +68,7 @@ done
 cd web
 # E2E_TESTS="market" runs only web/e2e/market.e2e.mjs (market, portfolio and sign-up screens).
 for name in ${E2E_TESTS:-trade market}; do
-    STOCKSIM_URL="http://127.0.0.1:$TRADING_PORT" ARTIFACTS="$artifacts" node "e2e/$name.e2e.mjs"
+    e2e_out="$artifacts/$name.out"
+    STOCKSIM_URL="http://127.0.0.1:$TRADING_PORT" ARTIFACTS="$artifacts" node "e2e/$name.e2e.mjs" \
+        2>&1 | tee "$e2e_out"
 done

@@ -252,9 +252,29 @@ async function safety(t, symbol, b) {
     await nav(t, "Portfolio");
     await page.getByTestId("cash").waitFor();
     const toast = page.getByTestId("toast").filter({ hasText: /^Filled: Sell 2/ });
-    for (let i = 0; i < 30 && !(await toast.count()); i++) {
+    for (let i = 0; i < 10 && !(await toast.count()); i++) {
       await b.buy(symbol, 1);
       await page.waitForTimeout(1000);
+    }
+    // A market that fell away from the sell leaves it resting behind the house's cheaper offers:
+    // the trader then re-prices it (PATCH, from this page's session) to half the ask, which the
+    // house's bid takes at once, still while Portfolio is on screen.
+    if (!(await toast.count())) {
+      provoked = /status of 409/;
+      const status = await page.evaluate(
+        async ({ s, limit }) => {
+          const headers = { "Content-Type": "application/json", "X-Requested-With": "e2e" };
+          const open = await (await fetch(`/orders?status=open&symbol=${s}`)).json();
+          const order = open.find((o) => o.side === "sell" && o.qty === 2);
+          if (!order) return "no open sell of 2";
+          const r = await fetch(`/orders/${order.id}`, { method: "PATCH", headers, body: JSON.stringify({ limit_price: limit }) });
+          return r.status;
+        },
+        { s: symbol, limit: price(ask / 2n) },
+      );
+      // 409: it filled between the last look and the PATCH; the toast says so either way.
+      check([200, 409].includes(status), `re-priced the resting sell (${status})`);
+      provoked = null;
     }
     await toast.first().waitFor();
     await page.getByTestId("orders-badge").filter({ hasText: /[1-9]/ }).waitFor();
