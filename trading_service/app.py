@@ -12,6 +12,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 
 from shared.apidocs import install_api_docs
+from shared.background import stop_tasks
 from shared.clock_api import router as clock_router
 from shared.db import close_pg_pool, create_db_engine, create_pg_pool
 from shared.deleted_users import DeletedUsers
@@ -192,9 +193,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_tasks(tasks)
             with contextlib.suppress(Exception):
                 await candles.flush()  # the forming bars' last ticks
             await producer.stop()

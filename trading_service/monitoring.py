@@ -13,6 +13,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.background import raise_if_cancelled
 from trading_service.prices.cache import PriceCache, age_seconds
 from trading_service.tables import orders
 
@@ -81,6 +82,7 @@ async def sample_storage(db: AsyncEngine, prices: PriceCache) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
+            raise_if_cancelled()  # a cancellation a library turned into its own error
             # The readiness probe reports the outage; the figures just stay where they were.
             log.debug("could not sample the outbox and price ages", exc_info=True)
         await asyncio.sleep(SAMPLE_EVERY_S)

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.background import raise_if_cancelled
 from shared.market_clock import MarketClock
 from trading_service.alpaca import service as alpaca_service
 from trading_service.alpaca.datastream import DataClient
@@ -135,6 +136,7 @@ class AlpacaFeed:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                raise_if_cancelled()  # a cancellation a library turned into its own error
                 log.warning("could not send trade updates", exc_info=True)
 
     async def _send_updates(

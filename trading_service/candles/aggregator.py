@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.background import raise_if_cancelled
 from shared.market_clock import MARKET_TZ, MarketClock, session
 from trading_service.candles import repository
 from trading_service.realtime.channels import INTERVALS
@@ -189,6 +190,7 @@ class CandleAggregator:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                raise_if_cancelled()  # a cancellation a library turned into its own error
                 log.warning("could not store candles; retrying with the next flush", exc_info=True)
 
     async def flush(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.background import raise_if_cancelled
 from trading_service.leagues import repository, service
 from trading_service.messages import CancelRequest
 from trading_service.orders.handoff import OrderHandoff
@@ -66,4 +67,5 @@ async def run_league_keeper(
         except asyncio.CancelledError:
             raise
         except Exception:
+            raise_if_cancelled()  # a cancellation a library turned into its own error
             log.warning("league keeper failed; retrying", exc_info=True)

@@ -17,6 +17,7 @@ import uuid
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.background import raise_if_cancelled
 from shared.deleted_users import DELETED_USERS_KEY
 from trading_service.messages import CancelRequest
 from trading_service.orders import repository
@@ -64,4 +65,5 @@ async def run_deleted_accounts_sweep(
         except asyncio.CancelledError:
             raise
         except Exception:
+            raise_if_cancelled()  # a cancellation a library turned into its own error
             log.warning("deleted users' orders sweep failed; retrying", exc_info=True)

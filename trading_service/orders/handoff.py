@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.background import raise_if_cancelled
 from shared.kafka import ORDERS_TOPIC
 from trading_service.messages import CancelRequest, NewOrder, OrderMessage
 from trading_service.orders import repository
@@ -91,4 +92,5 @@ async def run_outbox_sweep(db: AsyncEngine, handoff: OrderHandoff, after_s: floa
         except asyncio.CancelledError:
             raise
         except Exception:
+            raise_if_cancelled()  # a cancellation a library turned into its own error
             log.warning("outbox sweep failed; retrying", exc_info=True)

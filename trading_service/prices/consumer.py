@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from redis.asyncio import ConnectionPool, Redis
 
+from shared.background import raise_if_cancelled
 from shared.kafka import PRICES_TOPIC
 from trading_service.messages import PriceTick
 from trading_service.prices.cache import PriceCache
@@ -161,6 +162,7 @@ async def follow_prices(bootstrap_servers: str, cache: PriceCache) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
+            raise_if_cancelled()  # a cancellation a library turned into its own error
             log.exception("price consumer failed; restarting in 1 s")
             await asyncio.sleep(1)
         finally:

@@ -23,6 +23,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.background import raise_if_cancelled
 from shared.deleted_users import DELETED_USERS_KEY, DeletedUsers
 from shared.errors import DomainError, Unauthorized
 from shared.revoked_tokens import RevokedTokens, token_id
@@ -299,6 +300,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                raise_if_cancelled()  # a cancellation a library turned into its own error
                 log.warning("hub lost its Redis subscription; resubscribing", exc_info=True)
                 lost = True
                 await asyncio.sleep(0.5)
@@ -330,6 +332,7 @@ class Hub:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    raise_if_cancelled()  # a cancellation a library turned into its own error
                     log.warning("could not push an account's changes", exc_info=True)
 
     async def _refresh_account(self, account_id: uuid.UUID, order_ids: set[uuid.UUID]) -> None:
@@ -363,6 +366,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                raise_if_cancelled()  # a cancellation a library turned into its own error
                 log.warning("could not check for deleted users' sockets", exc_info=True)
 
     async def end_revoked_sessions(self) -> None:
