@@ -14,6 +14,7 @@ from sqlalchemy import text
 from shared.apidocs import install_api_docs
 from shared.background import stop_tasks
 from shared.clock_api import router as clock_router
+from shared.collector import quiet_garbage_collector
 from shared.db import close_pg_pool, create_db_engine, create_pg_pool
 from shared.deleted_users import DeletedUsers
 from shared.errors import ServiceUnavailable, install_error_handlers
@@ -82,7 +83,10 @@ def create_app(
     settings: TradingSettings | None = None,
     realtime: RealtimeSettings | None = None,
     session: SessionSettings | None = None,
+    quiet_gc: bool = False,
 ) -> FastAPI:
+    """The trading API. `quiet_gc`: once started, quiet the process's garbage collector
+    (shared/collector.py): for the app uvicorn serves, whose process is the API's alone."""
     settings = settings or TradingSettings()
     realtime = realtime or RealtimeSettings()
     session = session or SessionSettings()
@@ -190,6 +194,8 @@ def create_app(
                 "cancel": (settings.cancel_rate, settings.cancel_burst),
             },
         )
+        if quiet_gc:
+            quiet_garbage_collector()  # after start-up: what it built is frozen with the rest
         try:
             yield
         finally:
@@ -262,4 +268,5 @@ def create_app(
     return app
 
 
-app = create_app()
+# What uvicorn serves (`trading_service.app:app`): a process of its own.
+app = create_app(quiet_gc=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 
@@ -12,6 +11,7 @@ import uvloop
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
+from shared.collector import quiet_garbage_collector
 from shared.db import create_db_engine
 from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC, ensure_topics
 from shared.logging import configure_logging
@@ -78,21 +78,6 @@ async def main(settings: EngineSettings | None = None) -> None:
         await database.close()
         await db.dispose()
         log.info("engine stopped")
-
-
-def quiet_garbage_collector() -> None:
-    """Fewer, cheaper collections of reference cycles.
-
-    A batch builds tens of thousands of short-lived container objects (records, rows, events) and
-    keeps them until it commits, so with the default thresholds they reach the oldest generation
-    and trigger full collections that scan every resting order and everything imported: a fifth
-    of the engine's CPU under load (py-spy). Nearly all of them are freed by reference counting
-    at the batch's end; cycles (exceptions, asyncio internals) are still collected, less often.
-    What was imported is frozen out of the scans for good. For the engine's own process only
-    (`python -m trading_service.engine`): a process that embeds `main` keeps its settings.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
 
 
 if __name__ == "__main__":
