@@ -1,5 +1,6 @@
-"""shared/background.stop_tasks: a shutdown ends even when a task lost its cancellation, and a
-task's own cleanup is not cut short. Pure asyncio, no I/O."""
+"""shared/background: a loop that checks `raise_if_cancelled` ends at its first cancellation even
+when a library turned it into its own error; `stop_tasks` ends such a loop that does not check,
+leaves a task's own cleanup its time, and logs what it could not stop. Pure asyncio, no I/O."""
 
 from __future__ import annotations
 
