@@ -24,9 +24,7 @@ def collector_restored() -> Iterator[tuple[int, int, int]]:
 
 
 async def test_the_served_app_quiets_the_collector_once_started(
-    api: httpx.AsyncClient,
-    trading_settings: TradingSettings,
-    collector_restored: tuple[int, int, int],
+    trading_settings: TradingSettings, topics: None, collector_restored: tuple[int, int, int]
 ) -> None:
     assert collector_restored != THRESHOLDS
     gc.unfreeze()
