@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from shared.collector import quiet_garbage_collector
 from shared.db import create_db_engine
+from shared.fetching import fetch_after_consumed
 from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC, ensure_topics
 from shared.logging import configure_logging
 from shared.probes import KafkaCheck, postgres_check, redis_check
@@ -55,6 +56,7 @@ async def main(settings: EngineSettings | None = None) -> None:
     CONSUMER_LAG.runners.append(runner)
     consumer.subscribe([PRICES_TOPIC, ORDERS_TOPIC], listener=runner.listener())
     await consumer.start()
+    fetch_after_consumed(consumer)
     log.info("engine started", extra={"group": settings.group_id})
     task = asyncio.create_task(runner.run())
     loop = asyncio.get_running_loop()

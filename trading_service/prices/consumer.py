@@ -14,6 +14,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from redis.asyncio import ConnectionPool, Redis
 
 from shared.background import raise_if_cancelled
+from shared.fetching import fetch_after_consumed
 from shared.kafka import PRICES_TOPIC
 from trading_service.messages import PriceTick
 from trading_service.prices.cache import PriceCache
@@ -149,6 +150,7 @@ async def follow_prices(bootstrap_servers: str, cache: PriceCache) -> None:
         )
         try:
             await consumer.start()
+            fetch_after_consumed(consumer)
             while not consumer.assignment():
                 await asyncio.sleep(0.1)
             tps = sorted(consumer.assignment())
