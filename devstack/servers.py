@@ -274,6 +274,13 @@ class EmbeddedPostgres(Server):
             "listen_addresses=127.0.0.1",
             "-c",
             "max_connections=300",
+            # Until its first checkpoints a new cluster creates each 16 MB WAL segment, zeroed
+            # by the backend that needs it while every commit waits: on the order path a commit
+            # of 100-130 ms every few seconds (the first GB of WAL, minutes of load). Unzeroed
+            # segments are as durable (each commit still waits for its fsync) and took those
+            # stalls away (bench.order_path /trade/sell: p99 90 ms -> 37 ms).
+            "-c",
+            "wal_init_zero=off",
         ]
         for key, value in self.settings.items():
             argv += ["-c", f"{key}={value}"]

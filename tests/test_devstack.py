@@ -93,6 +93,9 @@ async def test_embedded_servers_start_serve_and_stop(tmp_dir: Path) -> None:
         conn = await asyncpg.connect(_asyncpg_dsn(stack.database_url))
         try:
             assert await conn.fetchval("SELECT 1") == 1
+            # Without commits stalled on zeroing each new WAL segment (devstack/servers.py).
+            assert await conn.fetchval("SHOW wal_init_zero") == "off"
+            assert await conn.fetchval("SHOW fsync") == "off"  # and the caller's settings too
         finally:
             await conn.close()
         client = redis.Redis.from_url(stack.redis_url)
