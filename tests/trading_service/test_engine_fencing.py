@@ -2,7 +2,8 @@
 over and went on) cannot write twice (engine/runner.py, Repository.fence): every batch's
 transaction first locks its partitions' offset rows and checks they still hold the offsets
 this engine expects, whether its first statement reads the batch's unaccepted orders (the
-fence rides in that round trip) or the batch was read ahead (the fence alone). And the rows a
+fence rides in that round trip) or the batch was read ahead (the fence rides in the locks'
+round trip, Repository.lock, before them). And the rows a
 batch changes are locked in one statement (Repository.lock): the orders, their accounts and
 positions, the house's only where it traded.
 

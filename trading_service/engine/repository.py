@@ -5,7 +5,9 @@ after an outage) and talks to it directly (a second one only reads the next batc
 while a batch commits): statements are prepared once and cached by asyncpg,
 and each batch reads and writes with set-based statements over arrays (`= ANY($1)`, `unnest`),
 a handful per batch whatever its size: a batch of new orders is BEGIN, the fence with its
-unaccepted orders, the locks, the write, COMMIT (five round trips).
+unaccepted orders, the locks, the write, COMMIT (five round trips); four when it was read
+ahead (its unaccepted orders read while the batch before it committed, the fence then goes
+with the locks).
 
 Rows are locked in one global order (orders, then accounts, then positions, each sorted) and the
 API never takes them in another order, so engines and API requests cannot deadlock.
@@ -184,22 +186,37 @@ class Repository:
     # --- the rows a batch changes, locked ---------------------------------------------------
 
     async def lock(
-        self, order_ids: Iterable[uuid.UUID], house_id: uuid.UUID, house_symbols: Iterable[str]
+        self,
+        order_ids: Iterable[uuid.UUID],
+        house_id: uuid.UUID,
+        house_symbols: Iterable[str],
+        fence: Mapping[Partition, int] | None = None,
     ) -> tuple[dict[uuid.UUID, OrderState], dict[uuid.UUID, Balance], dict[PositionKey, Holding]]:
         """The rows a batch's events change, locked in one round trip, in the global order:
         the orders; then the accounts of those orders, and the house's if it traded (it did
         in `house_symbols`); then those accounts' existing positions in the orders' symbols,
-        and the house's in `house_symbols` (`accounting.house_symbols`)."""
+        and the house's in `house_symbols` (`accounting.house_symbols`). With `fence`, the
+        fence (see `fence`) before them, in the same round trip."""
         ids = sorted(set(order_ids))
         symbols = sorted(set(house_symbols))
         orders: dict[uuid.UUID, OrderState] = {}
         balances: dict[uuid.UUID, Balance] = {}
         holdings: dict[PositionKey, Holding] = {}
         if not ids and not symbols:
+            if fence is not None:
+                await self.fence(fence)
             return orders, balances, holdings
+        if fence is None:
+            rows = await self.conn.fetch(_LOCK, ids, house_id, symbols)
+        else:
+            topics, numbers = _columns(sorted(fence), 2)
+            rows = await self.conn.fetch(_FENCED_LOCK, topics, numbers, ids, house_id, symbols)
+            _check_fence(fence, [(r[3], r[7], r[8]) for r in rows if r[0] == 3])
         statuses = _STATUSES
-        for r in await self.conn.fetch(_LOCK, ids, house_id, symbols):
+        for r in rows:
             kind = r[0]
+            if kind == 3:
+                continue  # a fence row, checked above
             if kind == 0:
                 state = OrderState(*r[1:22])
                 state.status = statuses[r[6]]  # a lookup: OrderStatus(...) costs more
@@ -287,19 +304,20 @@ WHERE o.id = ANY($3::uuid[]) AND o.accepted_at IS NULL AND o.status = $4
 
 # kind 0: an order (OrderState's 21 columns); 1: an account (id, cash, reserved_cash);
 # 2: a position (account_id, symbol, qty, reserved_qty, cost_basis, realized_pnl, house).
-_LOCK = f"""
-WITH locked_orders AS MATERIALIZED (
-    SELECT {_ORDER_STATE} FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
+# ($ids, $house, $symbols: the order ids, the house's id, the symbols the house traded.)
+_LOCKED = f"""locked_orders AS MATERIALIZED (
+    SELECT {_ORDER_STATE} FROM orders WHERE id = ANY($ids::uuid[]) ORDER BY id FOR NO KEY UPDATE
 ), locked_accounts AS MATERIALIZED (
     SELECT id, cash, reserved_cash FROM accounts
     WHERE id IN (SELECT account_id FROM locked_orders
-                 UNION ALL SELECT $2::uuid WHERE cardinality($3::text[]) > 0)
+                 UNION ALL SELECT $house::uuid WHERE cardinality($symbols::text[]) > 0)
     ORDER BY id FOR NO KEY UPDATE
 ), locked_positions AS MATERIALIZED (
     SELECT p.account_id, p.symbol, p.qty, p.reserved_qty, p.cost_basis, p.realized_pnl, p.house
     FROM positions p
     JOIN (SELECT account_id, symbol FROM locked_orders
-          UNION SELECT $2::uuid, s FROM unnest($3::text[]) AS s) AS k USING (account_id, symbol)
+          UNION SELECT $house::uuid, s FROM unnest($symbols::text[]) AS s) AS k
+    USING (account_id, symbol)
     ORDER BY p.account_id, p.symbol FOR NO KEY UPDATE OF p
 )
 SELECT 0, {_ORDER_STATE},
@@ -316,6 +334,23 @@ SELECT 2, NULL, account_id, symbol, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NU
     realized_pnl, house
 FROM locked_positions
 """
+_LOCK = "WITH " + _LOCKED.replace("$ids", "$1").replace("$house", "$2").replace("$symbols", "$3")
+# The fence first (its arm first: its rows are locked before the orders'), then the same locks:
+# kind 3 is a fence row, its topic, partition and next offset where an order has its symbol,
+# qty and filled_qty.
+_FENCED_LOCK = (
+    _FENCE.rstrip()
+    + ", "
+    + _LOCKED.replace("$ids", "$3")
+    .replace("$house", "$4")
+    .replace("$symbols", "$5")
+    .replace(
+        "SELECT 0, ",
+        "SELECT 3, NULL::uuid, NULL::uuid, topic, NULL, NULL, NULL, partition::bigint, "
+        "next_offset::bigint, " + ", ".join(["NULL"] * 20) + "\nFROM fence\nUNION ALL\nSELECT 0, ",
+        1,
+    )
+)
 
 
 def _check_fence(expected: Mapping[Partition, int], rows: Iterable[Sequence[Any]]) -> None:

@@ -238,11 +238,12 @@ class EngineRunner:
             async with self.database.transaction() as repo:
                 fence = self._fence(fresh)
                 matched = ahead.matched
+                fence_with_locks: dict[Partition, int] | None = None
                 if matched is None:
                     matched = await self._match(repo, messages, ahead.unaccepted, fence)
-                else:
-                    await repo.fence(fence)
-                settlement = await apply_events(repo, matched.events, now)
+                else:  # matched while read ahead: fenced in the locks' round trip
+                    fence_with_locks = fence
+                settlement = await apply_events(repo, matched.events, now, fence_with_locks)
                 # The books as this batch leaves them: the next one may be matched before this
                 # one's notifications go out.
                 books = notify.books(self.cores.public, _symbols(settlement, messages))
