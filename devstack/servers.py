@@ -281,6 +281,13 @@ class EmbeddedPostgres(Server):
             # stalls away (bench.order_path /trade/sell: p99 90 ms -> 37 ms).
             "-c",
             "wal_init_zero=off",
+            # Each order row is inserted, then updated by the engine (never a HOT update: its
+            # indexes change), so `orders` gathers dead rows and index entries fast; with the
+            # default 1 min between autovacuum visits (and no statistics yet on a new table) the
+            # engine's statements cost PostgreSQL up to 3x more CPU until the next visit
+            # (bench.order_path: a run in three at 0.4-0.5x the floor, the others 0.7-0.8x).
+            "-c",
+            "autovacuum_naptime=10s",
         ]
         for key, value in self.settings.items():
             argv += ["-c", f"{key}={value}"]

@@ -95,6 +95,7 @@ async def test_embedded_servers_start_serve_and_stop(tmp_dir: Path) -> None:
             assert await conn.fetchval("SELECT 1") == 1
             # Without commits stalled on zeroing each new WAL segment (devstack/servers.py).
             assert await conn.fetchval("SHOW wal_init_zero") == "off"
+            assert await conn.fetchval("SHOW autovacuum_naptime") == "10s"
             assert await conn.fetchval("SHOW fsync") == "off"  # and the caller's settings too
         finally:
             await conn.close()
