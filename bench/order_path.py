@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import time
 from datetime import datetime
 from decimal import Decimal
 
@@ -115,6 +116,13 @@ def main() -> None:
             for metric in ("rps", "p50", "p99"):
                 ratios = results[key].setdefault(f"{metric}_x", [])
                 ratios.append(run[metric] / floor_run[metric])
+            # Each run as it ends (a slow run among fast ones shows when it happened).
+            print(
+                f"  {time.strftime('%H:%M:%S')} {key}: {run['rps']:,.0f} req/s = "
+                f"{run['rps'] / floor_run['rps']:.2f}x the floor's {floor_run['rps']:,.0f}, "
+                f"p50 {run['p50']:.1f} ms, p99 {run['p99']:.1f} ms",
+                flush=True,
+            )
 
     with fresh_stack() as (stack, root):
         tokens = Tokens(root, 64)
