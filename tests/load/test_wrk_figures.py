@@ -2,7 +2,7 @@
 
 from bench.harness import wrk_figures
 
-# wrk 4.2's --latency report (its layout, figures of a run against a server answering 429s).
+# A --latency report in the layout of Debian's wrk 4.1 (the figures are made up).
 REPORT = """Running 8s test @ http://127.0.0.1:40000
   2 threads and 32 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev
