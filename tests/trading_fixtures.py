@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,10 @@ class Market:
             "symbol": symbol,
             "price": price,
             "seq": seq,
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            # To the millisecond, as the stock service stamps them: a tick stamped with the
+            # second truncated can fall before the market epoch a fresh database just stored,
+            # into the previous session's last seconds (and its bars).
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
         await self.producer.send_and_wait(
             PRICES_TOPIC, json.dumps(value).encode(), key=symbol.encode()

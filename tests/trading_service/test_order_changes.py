@@ -196,16 +196,20 @@ async def test_the_portfolio_on_asyncpg_answers_what_the_sqlalchemy_one_does(
     await rest_limit_buy(api, trader, "PFA", 2, "1.00")
     await market.set("PFA", "21.50")
 
-    async def daily_bar_stored() -> bool:
+    async def daily_bars_stored() -> bool:
         # The day's open comes from the stored daily bar, which the candle builder writes a
-        # moment after the first tick: both reads must see it, or they differ only by timing.
+        # moment after a symbol's first tick: both reads must see both symbols' bars (PFB's
+        # too, sold out today but still in the day's change), or they differ only by timing.
         async with db.connect() as conn:
             count = await conn.scalar(
-                text("SELECT count(*) FROM candles WHERE symbol = 'PFA' AND interval = '1d'")
+                text(
+                    "SELECT count(DISTINCT symbol) FROM candles"
+                    " WHERE symbol IN ('PFA', 'PFB') AND interval = '1d'"
+                )
             )
-        return bool(count)
+        return count == 2
 
-    await until(daily_bar_stored, "PFA's daily bar is stored")
+    await until(daily_bars_stored, "PFA's and PFB's daily bars are stored")
     answer = (await api.get("/portfolio", headers=trader.headers)).json()
     resources = trading_app.state.resources
     async with db.connect() as conn:
