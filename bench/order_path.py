@@ -12,6 +12,10 @@ to that floor (requests/s: higher is better; latencies: lower is better). Needs 
 (apt-get install wrk).
 
     python -m bench.order_path --seconds 10 --repeat 3 --connections 32
+
+`--engine-paused` adds POST /orders runs with the engine stopped (SIGSTOP) while wrk runs: what
+the API gives with the engine's share of the machine free, e.g. to see whether a second worker
+adds anything once the rest of the system leaves cores to it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import time
 from datetime import datetime
@@ -102,6 +107,12 @@ def main() -> None:
         default=["/trade/buy", "/trade/sell", "/orders", "/orders?wait=true"],
         help="only these paths (to save time)",
     )
+    parser.add_argument(
+        "--engine-paused",
+        action="store_true",
+        help="also run POST /orders with the engine stopped (SIGSTOP) for the run: what the "
+        "API gives with the engine's share of the machine free (its orders fill after the run)",
+    )
     args = parser.parse_args()
 
     one_share = {"stock_symbol": "AAPL", "quantity": 1}
@@ -139,6 +150,8 @@ def main() -> None:
                 # Raised, not lifted: each order still pays the limiter's Redis round trip
                 # (which also reads the order's price), as with the default settings.
                 "TRADING_ORDER_RATE": "100000",
+                # The orders of a run with the engine paused must not be sent again meanwhile.
+                "TRADING_REPUBLISH_AFTER_S": "600",
             },
         )
         try:
@@ -170,17 +183,21 @@ def main() -> None:
                 )  # warm-up
                 # More than every /trade/sell run of this API process can sell.
                 asyncio.run(give_shares(port, tokens.tokens, 100_000))
+                runs = [
+                    ("/trade/buy (waits for fill)", "/trade/buy", one_share, False),
+                    ("/trade/sell (waits for fill)", "/trade/sell", one_share, False),
+                    ("POST /orders (ack)", "/orders", order, False),
+                    (
+                        "POST /orders?wait=true (waits for the engine)",
+                        "/orders?wait=true",
+                        order,
+                        False,
+                    ),
+                ]
+                if args.engine_paused:
+                    runs.append(("POST /orders (ack), engine paused", "/orders", order, True))
                 for _ in range(args.repeat):
-                    for name, path, body in (
-                        ("/trade/buy (waits for fill)", "/trade/buy", one_share),
-                        ("/trade/sell (waits for fill)", "/trade/sell", one_share),
-                        ("POST /orders (ack)", "/orders", order),
-                        (
-                            "POST /orders?wait=true (waits for the engine)",
-                            "/orders?wait=true",
-                            order,
-                        ),
-                    ):
+                    for name, path, body, paused in runs:
                         if path not in args.paths:
                             continue
                         asyncio.run(wait_settled(stack.database_url))
@@ -188,10 +205,17 @@ def main() -> None:
                         started = datetime.now().astimezone()
                         since = started.timestamp()
                         api_cpu, engine_cpu = cpu_seconds(api.pid), cpu_seconds(engine.pid)
+                        if paused:
+                            engine.send_signal(signal.SIGSTOP)
                         machine, wall = machine_ticks(), time.monotonic()
-                        r = wrk(
-                            port, path, body, tokens.tokens, args.connections, args.seconds, root
-                        )
+                        try:
+                            r = wrk(
+                                port, path, body, tokens.tokens, args.connections, args.seconds,
+                                root,
+                            )  # fmt: skip
+                        finally:
+                            if paused:
+                                engine.send_signal(signal.SIGCONT)
                         wall = time.monotonic() - wall
                         r["busy"] = busy_cores(machine, machine_ticks())
                         api_used = cpu_seconds(api.pid) - api_cpu
@@ -203,6 +227,8 @@ def main() -> None:
                         key = f"{name}, {workers} worker(s)"
                         record(key, r, floor_run)
                         asyncio.run(wait_settled(stack.database_url))
+                        if paused:  # its orders filled after the run: no latencies to take
+                            continue
                         # Until the engine has processed every order of the run.
                         engine_ms = per_order_ms(cpu_seconds(engine.pid) - engine_cpu, r)
                         results[key].setdefault("engine_cpu_ms", []).append(engine_ms)
@@ -255,7 +281,7 @@ def main() -> None:
                 else ""
             )
         )
-        if x:
+        if "fill_p50" in m:  # not with the engine paused
             print(
                 f"  order-to-fill p50/p99 {summary(m['fill_p50'], '{:.1f}')} / "
                 f"{summary(m['fill_p99'], '{:.1f}')} ms"
@@ -266,11 +292,12 @@ def main() -> None:
                         f"    {hop:<22}{summary(m[f'{hop} p50'], '{:.1f}')} / "
                         f"{summary(m[f'{hop} p99'], '{:.1f}')} ms"
                     )
+        if "engine_cpu_ms" in m:
             print(
                 f"  CPU ms per order      API {summary(m['cpu_ms'], '{:.2f}')}, "
                 f"engine {summary(m['engine_cpu_ms'], '{:.2f}')}"
             )
-        else:
+        else:  # the floor's own process, or the API's with the engine paused
             print(f"  CPU ms per order      {summary(m['cpu_ms'], '{:.2f}')}")
         print(
             f"  machine busy          {summary(m['busy'], '{:.2f}')} of {os.cpu_count()} cores"
