@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from devstack.stack import Stack
 from shared import migrate
+from shared.background import stop_tasks
 from shared.db import create_db_engine
 from shared.kafka import ORDERS_TOPIC
 from shared.money import to_ticks
@@ -419,3 +420,45 @@ async def test_a_failure_while_the_next_batch_is_read_ahead_loses_and_doubles_no
     assert await market.state() == expected
     assert published_last(redis) == expected["orders"]
     assert_published_in_commit_order(redis)
+
+
+async def test_a_stop_while_the_next_batch_is_read_ahead_stops_the_runner(
+    database: str, market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner is stopped (cancelled, as SIGTERM does) while it awaits the batch read
+    ahead, and the read ahead loses that cancellation (as `asyncio.wait_for` does when the
+    fetch returns at the same moment): the runner stops all the same, after the batch it
+    committed, instead of going on fetching."""
+    await trade_and_repeat(market)
+    entered = asyncio.Event()
+
+    async def losing_the_stop(self: EngineRunner, *args: Any) -> tuple[Any, None]:
+        entered.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()  # until cancelled: the stop is lost here
+        return {}, None
+
+    monkeypatch.setattr(EngineRunner, "_read_ahead", losing_the_stop)
+    settings = EngineSettings(database_url=database, spread_bps=10)
+    db = create_db_engine(database, pool_size=1)
+    engine_db = EngineDatabase(database)
+    consumer, redis = Consumer(market.messages, per_fetch=2), Redis()
+    runner = EngineRunner(settings, db, engine_db, redis, consumer)  # type: ignore[arg-type]
+    await runner.rebuild({0})
+    task = asyncio.create_task(runner.run())
+    try:
+        async with asyncio.timeout(30):
+            # Published after commit; the runner then awaits the read ahead at once.
+            while not (entered.is_set() and redis.executions):
+                assert not task.done(), task
+                await asyncio.sleep(0.01)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=5)
+        assert done, "the runner went on after its stop"
+        assert task.cancelled()
+        assert (await market.state())["offset"] == 2  # the first batch, committed
+    finally:
+        # Cancelled again while it goes on (each read ahead loses one), so a failing run ends.
+        await stop_tasks([task], grace_s=10)
+        await engine_db.close()
+        await db.dispose()

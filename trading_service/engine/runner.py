@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.background import raise_if_cancelled
 from shared.kafka import ORDERS_TOPIC, PRICES_TOPIC
 from shared.market_clock import MarketClock
 from shared.market_epoch import load_market_clock
@@ -280,7 +281,12 @@ class EngineRunner:
         await notify.publish(self.redis, settlement, self.cores.public, (), encoded, books)
         if following is None:
             return {}, None
-        return await following
+        read = await following
+        # A stop (cancellation) that came while this task awaited the read ahead went to that
+        # task; one that came as its fetch returned was lost there (the fetch's result wins),
+        # so it is taken up here, or the engine would go on after SIGTERM.
+        raise_if_cancelled()
+        return read
 
     async def _match(
         self,
@@ -318,9 +324,12 @@ class EngineRunner:
                 return {}, None  # the day's DAY orders expire first (the loop's next turn)
             # Wait for nothing: a batch only if it is already there. (A fetch waits while the
             # group rebalances, and the rebalance waits for this batch's lock: bounded.)
-            batch = await asyncio.wait_for(
-                self.consumer.getmany(timeout_ms=0, max_records=self.settings.max_batch), 0.05
-            )
+            # (Not wait_for: on 3.11 it returns the result of a fetch that completes as the task
+            # is cancelled, and the cancellation is lost.)
+            async with asyncio.timeout(0.05):
+                batch = await self.consumer.getmany(
+                    timeout_ms=0, max_records=self.settings.max_batch
+                )
         except Exception:
             # Nothing read ahead: the loop's own fetch meets the same state and raises it.
             log.debug("nothing read ahead", exc_info=True)
