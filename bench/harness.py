@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,7 @@ from devstack.stack import Stack, start_stack
 from shared import migrate
 from shared.kafka import PRICES_TOPIC, ensure_topics
 from shared.serving import uvicorn_flags
+from stock_service.market.service import iso_millis
 
 
 def cpu_seconds(pid: int) -> float:
@@ -216,7 +218,7 @@ async def publish_price(stack: Stack, symbol: str, price: str, api_port: int) ->
         "symbol": symbol,
         "price": price,
         "seq": seq,
-        "ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "ts": iso_millis(datetime.now(UTC)),
     }
     try:
         await producer.send_and_wait(PRICES_TOPIC, json.dumps(value).encode(), key=symbol.encode())

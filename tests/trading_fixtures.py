@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devstack.stack import Stack
 from shared.db import create_db_engine
 from shared.kafka import PRICES_TOPIC, ensure_topics
+from stock_service.market.service import iso_millis
 from trading_service.app import create_app
 from trading_service.audit import audit
 from trading_service.config import EngineSettings, TradingSettings
@@ -134,10 +135,10 @@ class Market:
             "symbol": symbol,
             "price": price,
             "seq": seq,
-            # To the millisecond, as the stock service stamps them: a tick stamped with the
-            # second truncated can fall before the market epoch a fresh database just stored,
-            # into the previous session's last seconds (and its bars).
-            "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            # Stamped as the stock service stamps them, to the millisecond: a tick stamped with
+            # the second truncated can fall before the market epoch a fresh database just
+            # stored, into the previous session's last seconds (and its bars).
+            "ts": iso_millis(datetime.now(UTC)),
         }
         await self.producer.send_and_wait(
             PRICES_TOPIC, json.dumps(value).encode(), key=symbol.encode()
